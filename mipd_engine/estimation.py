@@ -121,7 +121,18 @@ def _minimise_from(objective: Objective, start: np.ndarray):
             return 1e300, np.zeros_like(theta)
         return value, grad
 
-    return minimize(fun, start, jac=True, method="BFGS", options={"gtol": _GRADIENT_TOLERANCE, "maxiter": 500})
+    # Start from the curvature at the start point, so that the first steps are Newton steps towards the
+    # nearest minimum instead of long gradient steps that may jump into another basin.
+    options: dict = {"gtol": _GRADIENT_TOLERANCE, "maxiter": 500}
+    h0 = hessian(objective, start)
+    try:
+        inverse = np.linalg.inv(0.5 * (h0 + h0.T))
+        inverse = 0.5 * (inverse + inverse.T)
+        np.linalg.cholesky(inverse)
+        options["hess_inv0"] = inverse
+    except np.linalg.LinAlgError:
+        options["hess_inv0"] = np.linalg.inv(2.0 * objective.prior_weight * objective.prior_precision)
+    return minimize(fun, start, jac=True, method="BFGS", options=options)
 
 
 def fit_map(
@@ -143,12 +154,23 @@ def fit_map(
         theta = np.zeros(dim)
         ofv = float(_safe(objective, theta)[0])
         return _result(
-            objective, True, "no observations: the posterior is the prior", theta, ofv, covariance,
-            0, 1, 0.0, prior_only=True, warnings=("no drug levels: estimates are the population prior",),
+            objective,
+            True,
+            "no observations: the posterior is the prior",
+            theta,
+            ofv,
+            covariance,
+            0,
+            1,
+            0.0,
+            prior_only=True,
+            warnings=("no drug levels: estimates are the population prior",),
         )
     if dim == 0:
         ofv = float(_safe(objective, np.zeros(0))[0])
-        return _result(objective, True, "model has no random effects", np.zeros(0), ofv, np.zeros((0, 0)), 0, 1, 0.0)
+        return _result(
+            objective, True, "model has no random effects", np.zeros(0), ofv, np.zeros((0, 0)), 0, 1, 0.0
+        )
 
     prior_sd = np.sqrt(np.diag(objective.prior_covariance()))
     starts = [np.zeros(dim)]
@@ -174,7 +196,9 @@ def fit_map(
         if not tried_polish:
             tried_polish = True
             polished = minimize(
-                lambda t: float(_safe(objective, t)[0]), best.x, method="Nelder-Mead",
+                lambda t: float(_safe(objective, t)[0]),
+                best.x,
+                method="Nelder-Mead",
                 options={"xatol": 1e-7, "fatol": 1e-9, "maxiter": 4000 * dim, "adaptive": True},
             )
             n_iterations += int(polished.nit)
@@ -200,8 +224,16 @@ def fit_map(
     if not np.isfinite(ofv):
         converged, reason = False, "the objective is not finite at the estimate"
     return _result(
-        objective, converged, "" if converged else (reason or message), theta, ofv, covariance,
-        n_iterations, n_starts, grad_norm, warnings=tuple(warnings),
+        objective,
+        converged,
+        "" if converged else (reason or message),
+        theta,
+        ofv,
+        covariance,
+        n_iterations,
+        n_starts,
+        grad_norm,
+        warnings=tuple(warnings),
     )
 
 
@@ -220,11 +252,25 @@ def _check_mode(objective: Objective, theta: np.ndarray) -> tuple[bool, str]:
     return True, ""
 
 
-def _result(objective, success, message, theta, ofv, covariance, n_iterations, n_starts, grad_norm,
-            *, prior_only=False, warnings=()) -> MapResult:
+def _result(
+    objective,
+    success,
+    message,
+    theta,
+    ofv,
+    covariance,
+    n_iterations,
+    n_starts,
+    grad_norm,
+    *,
+    prior_only=False,
+    warnings=(),
+) -> MapResult:
     n_eta = objective.n_eta
-    kappa = theta[n_eta:].reshape(objective.n_occasions_estimated, objective.n_kappa) if objective.n_kappa else (
-        np.zeros((0, 0))
+    kappa = (
+        theta[n_eta:].reshape(objective.n_occasions_estimated, objective.n_kappa)
+        if objective.n_kappa
+        else (np.zeros((0, 0)))
     )
     return MapResult(
         success=bool(success),

@@ -43,7 +43,11 @@ _PRESETS: dict[str, tuple[tuple[str, ...], list[tuple[str, str | None, str]], di
         {"central": "V1", "peripheral": "V2", "peripheral2": "V3"},
     ),
 }
-_PRESET_PARAMETERS = {"1cmt": ("CL", "V"), "2cmt": ("CL", "V1", "Q", "V2"), "3cmt": ("CL", "V1", "Q2", "V2", "Q3", "V3")}
+_PRESET_PARAMETERS = {
+    "1cmt": ("CL", "V"),
+    "2cmt": ("CL", "V1", "Q", "V2"),
+    "3cmt": ("CL", "V1", "Q2", "V2", "Q3", "V3"),
+}
 
 
 @dataclass(frozen=True)
@@ -289,7 +293,9 @@ class _Parser:
         self.doc = document
 
     # -- small helpers ------------------------------------------------------------------------------------
-    def _get(self, key: str, kind: type | tuple[type, ...], *, required: bool = True, default: Any = None) -> Any:
+    def _get(
+        self, key: str, kind: type | tuple[type, ...], *, required: bool = True, default: Any = None
+    ) -> Any:
         if key not in self.doc or self.doc[key] is None:
             if required:
                 raise ModelError(key, "required field is missing")
@@ -542,7 +548,11 @@ class _Parser:
                 raise ModelError(path, f"unknown field(s) {', '.join(sorted(unknown))}")
             index = compartments.index(name)
             keys = {}
-            for field_name, prefix in (("bioavailability", "__f"), ("lag_h", "__lag"), ("duration_h", "__dur")):
+            for field_name, prefix in (
+                ("bioavailability", "__f"),
+                ("lag_h", "__lag"),
+                ("duration_h", "__dur"),
+            ):
                 if spec.get(field_name) is None:
                     keys[field_name] = None
                     continue
@@ -660,7 +670,9 @@ def _check_unique(names: list[str]) -> None:
     seen: set[str] = set()
     for name in names:
         if name in seen:
-            raise ModelError(name, f"'{name}' is defined twice (thetas, covariates, etas and kappas share names)")
+            raise ModelError(
+                name, f"'{name}' is defined twice (thetas, covariates, etas and kappas share names)"
+            )
         seen.add(name)
 
 

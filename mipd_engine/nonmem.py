@@ -84,7 +84,9 @@ def _subject(subject_id, rows, model: PopulationModel, covariate_columns) -> Pat
         if time is None:
             raise InvalidInputError(f"line {line}, column TIME", "missing time")
         if time < previous_time:
-            raise InvalidInputError(f"line {line}, column TIME", f"time goes backwards within ID {subject_id}")
+            raise InvalidInputError(
+                f"line {line}, column TIME", f"time goes backwards within ID {subject_id}"
+            )
         previous_time = time
         for column, name in covariate_columns.items():
             value = _number(row, column, line, None)

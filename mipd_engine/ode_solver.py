@@ -43,7 +43,9 @@ def simulate_ode(
     out = np.zeros((n_batch, np.size(times_h), compartments.size))
     for lo in range(0, n_batch, _CHUNK):
         sl = slice(lo, min(n_batch, lo + _CHUNK))
-        out[sl] = _simulate_chunk(model, schedule, segment_values, pieces, times_h, compartments, sl, rtol, atol)
+        out[sl] = _simulate_chunk(
+            model, schedule, segment_values, pieces, times_h, compartments, sl, rtol, atol
+        )
     return out
 
 
@@ -68,7 +70,9 @@ def _simulate_chunk(model, schedule, segment_values, pieces, times_h, compartmen
     boundaries = schedule.boundaries_h
     reset_times = [s.start_h for s in schedule.segments[1:] if s.reset]
     points = np.unique(
-        np.concatenate((start.ravel(), end[~is_bolus].ravel(), boundaries, times_h, [np.min(times_h, initial=0)]))
+        np.concatenate(
+            (start.ravel(), end[~is_bolus].ravel(), boundaries, times_h, [np.min(times_h, initial=0)])
+        )
     )
     t_first = min(float(points.min()), float(times_h.min(initial=0.0)))
     state = np.zeros((n, n_cmt))
@@ -104,8 +108,11 @@ def _simulate_chunk(model, schedule, segment_values, pieces, times_h, compartmen
         # Boluses entering at `current`.
         bolus_now = is_bolus & (start == current) & valid
         if np.any(bolus_now):
-            np.add.at(state, (np.nonzero(bolus_now)[0], pieces.compartment[np.nonzero(bolus_now)[1]]),
-                      amount[bolus_now])
+            np.add.at(
+                state,
+                (np.nonzero(bolus_now)[0], pieces.compartment[np.nonzero(bolus_now)[1]]),
+                amount[bolus_now],
+            )
         # Infusion rates over (current, target].
         running = (~is_bolus) & (start <= current) & (end >= target) & valid
         input_rate = np.zeros((n, n_cmt))
@@ -141,7 +148,9 @@ def _integrate(state, t0, t1, k, saturable, input_rate, rtol, atol):
     if not saturable and not np.any(k) and not np.any(input_rate):
         return state
     rhs = _rhs_factory(k, saturable, input_rate)
-    scale = max(1.0, float(np.max(np.abs(state), initial=0.0)), float(np.max(input_rate, initial=0.0)) * (t1 - t0))
+    scale = max(
+        1.0, float(np.max(np.abs(state), initial=0.0)), float(np.max(input_rate, initial=0.0)) * (t1 - t0)
+    )
     result = solve_ivp(rhs, (t0, t1), state.ravel(), method="LSODA", rtol=rtol, atol=atol * scale)
     if not result.success:
         raise ODEFailure(f"ODE solver failed between t={t0:g} h and {t1:g} h: {result.message}")
@@ -172,7 +181,9 @@ def _one_interval(state, interval, lag, amount, duration, compartment, k, satura
     starts = lag
     ends = lag + np.where(is_bolus, 0.0, duration)
     # Inputs that spill past the interval wrap around (they overlap with the next dose's).
-    points = np.unique(np.concatenate(([0.0, interval], np.mod(starts, interval).ravel(), np.mod(ends, interval).ravel())))
+    points = np.unique(
+        np.concatenate(([0.0, interval], np.mod(starts, interval).ravel(), np.mod(ends, interval).ravel()))
+    )
     points = points[(points >= 0) & (points <= interval)]
     rate = np.where(is_bolus, 0.0, amount / np.where(is_bolus, 1.0, duration))
     current = 0.0

@@ -133,7 +133,9 @@ def build_schedule(model: PopulationModel, record: PatientRecord) -> Schedule:
     for j, start in enumerate([-np.inf, *boundaries]):
         while covariate_index + 1 < len(schedule_points) and schedule_points[covariate_index + 1][0] <= start:
             covariate_index += 1
-        occasion = max(0, int(np.searchsorted(occasion_starts, start, side="right")) - 1) if occasion_starts else 0
+        occasion = (
+            max(0, int(np.searchsorted(occasion_starts, start, side="right")) - 1) if occasion_starts else 0
+        )
         segments.append(
             Segment(
                 start_h=start,
@@ -212,7 +214,9 @@ class AdministrationTable:
     groups: dict[tuple[int, int], np.ndarray]
 
 
-def _administration_table(administrations: list[Administration], boundaries_h: np.ndarray) -> AdministrationTable:
+def _administration_table(
+    administrations: list[Administration], boundaries_h: np.ndarray
+) -> AdministrationTable:
     time_h = np.array([a.time_h for a in administrations], dtype=float)
     compartment = np.array([a.compartment for a in administrations], dtype=int)
     segment = np.searchsorted(boundaries_h, time_h, side="right")
@@ -229,7 +233,10 @@ def _administration_table(administrations: list[Administration], boundaries_h: n
         has_rate=~np.isnan(rate),
         modeled=np.array([a.modeled_duration for a in administrations], dtype=bool),
         steady_state_interval_h=np.array(
-            [np.nan if a.steady_state_interval_h is None else a.steady_state_interval_h for a in administrations],
+            [
+                np.nan if a.steady_state_interval_h is None else a.steady_state_interval_h
+                for a in administrations
+            ],
             dtype=float,
         ),
         groups={key: np.array(columns, dtype=int) for key, columns in groups.items()},

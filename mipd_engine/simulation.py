@@ -38,7 +38,9 @@ class PatientSimulator:
         self.schedule = build_schedule(model, record)
         self.n_occasions = self.schedule.n_occasions
 
-    def _batch(self, eta: np.ndarray | None, kappa: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+    def _batch(
+        self, eta: np.ndarray | None, kappa: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         if eta is None:
             eta = np.zeros((1, self.model.n_eta))
         eta = np.asarray(eta, dtype=float)
@@ -66,7 +68,9 @@ class PatientSimulator:
         pieces = build_pieces(self.model, self.schedule, values, eta.shape[0])
         times_h = np.asarray(times_h, dtype=float)
         solver = simulate_linear if self.model.is_linear else simulate_ode
-        amounts = solver(self.model, self.schedule, values, pieces, times_h, np.asarray(compartments, dtype=int))
+        amounts = solver(
+            self.model, self.schedule, values, pieces, times_h, np.asarray(compartments, dtype=int)
+        )
         return amounts, values
 
     def predict(
@@ -104,7 +108,11 @@ class PatientSimulator:
         names = list(self.model.outputs)
         used = sorted(set(int(i) for i in output_index))
         prediction = self.predict(times_h, eta, kappa, outputs=[names[i] for i in used])
-        out = np.empty((prediction.outputs[names[used[0]]].shape[0], len(times_h))) if used else np.empty((0, 0))
+        out = (
+            np.empty((prediction.outputs[names[used[0]]].shape[0], len(times_h)))
+            if used
+            else np.empty((0, 0))
+        )
         for i in used:
             mask = output_index == i
             out[:, mask] = prediction.outputs[names[i]][:, mask]

@@ -1,0 +1,169 @@
+"""Whole workflows on a case, returning the JSON-ready documents of the command line (model-spec section 2)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import ENGINE_VERSION
+from .case import Case
+from .estimation import MapResult, fit_map
+from .objective import Objective
+from .posterior import credible_band, sample_posterior, shrinkage
+
+
+def _floats(values: np.ndarray) -> list[float]:
+    return [float(v) for v in np.asarray(values, dtype=float).ravel()]
+
+
+def _parameters_at(objective: Objective, theta: np.ndarray) -> dict[str, float]:
+    """Model parameters of the estimate, with the covariates in force at the last level (or the start)."""
+    eta, kappa = objective.split(theta[None, :])
+    simulator = objective.simulator
+    t = float(objective.times_h.max()) if objective.n_obs else -np.inf
+    segment = simulator.schedule.segments[int(simulator.schedule.segment_of_time(np.array([t]))[0])]
+    k = None if kappa is None else kappa[:, min(segment.occasion, kappa.shape[1] - 1), :]
+    values = objective.model.evaluate(segment.covariates, eta, k)
+    return {name: float(np.ravel(values[name])[0]) for name in objective.model.parameter_names}
+
+
+def _warnings(case: Case) -> list[str]:
+    model = case.model
+    warnings = list(model.covariate_warnings(case.record.covariates))
+    for change in case.record.covariate_changes:
+        warnings += [f"at {change.time_h:g} h: {w}" for w in model.covariate_warnings(change.values)]
+    return warnings
+
+
+def _prediction_block(case: Case, curves: dict[str, dict[str, Any]], times: np.ndarray) -> dict[str, Any]:
+    """The spec's layout: top-level keys for a single-output model, ``outputs`` always."""
+    block: dict[str, Any] = {"times_h": _floats(times), "outputs": curves}
+    if len(curves) == 1:
+        block.update(next(iter(curves.values())))
+    return block
+
+
+def fit_case(case: Case) -> dict[str, Any]:
+    """MAP fit (or fixed etas), observation diagnostics, prediction with credible bands."""
+    model = case.model
+    objective = Objective(model, case.record, prior_weight=case.prior_weight)
+    warnings = _warnings(case)
+    if case.eta is not None:
+        theta = np.concatenate([case.eta, np.zeros(objective.dimension - model.n_eta)])
+        ofv = float(objective(theta)[0])
+        fit = MapResult(
+            success=True, message="etas given in the case, not estimated", theta=theta, eta=case.eta,
+            kappa=np.zeros((objective.n_occasions_estimated, model.n_kappa)), ofv=ofv,
+            covariance=np.full((objective.dimension,) * 2, np.nan),
+            eta_covariance=np.full((model.n_eta, model.n_eta), np.nan), n_iterations=0,
+            n_evaluations=1, n_starts=0, gradient_norm=float("nan"),
+        )
+    else:
+        fit = fit_map(model, case.record, objective=objective)
+    warnings += list(fit.warnings)
+    document: dict[str, Any] = {
+        "success": fit.success,
+        "message": fit.message,
+        "engine_version": ENGINE_VERSION,
+        "model_id": model.id,
+        "map": {
+            "eta": dict(zip(model.eta_names, _floats(fit.eta), strict=True)),
+            "parameters": _parameters_at(objective, fit.theta),
+            "ofv": fit.ofv,
+            "n_iterations": fit.n_iterations,
+            "eta_covariance": [_floats(row) for row in fit.eta_covariance],
+            "shrinkage": dict(zip(model.eta_names, _floats(shrinkage(fit, model.omega)), strict=True))
+            if model.n_eta
+            else {},
+        },
+        "warnings": warnings,
+    }
+    if model.n_kappa:
+        document["map"]["kappa"] = [dict(zip(model.kappa_names, _floats(k), strict=True)) for k in fit.kappa]
+    if not fit.success:
+        # A failed fit reports why and no predictions that could pass for an individual estimate.
+        return document
+    ipred = objective.predictions(fit.theta)[0]
+    pred = objective.predictions(np.zeros(objective.dimension))[0]
+    rows = []
+    for j, obs in enumerate(case.record.observations):
+        error = objective.errors[j]
+        row: dict[str, Any] = {
+            "time_h": obs.time_h, "value": obs.value, "output": obs.output or model.default_output,
+            "pred": float(pred[j]), "ipred": float(ipred[j]),
+        }
+        if obs.value is not None:
+            if error.model == "exponential":
+                row["iwres"] = float((np.log(obs.value) - np.log(max(ipred[j], 1e-300))) / error.additive)
+            else:
+                row["iwres"] = float((obs.value - ipred[j]) / np.sqrt(error.variance(np.array([ipred[j]]))[0]))
+        else:
+            row["lloq"] = obs.lloq
+        rows.append(row)
+    document["observations"] = rows
+    if case.predict is not None:
+        times = case.predict.times()
+        curves: dict[str, dict[str, Any]] = {}
+        map_curve = objective.simulator.predict(times, *objective.split(fit.theta[None, :])).outputs
+        apriori = objective.simulator.predict(times, *objective.split(np.zeros((1, objective.dimension)))).outputs
+        for name in model.outputs:
+            curves[name] = {"map": _floats(map_curve[name][0]), "apriori": _floats(apriori[name][0])}
+        if case.posterior is not None and objective.dimension and case.eta is None:
+            rng = np.random.default_rng(case.posterior.seed)
+            sample = sample_posterior(
+                objective, fit, n_samples=case.posterior.samples, rng=rng, method=case.posterior.method
+            )
+            band = credible_band(
+                objective, sample, times, quantiles=case.posterior.quantiles, rng=rng,
+                prediction_interval=case.posterior.prediction_interval,
+            )
+            for name in model.outputs:
+                curves[name]["quantiles"] = {f"{q:g}": _floats(band.quantiles[q][name]) for q in band.quantiles}
+                curves[name]["band"] = band.kind
+            document["posterior"] = {
+                "method": sample.method, "samples": sample.n_samples,
+                "effective_sample_size": sample.effective_sample_size, "proposals": sample.n_proposals,
+            }
+            warnings += list(sample.warnings)
+        document["prediction"] = _prediction_block(case, curves, times)
+    return document
+
+
+def simulate_case(case: Case) -> dict[str, Any]:
+    """Typical-patient prediction (etas 0 or the case's etas) and prior predictive quantiles."""
+    model = case.model
+    objective = Objective(model, case.record) if case.record.observations else None
+    from .simulation import PatientSimulator
+
+    simulator = objective.simulator if objective else PatientSimulator(model, case.record)
+    if case.predict is None:
+        from .errors import InvalidInputError
+
+        raise InvalidInputError("predict", "simulate needs a 'predict' block (from_h, to_h, step_h)")
+    times = case.predict.times()
+    eta = case.eta if case.eta is not None else np.zeros(model.n_eta)
+    typical = simulator.predict(times, eta[None, :]).outputs
+    curves: dict[str, dict[str, Any]] = {name: {"typical": _floats(typical[name][0])} for name in model.outputs}
+    if case.posterior is not None and model.n_eta:
+        rng = np.random.default_rng(case.posterior.seed)
+        etas = rng.multivariate_normal(np.zeros(model.n_eta), model.omega, size=case.posterior.samples,
+                                       method="cholesky")
+        kappa = None
+        if model.n_kappa:
+            kappa = rng.multivariate_normal(
+                np.zeros(model.n_kappa), model.iov_omega, size=(case.posterior.samples, simulator.n_occasions),
+                method="cholesky",
+            )
+        draws = simulator.predict(times, etas, kappa).outputs
+        for name in model.outputs:
+            curves[name]["quantiles"] = {
+                f"{q:g}": _floats(np.quantile(draws[name], q, axis=0)) for q in case.posterior.quantiles
+            }
+    return {
+        "success": True,
+        "engine_version": ENGINE_VERSION,
+        "model_id": model.id,
+        "prediction": {"times_h": _floats(times), "outputs": curves},
+        "warnings": _warnings(case),
+    }
