@@ -49,9 +49,16 @@ def _clean(value: Any) -> Any:
 
 def _validate(args: argparse.Namespace) -> int:
     model = load_model(args.model)
-    _print({"valid": True, "model_id": model.id, "etas": list(model.eta_names),
-            "compartments": list(model.compartments), "outputs": list(model.outputs),
-            "engine_version": ENGINE_VERSION})
+    _print(
+        {
+            "valid": True,
+            "model_id": model.id,
+            "etas": list(model.eta_names),
+            "compartments": list(model.compartments),
+            "outputs": list(model.outputs),
+            "engine_version": ENGINE_VERSION,
+        }
+    )
     return EXIT_OK
 
 
@@ -83,7 +90,13 @@ def _fit_nonmem(args: argparse.Namespace) -> int:
         for record in records:
             try:
                 fit = fit_map(model, record)
-                row = [record.id, *(f"{v:.10g}" for v in fit.eta), f"{fit.ofv:.10g}", int(fit.success), fit.message]
+                row = [
+                    record.id,
+                    *(f"{v:.10g}" for v in fit.eta),
+                    f"{fit.ofv:.10g}",
+                    int(fit.success),
+                    fit.message,
+                ]
             except EngineError as exc:
                 fit = None
                 row = [record.id, *([""] * model.n_eta), "", 0, str(exc)]
@@ -105,7 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     simulate = commands.add_parser("simulate", help="typical prediction and prior quantiles for a case")
     simulate.add_argument("case")
     simulate.set_defaults(run=_simulate)
-    fit = commands.add_parser("fit", help="MAP fit, posterior and credible bands for a case, or a NONMEM dataset")
+    fit = commands.add_parser(
+        "fit", help="MAP fit, posterior and credible bands for a case, or a NONMEM dataset"
+    )
     fit.add_argument("case", nargs="?")
     fit.add_argument("--model", help="model file (with --nonmem)")
     fit.add_argument("--nonmem", help="NONMEM dataset: one CSV row per ID")

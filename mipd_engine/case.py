@@ -16,8 +16,16 @@ from .events import CovariateChange, Dose, Observation, PatientRecord
 from .model import PopulationModel, load_model, parse_model
 
 _DOSE_FIELDS = {
-    "time_h", "amount_mg", "route", "compartment", "duration_h", "rate_mg_per_h", "interval_h", "additional",
-    "steady_state", "modeled_duration",
+    "time_h",
+    "amount_mg",
+    "route",
+    "compartment",
+    "duration_h",
+    "rate_mg_per_h",
+    "interval_h",
+    "additional",
+    "steady_state",
+    "modeled_duration",
 }
 _OBSERVATION_FIELDS = {"time_h", "value", "lloq", "output"}
 
@@ -29,7 +37,7 @@ class PredictGrid:
     step_h: float
 
     def times(self) -> np.ndarray:
-        n = int(math.floor((self.to_h - self.from_h) / self.step_h + 1e-9)) + 1
+        n = math.floor((self.to_h - self.from_h) / self.step_h + 1e-9) + 1
         return self.from_h + self.step_h * np.arange(n)
 
 
@@ -62,7 +70,9 @@ def load_case(path: str | Path) -> Case:
     except OSError as exc:
         raise InvalidInputError("case", f"cannot read {path}: {exc.strerror}") from None
     except json.JSONDecodeError as exc:
-        raise InvalidInputError("case", f"{path.name} is not valid JSON: {exc.msg} (line {exc.lineno})") from None
+        raise InvalidInputError(
+            "case", f"{path.name} is not valid JSON: {exc.msg} (line {exc.lineno})"
+        ) from None
     return parse_case(document, base_dir=path.parent)
 
 
@@ -147,13 +157,17 @@ def parse_case(document: Any, *, base_dir: Path | None = None) -> Case:
             raise InvalidInputError(f"{path}.output", f"unknown output '{output}'")
         try:
             observations.append(
-                Observation(time_h=obs.get("time_h"), value=obs.get("value"), output=output, lloq=obs.get("lloq"))
+                Observation(
+                    time_h=obs.get("time_h"), value=obs.get("value"), output=output, lloq=obs.get("lloq")
+                )
             )
         except InvalidInputError as exc:
             raise InvalidInputError(f"{path}.{exc.path}", exc.message) from None
 
     record = PatientRecord(
-        covariates=covariates, doses=tuple(doses), observations=tuple(observations),
+        covariates=covariates,
+        doses=tuple(doses),
+        observations=tuple(observations),
         covariate_changes=tuple(changes),
     )
     predict = None
@@ -181,7 +195,10 @@ def parse_case(document: Any, *, base_dir: Path | None = None) -> Case:
         if method not in ("importance", "laplace"):
             raise InvalidInputError("posterior.method", f"unknown method '{method}' (importance, laplace)")
         posterior = PosteriorRequest(
-            samples, int(_number(p.get("seed", 1), "posterior.seed")), quantiles, method,
+            samples,
+            int(_number(p.get("seed", 1), "posterior.seed")),
+            quantiles,
+            method,
             bool(p.get("prediction_interval", False)),
         )
     eta = None
@@ -197,6 +214,13 @@ def parse_case(document: Any, *, base_dir: Path | None = None) -> Case:
     if not 0 < prior_weight <= 1:
         raise InvalidInputError("prior_weight", "must lie in (0, 1]")
     return Case(
-        model=model, record=record, predict=predict, posterior=posterior, eta=eta, prior_weight=prior_weight,
-        target=document.get("target"), regimen=document.get("regimen"), raw=dict(document),
+        model=model,
+        record=record,
+        predict=predict,
+        posterior=posterior,
+        eta=eta,
+        prior_weight=prior_weight,
+        target=document.get("target"),
+        regimen=document.get("regimen"),
+        raw=dict(document),
     )

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.optimize import minimize
+from scipy.special import ndtri
+from scipy.stats import qmc
 
 from .errors import ParameterValueError
 from .events import PatientRecord
@@ -28,6 +30,7 @@ from .objective import Objective
 _GRADIENT_STEP = 1e-6
 _HESSIAN_STEP = 1e-3
 _GRADIENT_TOLERANCE = 1e-5
+_SCREENING_EXPONENT = 6  # 2**6 - 1 = 63 quasi-random points
 
 
 @dataclass(frozen=True)
@@ -70,13 +73,29 @@ def _value_and_gradient(objective: Objective, theta: np.ndarray, step: float = _
     batch[1 + dim + idx, idx] -= h
     values = _safe(objective, batch)
     f0 = values[0]
-    grad = (values[1 : 1 + dim] - values[1 + dim :]) / (2 * h)
-    if not np.all(np.isfinite(grad)):
-        # One-sided differences where a side is infeasible.
-        forward = (values[1 : 1 + dim] - f0) / h
-        backward = (f0 - values[1 + dim :]) / h
-        grad = np.where(np.isfinite(forward), forward, backward)
+    with np.errstate(invalid="ignore"):  # inf - inf where both sides are infeasible
+        grad = (values[1 : 1 + dim] - values[1 + dim :]) / (2 * h)
+        if not np.all(np.isfinite(grad)):
+            # One-sided differences where a side is infeasible.
+            forward = (values[1 : 1 + dim] - f0) / h
+            backward = (f0 - values[1 + dim :]) / h
+            grad = np.where(np.isfinite(forward), forward, backward)
     return f0, grad
+
+
+def _screening_start(objective: Objective, m_exponent: int = _SCREENING_EXPONENT) -> np.ndarray:
+    """The best of a deterministic quasi-random batch over the prior (63 Sobol points, within ±2.5 prior SD).
+
+    A second start far from zero catches posteriors with two modes, where a single local search from the
+    population values can stop in the worse one (seen with lag times and parallel absorption).
+    """
+    dim = objective.dimension
+    points = qmc.Sobol(d=dim, scramble=False).random_base2(m_exponent)[1:]  # the first Sobol point is 0
+    normal = np.clip(ndtri(points), -2.5, 2.5)
+    chol = np.linalg.cholesky(objective.prior_covariance() / objective.prior_weight)
+    candidates = normal @ chol.T
+    values = _safe(objective, candidates)
+    return candidates[int(np.argmin(values))]
 
 
 def hessian(objective: Objective, theta: np.ndarray, step: float = _HESSIAN_STEP) -> np.ndarray:
@@ -172,42 +191,42 @@ def fit_map(
             objective, True, "model has no random effects", np.zeros(0), ofv, np.zeros((0, 0)), 0, 1, 0.0
         )
 
-    prior_sd = np.sqrt(np.diag(objective.prior_covariance()))
-    starts = [np.zeros(dim)]
+    # Two local searches always: from the population values and from the best screening point. Only when the
+    # better of the two is not a proper minimum: a Nelder-Mead polish, then starts one prior SD along each
+    # axis.
+    starts = [np.zeros(dim), _screening_start(objective)]
     best = None
     n_iterations = 0
     n_starts = 0
     message = ""
-    tried_polish = False
-    for attempt in range(2 * dim + 2):
-        if attempt < len(starts):
-            start = starts[attempt]
-        else:
-            break
+    fallback_added = False
+    while starts:
+        start = starts.pop(0)
         n_starts += 1
         result = _minimise_from(objective, start)
         n_iterations += int(result.nit)
         if best is None or result.fun < best.fun:
             best = result
-        converged, reason = _check_mode(objective, best.x)
-        if converged:
+        if starts:
+            continue
+        converged, message = _check_mode(objective, best.x)
+        if converged or fallback_added:
             break
-        message = reason
-        if not tried_polish:
-            tried_polish = True
-            polished = minimize(
-                lambda t: float(_safe(objective, t)[0]),
-                best.x,
-                method="Nelder-Mead",
-                options={"xatol": 1e-7, "fatol": 1e-9, "maxiter": 4000 * dim, "adaptive": True},
-            )
-            n_iterations += int(polished.nit)
-            starts.insert(attempt + 1, polished.x)
-            for i in range(dim):
-                for sign in (1.0, -1.0):
-                    s = np.zeros(dim)
-                    s[i] = sign * prior_sd[i]
-                    starts.append(s)
+        fallback_added = True
+        polished = minimize(
+            lambda t: float(_safe(objective, t)[0]),
+            best.x,
+            method="Nelder-Mead",
+            options={"xatol": 1e-7, "fatol": 1e-9, "maxiter": 4000 * dim, "adaptive": True},
+        )
+        n_iterations += int(polished.nit)
+        prior_sd = np.sqrt(np.diag(objective.prior_covariance()))
+        starts.append(polished.x)
+        for i in range(dim):
+            for sign in (1.0, -1.0):
+                axis_start = np.zeros(dim)
+                axis_start[i] = sign * prior_sd[i]
+                starts.append(axis_start)
     assert best is not None
     theta = np.asarray(best.x, dtype=float)
     converged, reason = _check_mode(objective, theta)
@@ -221,6 +240,14 @@ def fit_map(
         covariance = np.full((dim, dim), np.nan)
         converged, reason = False, "the Hessian at the estimate is not positive definite (no proper minimum)"
     grad_norm = float(np.max(np.abs(_value_and_gradient(objective, theta)[1])))
+    ipred = objective.predictions(theta)[0]
+    for j, obs in enumerate(record.observations):
+        if obs.value is not None and obs.value > 0 and ipred[j] == 0.0:
+            warnings.append(
+                f"level at {obs.time_h:g} h: the model predicts no drug at that time (before the dose "
+                "reached "
+                "the sampled compartment); it is kept with NONMEM's convention (W = 1) but check the times"
+            )
     if not np.isfinite(ofv):
         converged, reason = False, "the objective is not finite at the estimate"
     return _result(

@@ -335,7 +335,8 @@ class _Parser:
         volume_names: set[str] = set()
         linear_flows = []
         for i, (source, target, rate, path) in enumerate(flows):
-            key = f"__rate_{i}_{compartments[source]}_to_{compartments[target] if target is not None else 'out'}"
+            target_name = compartments[target] if target is not None else "out"
+            key = f"__rate_{i}_{compartments[source]}_to_{target_name}"
             expressions[key], paths[key] = rate, path
             linear_flows.append(LinearFlow(source, target, key))
         saturable_flows = []

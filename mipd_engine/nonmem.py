@@ -17,6 +17,7 @@ and any column named like a covariate of the model. ``.`` is a missing value.
 from __future__ import annotations
 
 import csv
+import itertools
 import math
 from collections.abc import Iterable
 from pathlib import Path
@@ -180,7 +181,7 @@ def _covariate_changes(records: list[tuple[float, dict[str, float]]]):
     baseline = records[0][1]
     changes: list[CovariateChange] = []
     in_effect = baseline
-    for (previous_time, _), (_, values) in zip(records, records[1:], strict=False):
+    for (previous_time, _), (_, values) in itertools.pairwise(records):
         if values != in_effect:
             changes.append(CovariateChange(time_h=previous_time, values=values))
             in_effect = values

@@ -107,7 +107,11 @@ class Objective:
         return self.simulator.predict_at(self.times_h, self.output_index, eta, kappa)
 
     def data_terms(self, predictions: np.ndarray) -> np.ndarray:
-        """Σ over observations of the −2 log-likelihood terms, (N,)."""
+        """Σ over observations of the −2 log-likelihood terms, (N,); +inf where a variance underflows."""
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            return self._data_terms(predictions)
+
+    def _data_terms(self, predictions: np.ndarray) -> np.ndarray:
         total = np.zeros(predictions.shape[0])
         for j in range(self.n_obs):
             error = self.errors[j]

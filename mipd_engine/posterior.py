@@ -60,8 +60,12 @@ def sample_posterior(
         return PosteriorSample(np.zeros((n_samples, 0)), method, float(n_samples), 0)
     if fit.prior_only:
         # No data: the posterior is the (Gaussian) prior; draw from it directly.
-        draws = rng.multivariate_normal(np.zeros(dim), objective.prior_covariance() / objective.prior_weight,
-                                        size=n_samples, method="cholesky")
+        draws = rng.multivariate_normal(
+            np.zeros(dim),
+            objective.prior_covariance() / objective.prior_weight,
+            size=n_samples,
+            method="cholesky",
+        )
         return PosteriorSample(draws, "prior", float(n_samples), n_samples)
     covariance = fit.covariance
     if not np.all(np.isfinite(covariance)):

@@ -1,4 +1,4 @@
-"""Whole workflows on a case, returning the JSON-ready documents of the command line (model-spec section 2)."""
+"""Whole workflows on a case, returning the JSON documents of the command line (model-spec section 2)."""
 
 from __future__ import annotations
 
@@ -53,11 +53,18 @@ def fit_case(case: Case) -> dict[str, Any]:
         theta = np.concatenate([case.eta, np.zeros(objective.dimension - model.n_eta)])
         ofv = float(objective(theta)[0])
         fit = MapResult(
-            success=True, message="etas given in the case, not estimated", theta=theta, eta=case.eta,
-            kappa=np.zeros((objective.n_occasions_estimated, model.n_kappa)), ofv=ofv,
+            success=True,
+            message="etas given in the case, not estimated",
+            theta=theta,
+            eta=case.eta,
+            kappa=np.zeros((objective.n_occasions_estimated, model.n_kappa)),
+            ofv=ofv,
             covariance=np.full((objective.dimension,) * 2, np.nan),
-            eta_covariance=np.full((model.n_eta, model.n_eta), np.nan), n_iterations=0,
-            n_evaluations=1, n_starts=0, gradient_norm=float("nan"),
+            eta_covariance=np.full((model.n_eta, model.n_eta), np.nan),
+            n_iterations=0,
+            n_evaluations=1,
+            n_starts=0,
+            gradient_norm=float("nan"),
         )
     else:
         fit = fit_map(model, case.record, objective=objective)
@@ -90,14 +97,19 @@ def fit_case(case: Case) -> dict[str, Any]:
     for j, obs in enumerate(case.record.observations):
         error = objective.errors[j]
         row: dict[str, Any] = {
-            "time_h": obs.time_h, "value": obs.value, "output": obs.output or model.default_output,
-            "pred": float(pred[j]), "ipred": float(ipred[j]),
+            "time_h": obs.time_h,
+            "value": obs.value,
+            "output": obs.output or model.default_output,
+            "pred": float(pred[j]),
+            "ipred": float(ipred[j]),
         }
         if obs.value is not None:
             if error.model == "exponential":
                 row["iwres"] = float((np.log(obs.value) - np.log(max(ipred[j], 1e-300))) / error.additive)
             else:
-                row["iwres"] = float((obs.value - ipred[j]) / np.sqrt(error.variance(np.array([ipred[j]]))[0]))
+                row["iwres"] = float(
+                    (obs.value - ipred[j]) / np.sqrt(error.variance(np.array([ipred[j]]))[0])
+                )
         else:
             row["lloq"] = obs.lloq
         rows.append(row)
@@ -106,7 +118,9 @@ def fit_case(case: Case) -> dict[str, Any]:
         times = case.predict.times()
         curves: dict[str, dict[str, Any]] = {}
         map_curve = objective.simulator.predict(times, *objective.split(fit.theta[None, :])).outputs
-        apriori = objective.simulator.predict(times, *objective.split(np.zeros((1, objective.dimension)))).outputs
+        apriori = objective.simulator.predict(
+            times, *objective.split(np.zeros((1, objective.dimension)))
+        ).outputs
         for name in model.outputs:
             curves[name] = {"map": _floats(map_curve[name][0]), "apriori": _floats(apriori[name][0])}
         if case.posterior is not None and objective.dimension and case.eta is None:
@@ -115,15 +129,23 @@ def fit_case(case: Case) -> dict[str, Any]:
                 objective, fit, n_samples=case.posterior.samples, rng=rng, method=case.posterior.method
             )
             band = credible_band(
-                objective, sample, times, quantiles=case.posterior.quantiles, rng=rng,
+                objective,
+                sample,
+                times,
+                quantiles=case.posterior.quantiles,
+                rng=rng,
                 prediction_interval=case.posterior.prediction_interval,
             )
             for name in model.outputs:
-                curves[name]["quantiles"] = {f"{q:g}": _floats(band.quantiles[q][name]) for q in band.quantiles}
+                curves[name]["quantiles"] = {
+                    f"{q:g}": _floats(band.quantiles[q][name]) for q in band.quantiles
+                }
                 curves[name]["band"] = band.kind
             document["posterior"] = {
-                "method": sample.method, "samples": sample.n_samples,
-                "effective_sample_size": sample.effective_sample_size, "proposals": sample.n_proposals,
+                "method": sample.method,
+                "samples": sample.n_samples,
+                "effective_sample_size": sample.effective_sample_size,
+                "proposals": sample.n_proposals,
             }
             warnings += list(sample.warnings)
         document["prediction"] = _prediction_block(case, curves, times)
@@ -144,15 +166,20 @@ def simulate_case(case: Case) -> dict[str, Any]:
     times = case.predict.times()
     eta = case.eta if case.eta is not None else np.zeros(model.n_eta)
     typical = simulator.predict(times, eta[None, :]).outputs
-    curves: dict[str, dict[str, Any]] = {name: {"typical": _floats(typical[name][0])} for name in model.outputs}
+    curves: dict[str, dict[str, Any]] = {
+        name: {"typical": _floats(typical[name][0])} for name in model.outputs
+    }
     if case.posterior is not None and model.n_eta:
         rng = np.random.default_rng(case.posterior.seed)
-        etas = rng.multivariate_normal(np.zeros(model.n_eta), model.omega, size=case.posterior.samples,
-                                       method="cholesky")
+        etas = rng.multivariate_normal(
+            np.zeros(model.n_eta), model.omega, size=case.posterior.samples, method="cholesky"
+        )
         kappa = None
         if model.n_kappa:
             kappa = rng.multivariate_normal(
-                np.zeros(model.n_kappa), model.iov_omega, size=(case.posterior.samples, simulator.n_occasions),
+                np.zeros(model.n_kappa),
+                model.iov_omega,
+                size=(case.posterior.samples, simulator.n_occasions),
                 method="cholesky",
             )
         draws = simulator.predict(times, etas, kappa).outputs
