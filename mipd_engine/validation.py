@@ -38,7 +38,7 @@ class SubjectComparison:
 
     @property
     def engine_better(self) -> bool:
-        """The engine's estimate has a lower objective than the reference's estimate, beyond rounding (1e-6)."""
+        """The engine reached a lower objective than at the reference etas (beyond rounding, 1e-6)."""
         return self.ofv < self.ofv_at_reference - 1e-6
 
 
