@@ -16,8 +16,6 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from mipd_engine.validation import compare_run
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "nonmem-validation"

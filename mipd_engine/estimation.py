@@ -143,15 +143,20 @@ def _minimise_from(objective: Objective, start: np.ndarray):
     # Start from the curvature at the start point, so that the first steps are Newton steps towards the
     # nearest minimum instead of long gradient steps that may jump into another basin.
     options: dict = {"gtol": _GRADIENT_TOLERANCE, "maxiter": 500}
-    h0 = hessian(objective, start)
-    try:
-        inverse = np.linalg.inv(0.5 * (h0 + h0.T))
-        inverse = 0.5 * (inverse + inverse.T)
-        np.linalg.cholesky(inverse)
-        options["hess_inv0"] = inverse
-    except np.linalg.LinAlgError:
-        options["hess_inv0"] = np.linalg.inv(2.0 * objective.prior_weight * objective.prior_precision)
+    options["hess_inv0"] = _initial_inverse_hessian(objective, start)
     return minimize(fun, start, jac=True, method="BFGS", options=options)
+
+
+def _initial_inverse_hessian(objective: Objective, start: np.ndarray) -> np.ndarray:
+    """Inverse of the objective's Hessian at the start when it is positive definite; else the prior's."""
+    h0 = hessian(objective, start)
+    if np.all(np.isfinite(h0)):
+        values, vectors = np.linalg.eigh(0.5 * (h0 + h0.T))
+        if values.min() > 1e-8 * values.max() > 0:
+            inverse = (vectors / values) @ vectors.T
+            return 0.5 * (inverse + inverse.T)
+    inverse = np.linalg.inv(2.0 * objective.prior_weight * objective.prior_precision)
+    return 0.5 * (inverse + inverse.T)
 
 
 def fit_map(

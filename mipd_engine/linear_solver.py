@@ -148,8 +148,12 @@ def simulate_linear(
     n_batch = pieces.start_h.shape[0]
     times_h = np.asarray(times_h, dtype=float)
     out = np.zeros((n_batch, times_h.size, compartments.size))
+    if times_h.size == 0:
+        return out
     time_segment = schedule.segment_of_time(times_h)
-    n_segments = len(schedule.segments)
+    # Segments after the last requested time cannot matter (the next one may: a steady-state dose starting
+    # exactly at the last time sets the trough seen at that time).
+    n_segments = min(len(schedule.segments), int(time_segment.max()) + 2)
     boundaries = np.concatenate(([-np.inf], schedule.boundaries_h, [np.inf]))
     state = None  # compartment amounts (N, n) at the start of the current segment
     end_piece = pieces.start_h + pieces.duration_h

@@ -108,6 +108,10 @@ def _simulate_chunk(model, schedule, segment_values, pieces, times_h, compartmen
                 state = _steady_state_ode(
                     model, seg_k[seg], seg_sat[seg], pieces, sl, ss, rtol, atol, n, n_cmt
                 )
+                # A level drawn at the steady-state dose time is the steady-state trough.
+                at_dose = np.nonzero(times_h == current)[0]
+                if at_dose.size:
+                    out[:, at_dose, :] = state[:, None, compartments]
         valid = pieces.administered_h[None, :] >= last_reset
         # Boluses entering at `current`.
         bolus_now = is_bolus & (start == current) & valid

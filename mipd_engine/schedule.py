@@ -165,6 +165,20 @@ class Pieces:
     duration_h: np.ndarray  # (N, P) 0 for bolus
     steady_state_interval_h: np.ndarray  # (P,) nan unless first administration of an SS=1 record
 
+    def administered_before(self, time_h: float) -> Pieces:
+        """The pieces administered at or before ``time_h``: later ones cannot affect earlier times."""
+        keep = self.administered_h <= time_h
+        if keep.all():
+            return self
+        return Pieces(
+            self.compartment[keep],
+            self.administered_h[keep],
+            self.start_h[:, keep],
+            self.amount_mg[:, keep],
+            self.duration_h[:, keep],
+            self.steady_state_interval_h[keep],
+        )
+
 
 def build_pieces(
     model: PopulationModel,

@@ -65,8 +65,10 @@ class PatientSimulator:
         """Amounts (N, T, C) in the given compartments, and the evaluated parameters per segment."""
         eta, kappa = self._batch(eta, kappa)
         values = evaluate_segments(self.model, self.schedule, eta, kappa)
-        pieces = build_pieces(self.model, self.schedule, values, eta.shape[0])
         times_h = np.asarray(times_h, dtype=float)
+        pieces = build_pieces(self.model, self.schedule, values, eta.shape[0])
+        if times_h.size:
+            pieces = pieces.administered_before(float(times_h.max()))
         solver = simulate_linear if self.model.is_linear else simulate_ode
         amounts = solver(
             self.model, self.schedule, values, pieces, times_h, np.asarray(compartments, dtype=int)

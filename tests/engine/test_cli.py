@@ -1,0 +1,138 @@
+"""The engine's command line (model-spec section 2): outputs, exit statuses and error messages."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+REFERENCE = REPO.parent / "shared" / "reference" / "nonmem-validation"
+
+MODEL = {
+    "format": "mipd-model/1",
+    "id": "cli-test-2cmt",
+    "structure": {"preset": "2cmt"},
+    "thetas": {"TVCL": 4.0, "TVV1": 30.0, "TVQ": 5.0, "TVV2": 40.0},
+    "covariates": {"CRCL": {"unit": "mL/min", "min": 5, "max": 150}},
+    "parameters": {
+        "CL": "TVCL * (CRCL/100)**0.75 * exp(ETA_CL)",
+        "V1": "TVV1 * exp(ETA_V1)",
+        "Q": "TVQ",
+        "V2": "TVV2",
+    },
+    "omega": {"etas": ["ETA_CL", "ETA_V1"], "type": "variance", "matrix": [[0.1, 0.02], [0.02, 0.2]]},
+    "outputs": {
+        "conc": {
+            "compartment": "central",
+            "volume": "V1",
+            "unit": "mg/L",
+            "error": {"model": "combined", "additive": 1.0, "proportional": 0.15},
+        }
+    },
+}
+
+
+def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mipd_engine", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+    )
+
+
+@pytest.fixture
+def case_dir(tmp_path: Path) -> Path:
+    (tmp_path / "model.json").write_text(json.dumps(MODEL))
+    case = {
+        "model": "model.json",
+        "covariates": {"CRCL": 160},
+        "covariate_changes": [{"time_h": 48, "CRCL": 41}],
+        "doses": [
+            {"time_h": 0, "amount_mg": 1500, "route": "iv_infusion", "duration_h": 1.5},
+            {
+                "time_h": 12,
+                "amount_mg": 1000,
+                "route": "iv_infusion",
+                "duration_h": 1,
+                "interval_h": 12,
+                "additional": 5,
+            },
+        ],
+        "observations": [{"time_h": 11.5, "value": 14.2}, {"time_h": 35.5, "value": None, "lloq": 2.0}],
+        "predict": {"from_h": 0, "to_h": 96, "step_h": 0.25},
+        "posterior": {"samples": 500, "seed": 1, "quantiles": [0.05, 0.5, 0.95]},
+    }
+    (tmp_path / "case.json").write_text(json.dumps(case))
+    return tmp_path
+
+
+def test_fit_prints_the_spec_document(case_dir: Path) -> None:
+    result = run("fit", "case.json", cwd=case_dir)
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["success"] is True
+    assert document["model_id"] == "cli-test-2cmt"
+    assert set(document["map"]["eta"]) == {"ETA_CL", "ETA_V1"}
+    assert {"CL", "V1", "Q", "V2"} <= set(document["map"]["parameters"])
+    assert len(document["map"]["eta_covariance"]) == 2
+    assert document["observations"][0]["time_h"] == 11.5
+    assert {"pred", "ipred", "iwres"} <= set(document["observations"][0])
+    assert "lloq" in document["observations"][1]  # the censored level (M3)
+    prediction = document["prediction"]
+    assert len(prediction["times_h"]) == 385
+    low, mid, high = (prediction["quantiles"][q] for q in ("0.05", "0.5", "0.95"))
+    assert all(a <= b <= c for a, b, c in zip(low, mid, high, strict=True))
+    assert any("CRCL 160" in w for w in document["warnings"])
+
+
+def test_simulate_prints_typical_and_prior_quantiles(case_dir: Path) -> None:
+    result = run("simulate", "case.json", cwd=case_dir)
+    assert result.returncode == 0, result.stderr
+    conc = json.loads(result.stdout)["prediction"]["outputs"]["conc"]
+    assert len(conc["typical"]) == 385
+    assert set(conc["quantiles"]) == {"0.05", "0.5", "0.95"}
+
+
+def test_invalid_input_exits_2_and_names_the_field(case_dir: Path) -> None:
+    case = json.loads((case_dir / "case.json").read_text())
+    case["doses"][0]["amount_mg"] = -5
+    (case_dir / "bad.json").write_text(json.dumps(case))
+    result = run("fit", "bad.json", cwd=case_dir)
+    assert result.returncode == 2
+    assert "doses[0].amount_mg" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_validate_model_reports_the_field_path(tmp_path: Path) -> None:
+    broken = dict(MODEL, parameters={**MODEL["parameters"], "CL": "TVCL * (CRCLL/100)"})
+    (tmp_path / "broken.json").write_text(json.dumps(broken))
+    result = run("validate-model", "broken.json", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "parameters.CL: unknown name 'CRCLL'" in result.stderr
+    (tmp_path / "good.json").write_text(json.dumps(MODEL))
+    assert run("validate-model", "good.json", cwd=tmp_path).returncode == 0
+
+
+@pytest.mark.skipif(not REFERENCE.is_dir(), reason=f"reference data not found at {REFERENCE}")
+def test_batch_fit_of_a_nonmem_dataset_writes_one_row_per_id(tmp_path: Path) -> None:
+    rows = (REFERENCE / "run001" / "data.csv").read_text().splitlines()
+    subset = [rows[0]] + [r for r in rows[1:] if r.split(",")[0] in {"1", "2", "3"}]
+    (tmp_path / "data.csv").write_text("\n".join(subset) + "\n")
+    result = run(
+        "fit", "--model", str(REFERENCE / "run001" / "model.json"), "--nonmem", "data.csv", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    table = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [row["ID"] for row in table] == ["1", "2", "3"]
+    assert set(table[0]) >= {"ID", "ETA_CL", "ETA_V", "ETA_KA", "ofv", "success"}
+    # NONMEM's estimate for ID 1 (nonmem_estimates.csv): ETA1 = 0.405058386.
+    assert float(table[0]["ETA_CL"]) == pytest.approx(0.405058386, abs=1e-3)
