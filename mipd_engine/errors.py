@@ -21,4 +21,11 @@ class ModelError(InvalidInputError):
 
 
 class ParameterValueError(EngineError, ValueError):
-    """Parameters evaluated to impossible values (negative volume, non-finite rate) for some patient."""
+    """Parameters evaluated to impossible values (negative volume, non-finite rate) for some patient.
+
+    ``path`` is the model field the value comes from (``parameters.V``, ``outputs.conc.volume``).
+    """
+
+    def __init__(self, message: str, *, path: str = "") -> None:
+        self.path = path
+        super().__init__(message)

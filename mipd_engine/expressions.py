@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import keyword
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -56,10 +57,12 @@ _HELPERS: dict[str, Any] = {
 class _Checker(ast.NodeTransformer):
     """Rejects anything outside the language and rewrites the rest into calls of the numpy helpers."""
 
-    def __init__(self, path: str, known: set[str]) -> None:
+    def __init__(self, path: str, known: set[str], constant_offset: int = 0) -> None:
         self.path = path
         self.known = known
         self.used: set[str] = set()
+        self.constants: list[float] = []
+        self.constant_offset = constant_offset
 
     def fail(self, message: str) -> ModelError:
         return ModelError(self.path, message)
@@ -73,7 +76,10 @@ class _Checker(ast.NodeTransformer):
 
     def visit_Constant(self, node: ast.Constant) -> ast.AST:
         if isinstance(node.value, bool) or isinstance(node.value, int | float):
-            return node
+            # Constants become numpy floats so that arithmetic never falls back to Python's (unbounded integer
+            # powers such as 10**10**10 would hang; 1/0 would raise): overflow gives inf, caught later.
+            self.constants.append(float(node.value))
+            return ast.Name(id=f"_c{self.constant_offset + len(self.constants) - 1}", ctx=ast.Load())
         raise self.fail(f"constant {node.value!r} is not a number")
 
     def visit_Name(self, node: ast.Name) -> ast.AST:
@@ -134,10 +140,13 @@ def _call(helper: str, args: list[ast.expr]) -> ast.Call:
     return ast.Call(func=ast.Name(id=helper, ctx=ast.Load()), args=args, keywords=[])
 
 
-def check_expression(text: Any, *, path: str, known: Iterable[str]) -> tuple[ast.expr, frozenset[str]]:
-    """Parse and check one expression; return the rewritten tree and the names it uses.
+def check_expression(
+    text: Any, *, path: str, known: Iterable[str], constant_offset: int = 0
+) -> tuple[ast.expr, frozenset[str], list[float]]:
+    """Parse and check one expression; return the rewritten tree, the names it uses and its constants.
 
-    Numbers (int or float in JSON) are accepted as constant expressions.
+    Numbers (int or float in JSON) are accepted as constant expressions. Constant k of the expression is
+    referred to as ``_c{constant_offset + k}`` in the rewritten tree.
     """
     if isinstance(text, bool) or not isinstance(text, str | int | float):
         raise ModelError(path, f"expected an expression (text or number), got {type(text).__name__}")
@@ -150,9 +159,9 @@ def check_expression(text: Any, *, path: str, known: Iterable[str]) -> tuple[ast
         tree = ast.parse(source.strip(), mode="eval")
     except SyntaxError as exc:
         raise ModelError(path, f"syntax error in '{source}': {exc.msg}") from None
-    checker = _Checker(path, set(known))
+    checker = _Checker(path, set(known), constant_offset)
     checked = checker.visit(tree)
-    return checked.body, frozenset(checker.used)
+    return checked.body, frozenset(checker.used), checker.constants
 
 
 @dataclass(frozen=True)
@@ -191,11 +200,15 @@ def compile_block(
     known = set(input_names)
     statements: list[ast.stmt] = []
     used_inputs: set[str] = set()
+    constants: list[float] = []
     for name, text in expressions.items():
         path = paths.get(name, name)
-        if not name.isidentifier():
+        if not name.isidentifier() or keyword.iskeyword(name):
             raise ModelError(path, f"'{name}' is not a valid name")
-        tree, used = check_expression(text, path=path, known=known)
+        tree, used, new_constants = check_expression(
+            text, path=path, known=known, constant_offset=len(constants)
+        )
+        constants.extend(new_constants)
         used_inputs |= used & set(input_names)
         statements.append(
             ast.Assign(targets=[ast.Name(id=name, ctx=ast.Store())], value=_call("_float", [tree]))
@@ -223,6 +236,7 @@ def compile_block(
     module = ast.fix_missing_locations(ast.Module(body=[function_def], type_ignores=[]))
     # The tree was built only from whitelisted nodes; the namespace has no builtins.
     namespace: dict[str, Any] = {"__builtins__": {}, **_HELPERS}
+    namespace.update({f"_c{k}": np.float64(value) for k, value in enumerate(constants)})
     exec(compile(module, "<mipd-model>", "exec"), namespace)
     return CompiledBlock(
         inputs=input_names,

@@ -76,12 +76,13 @@ def _piece_terms(
     amount: np.ndarray,
     duration_h: np.ndarray,
     compartment: np.ndarray,
-    active: np.ndarray,
+    active: np.ndarray | None,
 ) -> np.ndarray:
-    """Modal amounts (N, T, n) at ``times_h`` (T,) from pieces (N, P), masked by ``active`` (N, P)."""
+    """Modal amounts (N, T, n) at ``times_h`` (T,) from pieces (N, P), masked by ``active`` if given."""
     lam = eigen.lam[:, None, :]  # (N, 1, n)
     # Modal amount each piece delivers in total: (N, P, n).
-    delivered = np.swapaxes(eigen.inv[:, :, compartment], 1, 2) * np.where(active, amount, 0.0)[:, :, None]
+    weight = amount if active is None else np.where(active, amount, 0.0)
+    delivered = np.swapaxes(eigen.inv[:, :, compartment], 1, 2) * weight[:, :, None]
     is_infusion = duration_h > 0
     if np.any(is_infusion):
         # Once an infusion has ended it decays like a bolus of expm1(λd)/(λd) given at its end.
@@ -99,7 +100,9 @@ def _piece_terms(
     if np.any(is_infusion):
         # Infusions still running at an evaluation time: the part delivered so far.
         since_start = times_h[None, :, None] - start_h[:, None, :]
-        running = (since_start > 0) & ~finished & active[:, None, :]
+        running = (since_start > 0) & ~finished
+        if active is not None:
+            running &= active[:, None, :]
         if np.any(running):
             n_idx, t_idx, p_idx = np.nonzero(running)
             lam_r = eigen.lam[n_idx]  # (R, n)
@@ -154,6 +157,14 @@ def simulate_linear(
     # Segments after the last requested time cannot matter (the next one may: a steady-state dose starting
     # exactly at the last time sets the trough seen at that time).
     n_segments = min(len(schedule.segments), int(time_segment.max()) + 2)
+    if n_segments == 1:
+        # Constant parameters and no reset: plain superposition, no clipping (the inner loop of estimation).
+        eigen = Eigen(rate_matrix(model, segment_values[0], n_batch))
+        modal = _chunked_terms(
+            eigen, times_h, pieces.start_h, pieces.amount_mg, pieces.duration_h, pieces.compartment, None
+        )
+        rows = eigen.vec[:, compartments, :]
+        return np.real(np.einsum("nck,ntk->ntc", rows, modal))
     boundaries = np.concatenate(([-np.inf], schedule.boundaries_h, [np.inf]))
     state = None  # compartment amounts (N, n) at the start of the current segment
     end_piece = pieces.start_h + pieces.duration_h
@@ -239,5 +250,15 @@ def _chunked_terms(eigen: Eigen, times, start, amount, duration, compartment, ac
         sl = slice(lo, lo + chunk)
         sub = Eigen.__new__(Eigen)
         sub.lam, sub.vec, sub.inv = eigen.lam[sl], eigen.vec[sl], eigen.inv[sl]
-        parts.append(_piece_terms(sub, times, start[sl], amount[sl], duration[sl], compartment, active[sl]))
+        parts.append(
+            _piece_terms(
+                sub,
+                times,
+                start[sl],
+                amount[sl],
+                duration[sl],
+                compartment,
+                None if active is None else active[sl],
+            )
+        )
     return np.concatenate(parts, axis=0)

@@ -9,6 +9,7 @@ Every error names the field path (``parameters.CL: unknown name 'CRCLL'``).
 from __future__ import annotations
 
 import json
+import keyword
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -160,6 +161,7 @@ class PopulationModel:
     parameter_names: tuple[str, ...]
     volume_names: frozenset[str]
     block: CompiledBlock = field(repr=False)
+    field_paths: Mapping[str, str] = field(default_factory=dict, repr=False)
     pd: PDModel | None = None
     population: Mapping[str, Any] = field(default_factory=dict)
 
@@ -210,7 +212,7 @@ class PopulationModel:
         dict name -> array with the broadcast leading shape. Raises :class:`ParameterValueError` when a
         volume or rate is not finite or not positive.
         """
-        values: dict[str, Any] = dict(self.thetas)
+        values: dict[str, Any] = {name: np.float64(value) for name, value in self.thetas.items()}
         for name in self.covariates:
             if name in self.block.used_inputs and name not in covariates:
                 raise ModelError(f"covariates.{name}", "missing value for a covariate the model uses")
@@ -225,7 +227,12 @@ class PopulationModel:
         self._check_values(result)
         return result
 
+    def _label(self, name: str) -> str:
+        """The field a block output comes from, for error messages (``outputs.conc.volume``)."""
+        return self.field_paths.get(name, name)
+
     def _check_values(self, result: Mapping[str, np.ndarray]) -> None:
+        _label = self._label
         for name, value in result.items():
             array = np.asarray(value)
             if array.dtype == bool:
@@ -233,11 +240,17 @@ class PopulationModel:
             low = array.min(initial=np.inf)
             if not np.isfinite(low) or not np.isfinite(array.max(initial=-np.inf)):
                 if array.size and not np.all(np.isfinite(array)):
-                    raise ParameterValueError(f"{_label(name)} is not finite for some parameter values")
+                    raise ParameterValueError(
+                        f"{_label(name)} is not finite for some parameter values", path=_label(name)
+                    )
             if name in self.volume_names and low <= 0:
-                raise ParameterValueError(f"{_label(name)} must be positive (a volume), got {low:g}")
+                raise ParameterValueError(
+                    f"{_label(name)} must be positive (a volume), got {low:g}", path=_label(name)
+                )
             if low < 0 and name.startswith(_NON_NEGATIVE_PREFIXES):
-                raise ParameterValueError(f"{_label(name)} must not be negative, got {low:g}")
+                raise ParameterValueError(
+                    f"{_label(name)} must not be negative, got {low:g}", path=_label(name)
+                )
 
     def covariate_warnings(self, covariates: Mapping[str, Any]) -> list[str]:
         """Warnings for covariate values outside the model's declared ranges."""
@@ -260,11 +273,9 @@ class PopulationModel:
 _NON_NEGATIVE_PREFIXES = ("__rate", "__vmax", "__km", "__f_", "__lag", "__dur")
 
 
-def _label(name: str) -> str:
-    """Human-readable name of a block output in error messages."""
-    if not name.startswith("__"):
-        return f"parameter {name}"
-    return name.strip("_").replace("_", " ")
+def _is_valid_name(name: str) -> bool:
+    """Identifiers that are not Python keywords and not reserved (a leading underscore is the engine's)."""
+    return name.isidentifier() and not keyword.iskeyword(name) and not name.startswith("_")
 
 
 def load_model(path: str | Path) -> PopulationModel:
@@ -324,7 +335,7 @@ class _Parser:
         if not parameters:
             raise ModelError("parameters", "a model needs at least one parameter")
         for name in parameters:
-            if not str(name).isidentifier() or str(name).startswith("_"):
+            if not _is_valid_name(str(name)):
                 raise ModelError(f"parameters.{name}", f"'{name}' is not a valid name")
             if name in inputs_names:
                 raise ModelError(f"parameters.{name}", f"'{name}' is already a theta, covariate or eta name")
@@ -377,6 +388,7 @@ class _Parser:
             parameter_names=tuple(parameters),
             volume_names=frozenset(volume_names),
             block=block,
+            field_paths=dict(paths),
             pd=pd,
             population=dict(population),
         )
@@ -388,7 +400,7 @@ class _Parser:
         result = {}
         for name, value in thetas.items():
             path = f"thetas.{name}"
-            if not str(name).isidentifier() or str(name).startswith("_"):
+            if not _is_valid_name(str(name)):
                 raise ModelError(path, f"'{name}' is not a valid name")
             if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
                 raise ModelError(path, f"expected a finite number, got {value!r}")
@@ -400,7 +412,7 @@ class _Parser:
         result = {}
         for name, spec in covariates.items():
             path = f"covariates.{name}"
-            if not str(name).isidentifier() or str(name).startswith("_"):
+            if not _is_valid_name(str(name)):
                 raise ModelError(path, f"'{name}' is not a valid name")
             if not isinstance(spec, Mapping):
                 raise ModelError(path, "expected an object with unit, min and max")
@@ -431,7 +443,7 @@ class _Parser:
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise ModelError(f"{path}.{names_key}", "expected a list of names")
         for name in names:
-            if not name.isidentifier() or name.startswith("_"):
+            if not _is_valid_name(name):
                 raise ModelError(f"{path}.{names_key}", f"'{name}' is not a valid name")
         if not names:
             return (), np.zeros((0, 0))
@@ -664,7 +676,7 @@ class _Parser:
         try:
             model.evaluate(covariates)
         except ParameterValueError as exc:
-            raise ModelError("parameters", f"typical patient: {exc}") from None
+            raise ModelError(exc.path or "parameters", f"typical patient: {exc}") from None
 
 
 def _check_unique(names: list[str]) -> None:

@@ -57,6 +57,16 @@ class Objective:
         self.lloq = np.array([np.nan if o.lloq is None else o.lloq for o in observations], dtype=float)
         self.censored = np.array([o.value is None for o in observations], dtype=bool)
         self.errors = [model.outputs[output_names[i]].error for i in self.output_index]
+        # Per-observation error parameters (exponential error: log values, additive sd on that scale).
+        self._exponential = np.array([e.model == "exponential" for e in self.errors], dtype=bool)
+        self._additive_sq = np.array([e.additive**2 for e in self.errors], dtype=float)
+        self._proportional = np.array(
+            [e.proportional if e.model in ("proportional", "combined") else 0.0 for e in self.errors],
+            dtype=float,
+        )
+        with np.errstate(divide="ignore", invalid="ignore"):
+            self._values_scaled = np.where(self._exponential, np.log(self.values), self.values)
+            self._lloq_scaled = np.where(self._exponential, np.log(self.lloq), self.lloq)
         self.n_obs = len(observations)
         # Occasions estimated: those that start before the last observation.
         self.n_eta = model.n_eta
@@ -112,24 +122,18 @@ class Objective:
             return self._data_terms(predictions)
 
     def _data_terms(self, predictions: np.ndarray) -> np.ndarray:
-        total = np.zeros(predictions.shape[0])
-        for j in range(self.n_obs):
-            error = self.errors[j]
-            f = predictions[:, j]
-            if error.model == "exponential":
-                var = error.additive**2
-                log_f = np.log(np.maximum(f, _LOG_FLOOR))
-                if self.censored[j]:
-                    total += -2.0 * log_ndtr((math.log(self.lloq[j]) - log_f) / math.sqrt(var))
-                else:
-                    total += (math.log(self.values[j]) - log_f) ** 2 / var + math.log(var)
-                continue
-            var = error.variance(f)
-            if self.censored[j]:
-                total += -2.0 * log_ndtr((self.lloq[j] - f) / np.sqrt(var))
-            else:
-                total += (self.values[j] - f) ** 2 / var + np.log(var)
-        return total
+        # All observations at once; the error parameters are per-observation arrays.
+        log_scale = self._exponential[None, :]
+        f = np.where(log_scale, np.log(np.maximum(predictions, _LOG_FLOOR)), predictions)
+        # Proportional terms use f = 1 where the prediction is exactly 0 (NONMEM's W = F + DEL).
+        f_w = np.where(predictions == 0.0, 1.0, predictions)
+        var = self._additive_sq[None, :] + (self._proportional[None, :] * f_w) ** 2
+        terms = np.where(
+            self.censored[None, :],
+            -2.0 * log_ndtr((self._lloq_scaled[None, :] - f) / np.sqrt(var)),
+            (self._values_scaled[None, :] - f) ** 2 / var + np.log(var),
+        )
+        return terms.sum(axis=1)
 
     def prior_terms(self, theta: np.ndarray) -> np.ndarray:
         theta = np.atleast_2d(theta)

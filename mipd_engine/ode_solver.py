@@ -94,24 +94,30 @@ def _simulate_chunk(model, schedule, segment_values, pieces, times_h, compartmen
                 out[:, order[next_obs], :] = y[:, compartments]
             next_obs += 1
 
-    # Values at t_first (before any input that starts there).
+    reset_segments = {s.start_h: j for j, s in enumerate(schedule.segments) if s.reset}
+
+    def reset_at(t: float, y: np.ndarray) -> np.ndarray:
+        """Empty the state at a reset; at a steady-state dose, replace it by the steady-state amounts."""
+        j = reset_segments.get(t)
+        if j is None:
+            return y
+        y = np.zeros_like(y)
+        ss = (pieces.administered_h == t) & ~np.isnan(pieces.steady_state_interval_h)
+        if np.any(ss):
+            y = _steady_state_ode(model, seg_k[j], seg_sat[j], pieces, sl, ss, rtol, atol, n, n_cmt)
+            # A level drawn at the steady-state dose time is the steady-state trough.
+            at_dose = np.nonzero(times_h == t)[0]
+            if at_dose.size:
+                out[:, at_dose, :] = y[:, None, compartments]
+        return y
+
+    # Values at t_first are pre-dose and pre-reset; then the reset (if any) applies.
     record_until(current, state)
+    state = reset_at(current, state)
+    if current in reset_segments:
+        last_reset = current
     for target in points[points > current]:
         seg = int(schedule.segment_of_time(np.array([target]))[0])  # parameters for (current, target]
-        segment = schedule.segments[seg]
-        # Reset at `current`: empty the state (steady state handled below).
-        if segment.start_h == current and segment.reset and last_reset < current:
-            last_reset = current
-            state = np.zeros_like(state)
-            ss = (pieces.administered_h == current) & ~np.isnan(pieces.steady_state_interval_h)
-            if np.any(ss):
-                state = _steady_state_ode(
-                    model, seg_k[seg], seg_sat[seg], pieces, sl, ss, rtol, atol, n, n_cmt
-                )
-                # A level drawn at the steady-state dose time is the steady-state trough.
-                at_dose = np.nonzero(times_h == current)[0]
-                if at_dose.size:
-                    out[:, at_dose, :] = state[:, None, compartments]
         valid = pieces.administered_h[None, :] >= last_reset
         # Boluses entering at `current`.
         bolus_now = is_bolus & (start == current) & valid
@@ -130,6 +136,9 @@ def _simulate_chunk(model, schedule, segment_values, pieces, times_h, compartmen
         state = _integrate(state, current, target, seg_k[seg], seg_sat[seg], input_rate, rtol, atol)
         current = float(target)
         record_until(current, state)
+        if current in reset_segments:
+            state = reset_at(current, state)
+            last_reset = current
     return out
 
 
@@ -156,6 +165,9 @@ def _integrate(state, t0, t1, k, saturable, input_rate, rtol, atol):
     if not saturable and not np.any(k) and not np.any(input_rate):
         return state
     rhs = _rhs_factory(k, saturable, input_rate)
+    if t1 - t0 <= 1e-9 * max(1.0, abs(t0)):
+        # Times a few ulps apart: odeint refuses them; one explicit Euler step is exact to O(dt^2) here.
+        return np.maximum(state + (t1 - t0) * rhs(t0, state.ravel()).reshape(state.shape), 0.0)
     scale = max(
         1.0, float(np.max(np.abs(state), initial=0.0)), float(np.max(input_rate, initial=0.0)) * (t1 - t0)
     )

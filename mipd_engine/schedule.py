@@ -210,7 +210,49 @@ def build_pieces(
         # NONMEM: bioavailability changes the duration of an infusion given by its rate.
         rate_columns = np.nonzero(table.has_rate)[0]
         duration[:, rate_columns] = amount[:, rate_columns] / table.rate_mg_per_h[rate_columns]
-    return Pieces(table.compartment, table.time_h, start, amount, duration, table.steady_state_interval_h)
+    pieces = Pieces(table.compartment, table.time_h, start, amount, duration, table.steady_state_interval_h)
+    return _with_steady_state_carryover(pieces)
+
+
+def _with_steady_state_carryover(pieces: Pieces) -> Pieces:
+    """Add the inputs of the doses implied before a steady-state dose that are still entering after it.
+
+    At steady state, doses were given every tau before the SS dose. Their amounts already delivered are in
+    the steady-state amounts; when an infusion lasts longer than tau, or a lag exceeds tau, part of their
+    input is still to come after the SS dose. Those parts become pieces belonging to the SS dose (same
+    administration time, so a reset at that time keeps them).
+    """
+    ss_columns = np.nonzero(~np.isnan(pieces.steady_state_interval_h))[0]
+    extra: list[tuple[int, int]] = []  # (column, k): the dose given k intervals before
+    for column in ss_columns:
+        tau = pieces.steady_state_interval_h[column]
+        reach = float(
+            np.max(pieces.start_h[:, column] - pieces.administered_h[column] + pieces.duration_h[:, column])
+        )
+        extra += [(int(column), k) for k in range(1, int(np.ceil(reach / tau - 1e-12)) + 1)]
+    if not extra:
+        return pieces
+    columns = np.array([c for c, _ in extra])
+    shift = np.array([k * pieces.steady_state_interval_h[c] for c, k in extra])
+    ss_time = pieces.administered_h[columns][None, :]
+    start = pieces.start_h[:, columns] - shift[None, :]
+    duration = pieces.duration_h[:, columns]
+    amount = pieces.amount_mg[:, columns]
+    # Only what enters after the SS dose time: the rest is already in the steady-state amounts.
+    is_infusion = duration > 0
+    end = start + duration
+    remaining = np.where(is_infusion, np.clip(end - np.maximum(start, ss_time), 0.0, None), 0.0)
+    rate = np.where(is_infusion, amount / np.where(is_infusion, duration, 1.0), 0.0)
+    new_amount = np.where(is_infusion, rate * remaining, np.where(start >= ss_time, amount, 0.0))
+    new_start = np.maximum(start, ss_time)
+    return Pieces(
+        np.concatenate((pieces.compartment, pieces.compartment[columns])),
+        np.concatenate((pieces.administered_h, pieces.administered_h[columns])),
+        np.concatenate((pieces.start_h, new_start), axis=1),
+        np.concatenate((pieces.amount_mg, new_amount), axis=1),
+        np.concatenate((pieces.duration_h, remaining), axis=1),
+        np.concatenate((pieces.steady_state_interval_h, np.full(columns.size, np.nan))),
+    )
 
 
 @dataclass(frozen=True)
