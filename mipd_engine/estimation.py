@@ -203,7 +203,6 @@ def fit_map(
     best = None
     n_iterations = 0
     n_starts = 0
-    message = ""
     fallback_added = False
     while starts:
         start = starts.pop(0)
@@ -214,8 +213,8 @@ def fit_map(
             best = result
         if starts:
             continue
-        converged, message = _check_mode(objective, best.x)
-        if converged or fallback_added:
+        check = _check_mode(objective, best.x)
+        if check.ok or fallback_added:
             break
         fallback_added = True
         polished = minimize(
@@ -234,16 +233,16 @@ def fit_map(
                 starts.append(axis_start)
     assert best is not None
     theta = np.asarray(best.x, dtype=float)
-    converged, reason = _check_mode(objective, theta)
+    converged, reason = check.ok, check.reason
     ofv = float(_safe(objective, theta)[0])
-    h = hessian(objective, theta)
-    try:
-        covariance = np.linalg.inv(0.5 * h)
-        if np.any(np.linalg.eigvalsh(0.5 * (covariance + covariance.T)) <= 0):
-            raise np.linalg.LinAlgError
-    except np.linalg.LinAlgError:
-        covariance = np.full((dim, dim), np.nan)
-        converged, reason = False, "the Hessian at the estimate is not positive definite (no proper minimum)"
+    covariance = np.full((dim, dim), np.nan)
+    if converged:
+        covariance = np.linalg.inv(0.5 * (0.5 * (check.hessian + check.hessian.T)))
+    if check.on_kink and converged:
+        warnings.append(
+            "the estimate lies on a kink of the objective (a lag time or the end of an input coinciding "
+            "with a sampling time); it is a minimum, but its covariance is approximate"
+        )
     grad_norm = float(np.max(np.abs(_value_and_gradient(objective, theta)[1])))
     ipred = objective.predictions(theta)[0]
     for j, obs in enumerate(record.observations):
@@ -258,7 +257,7 @@ def fit_map(
     return _result(
         objective,
         converged,
-        "" if converged else (reason or message),
+        "" if converged else reason,
         theta,
         ofv,
         covariance,
@@ -269,19 +268,48 @@ def fit_map(
     )
 
 
-def _check_mode(objective: Objective, theta: np.ndarray) -> tuple[bool, str]:
+@dataclass(frozen=True)
+class _ModeCheck:
+    ok: bool
+    reason: str
+    on_kink: bool
+    hessian: np.ndarray
+
+
+def _check_mode(objective: Objective, theta: np.ndarray) -> _ModeCheck:
+    """Is θ a proper local minimum? Smooth: small gradient, positive definite Hessian. On a kink (a lag time
+    or an infusion end equal to a sampling time makes the objective non-differentiable there): no direction
+    of descent along ± each axis and against the gradient, and a positive definite Hessian."""
     value, grad = _value_and_gradient(objective, theta)
     if not np.isfinite(value):
-        return False, "the objective is not finite at the estimate"
-    scale = max(1.0, abs(value))
-    if np.max(np.abs(grad)) > 1e-3 * scale:
-        return False, f"optimisation stalled: gradient {np.max(np.abs(grad)):.2g} at the estimate"
+        return _ModeCheck(
+            False, "the objective is not finite at the estimate", False, np.full((1, 1), np.nan)
+        )
     h = hessian(objective, theta)
     try:
         np.linalg.cholesky(0.5 * (h + h.T))
+        positive_definite = bool(np.all(np.isfinite(h)))
     except np.linalg.LinAlgError:
-        return False, "the estimate is a saddle point or a flat region, not a minimum"
-    return True, ""
+        positive_definite = False
+    scale = max(1.0, abs(value))
+    gradient_small = np.max(np.abs(grad)) <= 1e-3 * scale
+    on_kink = not gradient_small and _no_descent(objective, theta, value, grad)
+    if not gradient_small and not on_kink:
+        return _ModeCheck(
+            False, f"optimisation stalled: gradient {np.max(np.abs(grad)):.2g} at the estimate", False, h
+        )
+    if not positive_definite:
+        return _ModeCheck(False, "the estimate is a saddle point or a flat region, not a minimum", on_kink, h)
+    return _ModeCheck(True, "", on_kink, h)
+
+
+def _no_descent(objective: Objective, theta: np.ndarray, value: float, grad: np.ndarray) -> bool:
+    """No small step along ± each axis or against the gradient lowers the objective."""
+    dim = theta.size
+    directions = np.concatenate((np.eye(dim), -np.eye(dim), -(grad / np.linalg.norm(grad))[None, :]))
+    sd = np.sqrt(np.diag(objective.prior_covariance()))
+    steps = np.concatenate([theta + step * directions * sd for step in (1e-3, 1e-5)])
+    return bool(np.min(_safe(objective, steps)) >= value - 1e-9 * max(1.0, abs(value)))
 
 
 def _result(
