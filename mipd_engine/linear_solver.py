@@ -47,14 +47,21 @@ class Eigen:
     """Eigen-decomposition of a batch of rate matrices."""
 
     def __init__(self, k: np.ndarray) -> None:
-        lam, vec = np.linalg.eig(k)
         n = k.shape[-1]
+        if n == 2 and self._two_by_two(k):
+            return
+        lam, vec = np.linalg.eig(k)
         if n > 1:
-            scale = np.maximum(np.abs(lam).max(axis=-1, keepdims=True), 1e-12)
-            diffs = np.abs(lam[..., :, None] - lam[..., None, :]) / scale[..., None]
-            diffs[..., np.arange(n), np.arange(n)] = np.inf
-            bad = diffs.min(axis=(-1, -2)) < _EIGEN_GAP
-            if np.any(bad):
+            if np.iscomplexobj(lam):
+                magnitude = np.abs(lam)
+                diffs = np.abs(lam[..., :, None] - lam[..., None, :])
+                diffs[..., np.arange(n), np.arange(n)] = np.inf
+                gap = diffs.min(axis=(-1, -2))
+            else:  # the usual case: real eigenvalues, the smallest gap is between neighbours once sorted
+                magnitude = np.abs(lam)
+                gap = np.diff(np.sort(lam, axis=-1), axis=-1).min(axis=-1)
+            bad = gap < _EIGEN_GAP * np.maximum(magnitude.max(axis=-1), 1e-12)
+            if bad.any():
                 nudged = k[bad].copy()
                 factors = 1.0 + 1e-7 * np.arange(1, n + 1)
                 nudged[..., np.arange(n), np.arange(n)] *= factors
@@ -67,6 +74,43 @@ class Eigen:
         self.lam = lam  # (N, n)
         self.vec = vec  # (N, n, n): columns are eigenvectors
         self.inv = np.linalg.inv(vec)  # (N, n, n)
+
+    def _two_by_two(self, k: np.ndarray) -> bool:
+        """Closed form for 2x2 matrices (one compartment with a depot, two compartments IV): the inner loop
+        of estimation spends most of its time here otherwise. False (use the general path) when the
+        eigenvalues are complex or too close, or an eigenvector cannot be formed."""
+        a, b, c, d = k[:, 0, 0], k[:, 0, 1], k[:, 1, 0], k[:, 1, 1]
+        half_trace = 0.5 * (a + d)
+        discriminant = (0.5 * (a - d)) ** 2 + b * c
+        if discriminant.min() <= 0:
+            return False
+        root = np.sqrt(discriminant)
+        lam = np.stack((half_trace - root, half_trace + root), axis=-1)
+        scale = np.maximum(np.abs(lam).max(axis=-1), 1e-12)
+        if (2 * root < _EIGEN_GAP * scale).any():
+            return False
+        # Eigenvector of λ: (b, λ − a) when b ≠ 0, else (λ − d, c) when c ≠ 0, else a coordinate vector.
+        vec = np.empty_like(k)
+        for column in (0, 1):
+            value = lam[:, column]
+            use_b = np.abs(b) > 0
+            use_c = ~use_b & (np.abs(c) > 0)
+            diagonal = ~use_b & ~use_c
+            x = np.where(use_b, b, np.where(use_c, value - d, 0.0))
+            y = np.where(use_b, value - a, np.where(use_c, c, 0.0))
+            if diagonal.any():  # diagonal matrix: eigenvalue order decides the coordinate vector
+                matches_a = np.abs(value - a) <= np.abs(value - d)
+                x = np.where(diagonal, matches_a.astype(float), x)
+                y = np.where(diagonal, (~matches_a).astype(float), y)
+            vec[:, 0, column], vec[:, 1, column] = x, y
+        det = vec[:, 0, 0] * vec[:, 1, 1] - vec[:, 0, 1] * vec[:, 1, 0]
+        if not np.all(np.abs(det) > 0):
+            return False
+        inv = np.empty_like(vec)
+        inv[:, 0, 0], inv[:, 1, 1] = vec[:, 1, 1] / det, vec[:, 0, 0] / det
+        inv[:, 0, 1], inv[:, 1, 0] = -vec[:, 0, 1] / det, -vec[:, 1, 0] / det
+        self.lam, self.vec, self.inv = lam, vec, inv
+        return True
 
 
 def _piece_terms(

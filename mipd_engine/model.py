@@ -232,6 +232,18 @@ class PopulationModel:
         return self.field_paths.get(name, name)
 
     def _check_values(self, result: Mapping[str, np.ndarray]) -> None:
+        # Fast path (the inner loop of estimation): three reductions over all values at once; only when one
+        # fails is each value examined to name the culprit.
+        arrays = [np.ravel(value) for value in result.values()]
+        everything = np.concatenate(arrays) if arrays else np.zeros(0)
+        volumes = [np.ravel(result[name]) for name in self.volume_names if name in result]
+        non_negative = [np.ravel(v) for name, v in result.items() if name.startswith(_NON_NEGATIVE_PREFIXES)]
+        if (
+            np.isfinite(everything).all()
+            and (not volumes or np.concatenate(volumes).min() > 0)
+            and (not non_negative or np.concatenate(non_negative).min() >= 0)
+        ):
+            return
         _label = self._label
         for name, value in result.items():
             array = np.asarray(value)
