@@ -4,6 +4,7 @@
     python -m mipd_engine simulate CASE.json
     python -m mipd_engine fit CASE.json
     python -m mipd_engine fit --model MODEL.json --nonmem DATA.csv [--output OUT.csv]
+    python -m mipd_engine trial --model MODEL.json --dose 1000 --interval 12 --target 200 300 [--plot P.png]
 
 Exit status: 0 success, 2 invalid input (the message names the field), 3 estimation did not converge.
 """
@@ -16,6 +17,8 @@ import json
 import sys
 from typing import Any
 
+import numpy as np
+
 from . import ENGINE_VERSION
 from .case import load_case
 from .errors import EngineError, InvalidInputError
@@ -23,6 +26,7 @@ from .estimation import fit_map
 from .model import load_model
 from .nonmem import read_nonmem
 from .reports import fit_case, simulate_case
+from .trial import TrialDesign, iov_implied_cv, run_trial, terminal_progress
 
 EXIT_OK, EXIT_INVALID, EXIT_NOT_CONVERGED = 0, 2, 3
 
@@ -108,6 +112,57 @@ def _fit_nonmem(args: argparse.Namespace) -> int:
     return EXIT_OK if all_ok else EXIT_NOT_CONVERGED
 
 
+def _trial(args: argparse.Namespace) -> int:
+    model = load_model(args.model)
+    covariates = {}
+    for item in args.covariate or []:
+        name, _, value = item.partition("=")
+        if name not in model.covariates:
+            raise InvalidInputError("--covariate", f"the model has no covariate '{name}'")
+        try:
+            covariates[name] = float(value)
+        except ValueError:
+            raise InvalidInputError("--covariate", f"{name}: not a number: {value!r}") from None
+    design = TrialDesign(
+        standard_dose_mg=args.dose,
+        interval_h=args.interval,
+        target_low=args.target[0],
+        target_high=args.target[1],
+        route=args.route,
+        duration_h=args.duration if args.route == "iv_infusion" else None,
+        sampling_h=tuple(args.sampling),
+        dose_step_mg=args.step,
+        max_dose_mg=args.max_dose,
+    )
+    result = run_trial(
+        model,
+        design,
+        n_patients=args.patients,
+        rng=np.random.default_rng(args.seed),
+        covariates=covariates,
+        progress=None if args.quiet else terminal_progress,
+    )
+    if args.csv:
+        result.write_csv(args.csv)
+    if args.plot:
+        result.write_plot(args.plot)
+    _print(
+        _clean(
+            {
+                "success": True,
+                "engine_version": ENGINE_VERSION,
+                "model_id": model.id,
+                "patients": args.patients,
+                "metric": "AUC over the third dosing interval (mg·h/L)",
+                "target": [design.target_low, design.target_high],
+                "strategies": result.summary,
+                "iov_implied_cv_of_clearance": iov_implied_cv(model),
+            }
+        )
+    )
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m mipd_engine", description=__doc__.split("\n\n")[0])
     parser.add_argument("--version", action="version", version=f"mipd_engine {ENGINE_VERSION}")
@@ -126,6 +181,32 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--nonmem", help="NONMEM dataset: one CSV row per ID")
     fit.add_argument("--output", help="write the CSV here instead of stdout")
     fit.set_defaults(run=_fit)
+    trial = commands.add_parser(
+        "trial", help="in-silico trial: standard, a-priori and Bayesian dosing in a virtual population"
+    )
+    trial.add_argument("--model", required=True)
+    trial.add_argument("--patients", type=int, default=1000)
+    trial.add_argument("--dose", type=float, required=True, help="standard dose, mg")
+    trial.add_argument("--interval", type=float, required=True, help="dosing interval, h")
+    trial.add_argument(
+        "--target",
+        type=float,
+        nargs=2,
+        required=True,
+        metavar=("LOW", "HIGH"),
+        help="AUC over one interval, mg·h/L",
+    )
+    trial.add_argument("--route", default="iv_infusion")
+    trial.add_argument("--duration", type=float, default=1.0, help="infusion duration, h")
+    trial.add_argument("--sampling", type=float, nargs="+", default=[1.5, 11.0], help="h after each dose")
+    trial.add_argument("--step", type=float, default=250.0, help="dose rounding step, mg")
+    trial.add_argument("--max-dose", type=float, default=None)
+    trial.add_argument("--covariate", action="append", metavar="NAME=VALUE")
+    trial.add_argument("--seed", type=int, default=1)
+    trial.add_argument("--csv", help="write per-patient doses and exposures here")
+    trial.add_argument("--plot", help="write a PNG box plot here")
+    trial.add_argument("--quiet", action="store_true", help="no progress line")
+    trial.set_defaults(run=_trial)
     return parser
 
 
