@@ -1,0 +1,45 @@
+"""Create the demo users of the embedded default (one per role) and print their passwords once."""
+
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from accounts.services import demo_users_seed
+
+
+class Command(BaseCommand):
+    help = (
+        "Create one demo user per role (idempotent). New passwords are printed once; existing users keep "
+        "theirs unless --reset-passwords is given. Runs only with DEBUG on unless --force is given."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--reset-passwords", action="store_true", help="give every demo user a new password"
+        )
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="run with DEBUG off (never on a production database: the demo users can log in)",
+        )
+
+    def handle(self, *args: Any, reset_passwords: bool, force: bool, **options: Any) -> None:
+        if not settings.DEBUG and not force:
+            raise CommandError(
+                "seed_demo creates demo users that can log in; it runs only for the embedded default "
+                "(DEBUG on). Use --force for a throw-away database, never for production."
+            )
+        seeded = demo_users_seed(reset_passwords=reset_passwords)
+        self.stdout.write("Demo users (log in at /accounts/login/):")
+        for user in seeded:
+            if user.password is not None:
+                state = "created" if user.created else "new password"
+                line = f"  {user.username:<16} role {user.role.value:<14} password {user.password}  ({state})"
+                self.stdout.write(self.style.SUCCESS(line))
+            else:
+                self.stdout.write(
+                    f"  {user.username:<16} role {user.role.value:<14} (exists, password unchanged)"
+                )
+        if any(user.password is None for user in seeded):
+            self.stdout.write("Passwords are printed only when set: `make demo-passwords` sets new ones.")

@@ -1,0 +1,1 @@
+"""Therapy courses, doses, drug levels, Bayesian updates, recommendations and their review (to come)."""

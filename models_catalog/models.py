@@ -1,0 +1,1 @@
+"""Drugs, versioned population models, targets, dosing constraints, PGx rules, model cards (to come)."""

@@ -1,0 +1,1 @@
+"""Patients, covariate measurements over time, genotypes and phenotypes, consent records (to come)."""

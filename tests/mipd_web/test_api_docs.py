@@ -1,0 +1,37 @@
+"""The OpenAPI schema and Swagger UI, served without any CDN (hospital networks block them)."""
+
+import re
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+
+
+@pytest.fixture
+def logged_in_client(client: Client, django_user_model: type[User]) -> Client:
+    user = django_user_model.objects.create_user(username="api-reader", password="pw-not-checked-here")
+    client.force_login(user)
+    return client
+
+
+@pytest.mark.django_db
+def test_api_docs_need_a_login(client: Client) -> None:
+    assert client.get("/api/schema/").status_code == 403
+    assert client.get("/api/docs/").status_code == 403
+
+
+@pytest.mark.django_db
+def test_schema_describes_the_api(logged_in_client: Client) -> None:
+    response = logged_in_client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert response.status_code == 200
+    schema = response.json()
+    assert schema["info"]["title"] == "mipd-web API"
+    assert "/api/v1/me/" in schema["paths"]
+
+
+@pytest.mark.django_db
+def test_swagger_ui_loads_its_assets_from_our_own_static_files(logged_in_client: Client) -> None:
+    html = logged_in_client.get("/api/docs/").content.decode()
+    sources = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert any("swagger-ui" in source for source in sources)
+    assert all(not source.startswith(("http://", "https://", "//")) for source in sources), sources
