@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import InvalidInputError
+from .schedule import build_pieces, evaluate_segments
 from .simulation import PatientSimulator
 
 _GAUSS_NODES, _GAUSS_WEIGHTS = np.polynomial.legendre.leggauss(12)
@@ -41,8 +42,6 @@ def _breakpoints(simulator: PatientSimulator, window: Window, eta, kappa) -> np.
         points += list(table.time_h)
         # The typical patient's lag and infusion ends (a batch shares the administration times).
         eta0 = np.zeros((1, simulator.model.n_eta))
-        from .schedule import build_pieces, evaluate_segments
-
         values = evaluate_segments(simulator.model, simulator.schedule, eta0, None)
         pieces = build_pieces(simulator.model, simulator.schedule, values, 1)
         points += list(pieces.start_h[0]) + list((pieces.start_h + pieces.duration_h)[0])

@@ -8,9 +8,11 @@ import numpy as np
 
 from . import ENGINE_VERSION
 from .case import Case
+from .errors import InvalidInputError
 from .estimation import MapResult, fit_map
 from .objective import Objective
 from .posterior import credible_band, sample_posterior, shrinkage
+from .simulation import PatientSimulator
 
 
 def _floats(values: np.ndarray) -> list[float]:
@@ -155,14 +157,9 @@ def fit_case(case: Case) -> dict[str, Any]:
 def simulate_case(case: Case) -> dict[str, Any]:
     """Typical-patient prediction (etas 0 or the case's etas) and prior predictive quantiles."""
     model = case.model
-    objective = Objective(model, case.record) if case.record.observations else None
-    from .simulation import PatientSimulator
-
-    simulator = objective.simulator if objective else PatientSimulator(model, case.record)
     if case.predict is None:
-        from .errors import InvalidInputError
-
         raise InvalidInputError("predict", "simulate needs a 'predict' block (from_h, to_h, step_h)")
+    simulator = PatientSimulator(model, case.record)
     times = case.predict.times()
     eta = case.eta if case.eta is not None else np.zeros(model.n_eta)
     typical = simulator.predict(times, eta[None, :]).outputs
