@@ -4,6 +4,7 @@
     python -m mipd_engine simulate CASE.json
     python -m mipd_engine fit CASE.json
     python -m mipd_engine fit --model MODEL.json --nonmem DATA.csv [--output OUT.csv]
+    python -m mipd_engine recommend CASE.json
     python -m mipd_engine trial --model MODEL.json --dose 1000 --interval 12 --target 200 300 [--plot P.png]
 
 Exit status: 0 success, 2 invalid input (the message names the field), 3 estimation did not converge.
@@ -25,7 +26,7 @@ from .errors import EngineError, InvalidInputError
 from .estimation import fit_map
 from .model import load_model
 from .nonmem import read_nonmem
-from .reports import fit_case, simulate_case
+from .reports import fit_case, recommend_case, simulate_case
 from .trial import TrialDesign, iov_implied_cv, run_trial, terminal_progress
 
 EXIT_OK, EXIT_INVALID, EXIT_NOT_CONVERGED = 0, 2, 3
@@ -112,6 +113,12 @@ def _fit_nonmem(args: argparse.Namespace) -> int:
     return EXIT_OK if all_ok else EXIT_NOT_CONVERGED
 
 
+def _recommend(args: argparse.Namespace) -> int:
+    document = _clean(recommend_case(load_case(args.case)))
+    _print(document)
+    return EXIT_OK if document["success"] else EXIT_NOT_CONVERGED
+
+
 def _trial(args: argparse.Namespace) -> int:
     model = load_model(args.model)
     covariates = {}
@@ -181,6 +188,11 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--nonmem", help="NONMEM dataset: one CSV row per ID")
     fit.add_argument("--output", help="write the CSV here instead of stdout")
     fit.set_defaults(run=_fit)
+    recommend = commands.add_parser(
+        "recommend", help="fit, then ranked regimens for the case's target (or the exact dose for a value)"
+    )
+    recommend.add_argument("case")
+    recommend.set_defaults(run=_recommend)
     trial = commands.add_parser(
         "trial", help="in-silico trial: standard, a-priori and Bayesian dosing in a virtual population"
     )

@@ -34,10 +34,10 @@ class Window:
             raise InvalidInputError("window_h", f"need start < end, got [{self.start_h:g}, {self.end_h:g}]")
 
 
-def _breakpoints(simulator: PatientSimulator, window: Window, eta, kappa) -> np.ndarray:
-    """Times inside the window where the typical patient's inputs start or stop, and parameter changes."""
+def breakpoints(simulator: PatientSimulator, start_h: float, end_h: float) -> np.ndarray:
+    """Dose times, infusion and lag ends of the typical patient, and parameter changes, in [start, end]."""
+    points = [start_h, end_h, *simulator.schedule.boundaries_h]
     table = simulator.schedule.table
-    points = [window.start_h, window.end_h, *simulator.schedule.boundaries_h]
     if table.time_h.size:
         points += list(table.time_h)
         # The typical patient's lag and infusion ends (a batch shares the administration times).
@@ -45,8 +45,20 @@ def _breakpoints(simulator: PatientSimulator, window: Window, eta, kappa) -> np.
         values = evaluate_segments(simulator.model, simulator.schedule, eta0, None)
         pieces = build_pieces(simulator.model, simulator.schedule, values, 1)
         points += list(pieces.start_h[0]) + list((pieces.start_h + pieces.duration_h)[0])
-    points = np.unique(np.asarray(points, dtype=float))
-    return points[(points >= window.start_h) & (points <= window.end_h)]
+    array = np.unique(np.asarray(points, dtype=float))
+    return array[(array >= start_h) & (array <= end_h)]
+
+
+def dense_grid(
+    simulator: PatientSimulator, start_h: float, end_h: float, step_h: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """A grid over [start, end] with every breakpoint and a point just after each (a bolus shows from the
+    instant after its time); and the breakpoints."""
+    n = max(2, int(np.ceil((end_h - start_h) / step_h)) + 1)
+    points = breakpoints(simulator, start_h, end_h)
+    after = np.minimum(points + 1e-9, end_h)
+    grid = np.unique(np.concatenate((np.linspace(start_h, end_h, n), points, after)))
+    return grid, points
 
 
 def auc(
@@ -60,7 +72,7 @@ def auc(
 ) -> np.ndarray:
     """Area under the concentration curve over ``window`` (unit of the output × h), shape (N,)."""
     name = output or simulator.model.default_output
-    edges = _refine(_breakpoints(simulator, window, eta, kappa), max_step_h)
+    edges = _refine(breakpoints(simulator, window.start_h, window.end_h), max_step_h)
     lo, hi = edges[:-1], edges[1:]
     half = 0.5 * (hi - lo)
     nodes = (0.5 * (hi + lo))[:, None] + half[:, None] * _GAUSS_NODES[None, :]
@@ -77,13 +89,56 @@ def _refine(edges: np.ndarray, max_step_h: float) -> np.ndarray:
     return np.concatenate(refined)
 
 
-def _dense_grid(simulator, window: Window, eta, kappa, step_h: float) -> np.ndarray:
-    n = max(2, int(np.ceil((window.end_h - window.start_h) / step_h)) + 1)
-    grid = np.linspace(window.start_h, window.end_h, n)
-    points = _breakpoints(simulator, window, eta, kappa)
-    # Just after each breakpoint too: a bolus shows from the instant after its time.
-    after = np.minimum(points + 1e-9, window.end_h)
-    return np.unique(np.concatenate((grid, points, after)))
+def peak_of_curve(grid: np.ndarray, values: np.ndarray, breakpoints_h: np.ndarray) -> np.ndarray:
+    """Maximum (N,) of curves (N, T) sampled on ``grid``; interior maxima refined by a local quartic.
+
+    A maximum at a breakpoint (infusion end, dose time) is exact as sampled. Elsewhere the quartic through
+    the five grid points around the maximum (a parabola through three when five do not fit between
+    breakpoints) is maximised by Newton's method within the neighbouring grid points.
+    """
+    values = np.asarray(values, dtype=float)
+    n_rows, n_times = values.shape
+    index = np.argmax(values, axis=1)
+    peak = values[np.arange(n_rows), index].copy()
+    # Grid points that are breakpoints or just after one: no smoothness across them.
+    kink = np.zeros(n_times, dtype=bool)
+    if breakpoints_h.size:
+        for shift in (0.0, 1e-9):
+            position = np.searchsorted(grid, breakpoints_h + shift)
+            kink[position[position < n_times]] = True
+    kinks_before = np.concatenate(([0], np.cumsum(kink)))  # number of kinks in grid[:i]
+    pending = np.ones(n_rows, dtype=bool)
+    for width in (2, 1):
+        lo, hi = index - width, index + width
+        ok = pending & (lo >= 0) & (hi < n_times)
+        rows = np.nonzero(ok)[0]
+        rows = rows[kinks_before[hi[rows] + 1] == kinks_before[lo[rows]]]
+        if rows.size == 0:
+            continue
+        pending[rows] = False
+        offsets = np.arange(-width, width + 1)
+        columns = index[rows][:, None] + offsets[None, :]
+        x_raw = grid[columns]
+        centre = grid[index[rows]][:, None]
+        half_span = 0.5 * (x_raw[:, -1] - x_raw[:, 0])[:, None]
+        x = (x_raw - centre) / half_span
+        y = values[rows[:, None], columns]
+        powers = np.arange(2 * width + 1)
+        coefficients = np.linalg.solve(x[:, :, None] ** powers[None, None, :], y[:, :, None])[:, :, 0]
+        d1_coef = coefficients[:, 1:] * powers[1:]
+        d2_coef = d1_coef[:, 1:] * powers[1:-1]
+        bound_lo, bound_hi = x[:, width - 1], x[:, width + 1]
+        u = np.zeros(rows.size)
+        for _ in range(25):
+            d1 = (d1_coef * u[:, None] ** powers[:-1]).sum(axis=1)
+            d2 = (d2_coef * u[:, None] ** powers[:-2]).sum(axis=1)
+            concave = d2 < 0
+            step = np.where(concave, -d1 / np.where(concave, d2, -1.0), 0.0)
+            u = np.clip(u + step, bound_lo, bound_hi)
+        candidate = (coefficients * u[:, None] ** powers).sum(axis=1)
+        better = np.isfinite(candidate) & (candidate > peak[rows])
+        peak[rows[better]] = candidate[better]
+    return peak
 
 
 def cmax(
@@ -97,13 +152,19 @@ def cmax(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Maximum concentration in the window and its time, each (N,)."""
     name = output or simulator.model.default_output
-    grid = _dense_grid(simulator, window, eta, kappa, step_h)
+    grid, points = dense_grid(simulator, window.start_h, window.end_h, step_h)
     values = simulator.predict(grid, eta, kappa, outputs=[name]).outputs[name]
     index = np.argmax(values, axis=1)
-    peak = values[np.arange(values.shape[0]), index]
     time = grid[index]
-    # Parabolic refinement where the maximum is interior (a smooth peak, not an infusion end).
-    inner = (index > 0) & (index < grid.size - 1)
+    # The time: parabolic refinement where the maximum is a smooth interior peak, not at or next to a
+    # breakpoint (an infusion end is a kink, where a parabola would overshoot).
+    near_kink = np.zeros(grid.size, dtype=bool)
+    for shift in (0.0, 1e-9):
+        position = np.searchsorted(grid, points + shift)
+        position = position[position < grid.size]
+        for offset in (-1, 0, 1):
+            near_kink[np.clip(position + offset, 0, grid.size - 1)] = True
+    inner = (index > 0) & (index < grid.size - 1) & ~near_kink[index]
     if np.any(inner):
         rows = np.nonzero(inner)[0]
         i = index[rows]
@@ -114,13 +175,9 @@ def cmax(
         b = (t2**2 * (y0 - y1) + t1**2 * (y2 - y0) + t0**2 * (y1 - y2)) / np.where(denom == 0, 1, denom)
         vertex = np.where(a < 0, -b / (2 * np.where(a == 0, 1, a)), t1)
         vertex = np.clip(vertex, t0, t2)
-        refined = simulator.predict(np.unique(vertex), eta, kappa, outputs=[name]).outputs[name]
-        lookup = {t: k for k, t in enumerate(np.unique(vertex))}
-        candidate = refined[rows, [lookup[t] for t in vertex]]
-        better = candidate > peak[rows]
-        peak[rows[better]] = candidate[better]
-        time[rows[better]] = vertex[better]
-    return peak, time
+        time[rows[a < 0]] = vertex[a < 0]
+    # The value from a local quartic (no new simulation per row): accurate to ~1e-9 relative.
+    return peak_of_curve(grid, values, points), time
 
 
 def trough_before(
@@ -150,7 +207,7 @@ def time_above(
     if not threshold >= 0:
         raise InvalidInputError("threshold", f"must be a concentration >= 0, got {threshold!r}")
     name = output or simulator.model.default_output
-    grid = _dense_grid(simulator, window, eta, kappa, step_h)
+    grid, _ = dense_grid(simulator, window.start_h, window.end_h, step_h)
     values = simulator.predict(grid, eta, kappa, outputs=[name]).outputs[name] - threshold
     left, right = values[:, :-1], values[:, 1:]
     dt = np.diff(grid)[None, :]

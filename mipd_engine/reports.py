@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from . import ENGINE_VERSION
-from .case import Case
+from .case import Case, PosteriorRequest
+from .dose_solver import dose_for_auc
 from .errors import InvalidInputError
 from .estimation import MapResult, fit_map
 from .objective import Objective
 from .posterior import credible_band, sample_posterior, shrinkage
+from .regimens import Regimen, parse_recommendation_request, search_regimens
 from .simulation import PatientSimulator
 
 
@@ -48,6 +51,10 @@ def _prediction_block(case: Case, curves: dict[str, dict[str, Any]], times: np.n
 
 def fit_case(case: Case) -> dict[str, Any]:
     """MAP fit (or fixed etas), observation diagnostics, prediction with credible bands."""
+    return _fit_case(case)[0]
+
+
+def _fit_case(case: Case) -> tuple[dict[str, Any], Objective, MapResult]:
     model = case.model
     objective = Objective(model, case.record, prior_weight=case.prior_weight)
     warnings = _warnings(case)
@@ -92,7 +99,7 @@ def fit_case(case: Case) -> dict[str, Any]:
         document["map"]["kappa"] = [dict(zip(model.kappa_names, _floats(k), strict=True)) for k in fit.kappa]
     if not fit.success:
         # A failed fit reports why and no predictions that could pass for an individual estimate.
-        return document
+        return document, objective, fit
     ipred = objective.predictions(fit.theta)[0]
     pred = objective.predictions(np.zeros(objective.dimension))[0]
     rows = []
@@ -151,7 +158,7 @@ def fit_case(case: Case) -> dict[str, Any]:
             }
             warnings += list(sample.warnings)
         document["prediction"] = _prediction_block(case, curves, times)
-    return document
+    return document, objective, fit
 
 
 def simulate_case(case: Case) -> dict[str, Any]:
@@ -191,3 +198,115 @@ def simulate_case(case: Case) -> dict[str, Any]:
         "prediction": {"times_h": _floats(times), "outputs": curves},
         "warnings": _warnings(case),
     }
+
+
+def recommend_case(case: Case) -> dict[str, Any]:
+    """The fit, then ranked regimens for the case's ``target`` (and the exact dose when asked for).
+
+    ``target`` either describes a target range with regimen constraints (model-spec: metric, low, high,
+    interval_options_h, dose_step_mg, max_dose_mg, start_h...) or an exact solve: ``{"metric": "auc",
+    "window_h": [a, b], "value": v}`` with a ``regimen`` shape, which gives the unrounded dose at the point
+    estimate (MAP, or the case's etas).
+    """
+    if not isinstance(case.target, Mapping):
+        raise InvalidInputError("target", "recommend needs a 'target' object")
+    document, objective, fit = _fit_case(case)
+    if not document["success"]:
+        document["regimens"] = []
+        return document
+    model = case.model
+    theta = fit.theta
+    if "value" in case.target:
+        document["exact"] = _exact_dose(case, objective, theta)
+        return document
+    target, constraints = parse_recommendation_request(_with_current_infusion_duration(case, document))
+    request = case.posterior or PosteriorRequest(samples=2000, seed=1, quantiles=(0.05, 0.5, 0.95))
+    rng = np.random.default_rng(request.seed)
+    if case.eta is not None:
+        draws = theta[None, :]  # known etas: one point, no parameter uncertainty
+    else:
+        draws = sample_posterior(
+            objective, fit, n_samples=request.samples, rng=rng, method=request.method
+        ).theta
+    result = search_regimens(
+        model=model,
+        record=case.record,
+        posterior_theta=draws,
+        objective=objective,
+        target=target,
+        constraints=constraints,
+        rng=rng,
+    )
+    search = result.as_dict()
+    document["recommendation"] = {key: value for key, value in search.items() if key != "regimens"}
+    document["regimens"] = search["regimens"]
+    if not result.success:
+        document["warnings"].append(result.message)
+    return document
+
+
+def _exact_dose(case: Case, objective: Objective, theta: np.ndarray) -> dict[str, Any]:
+    target = case.target or {}
+    shape = case.regimen or {}
+    if target.get("metric") != "auc":
+        raise InvalidInputError(
+            "target.metric", "an exact solve supports metric 'auc' (with window_h and value)"
+        )
+    window = target.get("window_h")
+    if not (isinstance(window, list | tuple) and len(window) == 2):
+        raise InvalidInputError("target.window_h", "give [start_h, end_h]")
+    for key in ("start_h", "doses", "interval_h"):
+        if key not in shape:
+            raise InvalidInputError(f"regimen.{key}", "required for an exact solve")
+    regimen = Regimen(
+        dose_mg=1.0,
+        interval_h=float(shape["interval_h"]),
+        start_h=float(shape["start_h"]),
+        route=str(shape.get("route", "iv_infusion")),
+        duration_h=float(shape.get("duration_h", 0.0)),
+        n_doses=int(shape["doses"]),
+    )
+    eta, kappa = objective.split(theta[None, :])
+    solution = dose_for_auc(
+        case.model,
+        case.record,
+        target_auc=float(target["value"]),
+        regimen=regimen,
+        eta=eta[0],
+        kappa=None if kappa is None else kappa[0],
+        window_h=(float(window[0]), float(window[1])),
+    )
+    return {
+        "success": solution.success,
+        "message": solution.message,
+        "dose_mg": solution.dose_mg,
+        "metric": solution.value,
+        "target_value": solution.target_value,
+        "method": solution.method,
+        "warnings": list(solution.warnings),
+    }
+
+
+def _with_current_infusion_duration(case: Case, document: dict[str, Any]) -> Mapping[str, Any]:
+    """An infusion target without a duration rule keeps the duration of the patient's latest infusion.
+
+    The spec's example target block names no infusion duration; guessing one silently would be unsafe, so
+    the duration in use is kept and the output says so. With no infusion recorded, the request is refused.
+    """
+    request = dict(case.target or {})
+    route = request.get("route", "iv_infusion")
+    if (
+        route != "iv_infusion"
+        or request.get("infusion_duration_h")
+        or request.get("max_infusion_rate_mg_per_h")
+    ):
+        return request
+    infusions = [d for d in case.record.doses if d.infusion_duration_h > 0]
+    if not infusions:
+        return request  # the constraints' own validation names the missing field
+    duration = infusions[-1].infusion_duration_h
+    request["infusion_duration_h"] = duration
+    document["warnings"].append(
+        f"target: no infusion duration given; the current infusion duration ({duration:g} h) is kept"
+    )
+    return request

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -136,3 +137,59 @@ def test_batch_fit_of_a_nonmem_dataset_writes_one_row_per_id(tmp_path: Path) -> 
     assert set(table[0]) >= {"ID", "ETA_CL", "ETA_V", "ETA_KA", "ofv", "success"}
     # NONMEM's estimate for ID 1 (nonmem_estimates.csv): ETA1 = 0.405058386.
     assert float(table[0]["ETA_CL"]) == pytest.approx(0.405058386, abs=1e-3)
+
+
+def test_recommend_ranks_regimens_for_the_spec_target(case_dir: Path) -> None:
+    case = json.loads((case_dir / "case.json").read_text())
+    case["target"] = {
+        "metric": "auc24",
+        "low": 400,
+        "high": 600,
+        "interval_options_h": [8, 12, 24],
+        "dose_step_mg": 250,
+        "max_dose_mg": 3000,
+        "start_h": 72,
+    }
+    (case_dir / "recommend.json").write_text(json.dumps(case))
+    result = run("recommend", "recommend.json", cwd=case_dir)
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    regimens = document["regimens"]
+    assert regimens, document
+    assert all(r["dose_mg"] <= 3000 and r["dose_mg"] % 250 == 0 for r in regimens)
+    assert all(r["interval_h"] in (8, 12, 24) for r in regimens)
+    ptas = [r["pta"] for r in regimens]
+    assert ptas == sorted(ptas, reverse=True)
+    assert any("infusion duration" in w for w in document["warnings"])
+
+
+def test_recommend_solves_the_exact_dose_for_an_auc_value(case_dir: Path) -> None:
+    case = json.loads((case_dir / "case.json").read_text())
+    case.update(
+        eta={"ETA_CL": 0.1, "ETA_V1": -0.2},
+        covariates={"CRCL": 100},
+        covariate_changes=[],
+        doses=[],
+        observations=[],
+        target={"metric": "auc", "window_h": [0, 24], "value": 400},
+        regimen={"start_h": 0, "doses": 1, "interval_h": 24, "duration_h": 2},
+    )
+    case.pop("posterior")
+    (case_dir / "exact.json").write_text(json.dumps(case))
+    result = run("recommend", "exact.json", cwd=case_dir)
+    assert result.returncode == 0, result.stderr
+    exact = json.loads(result.stdout)["exact"]
+    assert exact["success"] is True
+    assert exact["metric"] == pytest.approx(400.0, rel=1e-6)
+    # Independent check: the AUC0-24 of that dose, simulated and integrated here, is the target.
+    from mipd_engine.events import Dose, PatientRecord
+    from mipd_engine.exposure import Window, auc
+    from mipd_engine.model import parse_model
+    from mipd_engine.simulation import PatientSimulator
+
+    record = PatientRecord(
+        covariates={"CRCL": 100},
+        doses=(Dose(0.0, exact["dose_mg"], route="iv_infusion", duration_h=2.0),),
+    )
+    value = auc(PatientSimulator(parse_model(MODEL), record), Window(0.0, 24.0), eta=np.array([[0.1, -0.2]]))
+    assert value[0] == pytest.approx(400.0, rel=1e-6)

@@ -339,7 +339,7 @@ def test_it_refuses_an_eta_that_drives_a_volume_negative_at_simulation_time() ->
     record = PatientRecord(covariates=TYPICAL, doses=(Dose(0.0, 100.0, route="iv_bolus"),))
     simulate(model, record, [1.0], eta=np.array([0.0, -0.4]))  # V = 10: fine
 
-    with pytest.raises(ParameterValueError, match="parameters.V must be positive"):
+    with pytest.raises(ParameterValueError, match=r"parameters\.V must be positive"):
         simulate(model, record, [1.0], eta=np.array([[0.0, 0.1], [0.0, -0.6]]))
 
 
