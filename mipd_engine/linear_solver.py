@@ -48,8 +48,10 @@ class Eigen:
 
     def __init__(self, k: np.ndarray) -> None:
         n = k.shape[-1]
-        if n == 2 and self._two_by_two(k):
-            return
+        if n == 2:
+            with np.errstate(all="ignore"):  # extreme rates overflow: checked below, then the general path
+                if self._two_by_two(k):
+                    return
         lam, vec = np.linalg.eig(k)
         if n > 1:
             if np.iscomplexobj(lam):
@@ -82,7 +84,7 @@ class Eigen:
         a, b, c, d = k[:, 0, 0], k[:, 0, 1], k[:, 1, 0], k[:, 1, 1]
         half_trace = 0.5 * (a + d)
         discriminant = (0.5 * (a - d)) ** 2 + b * c
-        if discriminant.min() <= 0:
+        if not np.all(np.isfinite(discriminant)) or discriminant.min() <= 0:
             return False
         root = np.sqrt(discriminant)
         lam = np.stack((half_trace - root, half_trace + root), axis=-1)
@@ -104,7 +106,7 @@ class Eigen:
                 y = np.where(diagonal, (~matches_a).astype(float), y)
             vec[:, 0, column], vec[:, 1, column] = x, y
         det = vec[:, 0, 0] * vec[:, 1, 1] - vec[:, 0, 1] * vec[:, 1, 0]
-        if not np.all(np.abs(det) > 0):
+        if not (np.all(np.abs(det) > 0) and np.all(np.isfinite(det)) and np.all(np.isfinite(vec))):
             return False
         inv = np.empty_like(vec)
         inv[:, 0, 0], inv[:, 1, 1] = vec[:, 1, 1] / det, vec[:, 0, 0] / det

@@ -143,6 +143,8 @@ class Objective:
         """ofv for a batch θ (N, dim) → (N,). Non-finite predictions give +inf."""
         theta = np.atleast_2d(np.asarray(theta, dtype=float))
         self.n_evaluations += theta.shape[0]
-        predictions = self.predictions(theta)
+        # Extreme random effects (a screening point, a line search) can overflow; the value is then +inf.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            predictions = self.predictions(theta)
         value = self.data_terms(predictions) + self.prior_terms(theta)
         return np.where(np.isfinite(value), value, np.inf)
