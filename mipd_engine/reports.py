@@ -239,6 +239,12 @@ def recommend_case(case: Case) -> dict[str, Any]:
     )
     search = result.as_dict()
     document["recommendation"] = {key: value for key, value in search.items() if key != "regimens"}
+    # The hybrid strategy's label: levels make it Bayesian; without levels it rests on covariates only.
+    document["recommendation"]["basis"] = (
+        "known etas (what-if)"
+        if case.eta is not None
+        else ("bayesian" if case.record.observations else "a priori")
+    )
     document["regimens"] = search["regimens"]
     if not result.success:
         document["warnings"].append(result.message)
