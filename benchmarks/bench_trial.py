@@ -45,7 +45,8 @@ def main() -> None:
     started = time.perf_counter()
     result = run_trial(parse_model(MODEL), design, n_patients=args.patients, rng=np.random.default_rng(1))
     seconds = time.perf_counter() - started
-    print(f"{args.patients} virtual patients: {seconds:.1f} s ({1000 * seconds / args.patients:.0f} ms per patient)")
+    per_patient_ms = 1000 * seconds / args.patients
+    print(f"{args.patients} virtual patients: {seconds:.1f} s ({per_patient_ms:.0f} ms per patient)")
     print(f"{'strategy':18} {'in range':>9} {'CV':>6} {'median AUC':>11}")
     for strategy in STRATEGIES:
         s = result.summary[strategy]
