@@ -174,7 +174,7 @@ def fit_map(
     dim = objective.dimension
     warnings: list[str] = []
     if objective.n_obs == 0:
-        covariance = objective.prior_covariance() / prior_weight
+        covariance = objective.prior_covariance() / objective.prior_weight
         theta = np.zeros(dim)
         ofv = float(_safe(objective, theta)[0])
         return _result(
