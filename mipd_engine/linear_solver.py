@@ -21,6 +21,7 @@ from .model import PopulationModel
 from .schedule import Pieces, Schedule
 
 _EIGEN_GAP = 1e-7
+_CLOSED_FORM_MIN_BATCH = 32
 _CHUNK_ELEMENTS = 2_000_000
 
 
@@ -48,7 +49,9 @@ class Eigen:
 
     def __init__(self, k: np.ndarray) -> None:
         n = k.shape[-1]
-        if n == 2:
+        # The closed form pays off for large batches (posterior draws, virtual patients); for a handful of
+        # matrices LAPACK's single call is quicker than its few dozen small array operations.
+        if n == 2 and k.shape[0] >= _CLOSED_FORM_MIN_BATCH:
             with np.errstate(all="ignore"):  # extreme rates overflow: checked below, then the general path
                 if self._two_by_two(k):
                     return
@@ -78,9 +81,9 @@ class Eigen:
         self.inv = np.linalg.inv(vec)  # (N, n, n)
 
     def _two_by_two(self, k: np.ndarray) -> bool:
-        """Closed form for 2x2 matrices (one compartment with a depot, two compartments IV): the inner loop
-        of estimation spends most of its time here otherwise. False (use the general path) when the
-        eigenvalues are complex or too close, or an eigenvector cannot be formed."""
+        """Closed form for batches of 2x2 matrices (one compartment with a depot, two compartments IV).
+        False (use the general path) when the eigenvalues are complex or too close, or an eigenvector cannot
+        be formed."""
         a, b, c, d = k[:, 0, 0], k[:, 0, 1], k[:, 1, 0], k[:, 1, 1]
         half_trace = 0.5 * (a + d)
         discriminant = (0.5 * (a - d)) ** 2 + b * c
