@@ -35,26 +35,6 @@ from typing import Any, Literal, cast
 
 from ..errors import InvalidInputError
 
-__all__ = [
-    "BASIS_BAYESIAN",
-    "BASIS_GENOTYPE",
-    "NO_RECOMMENDATION",
-    "Basis",
-    "DoseSpec",
-    "DrugTable",
-    "GeneTable",
-    "GenotypeDoseRecommendation",
-    "Guideline",
-    "GuidelineSource",
-    "GuidelineTableError",
-    "PhenotypeCall",
-    "RecommendationRow",
-    "hybrid_basis",
-    "load_guidelines",
-    "phenotype",
-    "starting_dose",
-]
-
 Basis = Literal["genotype", "bayesian"]
 #: Recommendation produced from the genotype alone (fixed fraction of the standard starting dose).
 BASIS_GENOTYPE: Basis = "genotype"
