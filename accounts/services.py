@@ -9,11 +9,13 @@ from django.db import transaction
 
 from accounts.roles import Role
 
-DEMO_USERS: dict[Role, str] = {
-    Role.CLINICIAN: "demo-clinician",
-    Role.PHARMACIST: "demo-pharmacist",
-    Role.MODEL_CURATOR: "demo-curator",
-}
+# Two curators, because publishing a model needs a second curator's approval (four-eyes).
+DEMO_USERS: tuple[tuple[str, Role], ...] = (
+    ("demo-clinician", Role.CLINICIAN),
+    ("demo-pharmacist", Role.PHARMACIST),
+    ("demo-curator", Role.MODEL_CURATOR),
+    ("demo-curator-2", Role.MODEL_CURATOR),
+)
 
 
 @dataclass(frozen=True)
@@ -30,13 +32,13 @@ def _new_password() -> str:
 
 @transaction.atomic
 def demo_users_seed(*, reset_passwords: bool = False) -> list[SeededUser]:
-    """Create one demo user per role, or bring existing ones back into their role's group.
+    """Create the demo users (one per role, two curators), or put existing ones back in their group.
 
     Idempotent: an existing user keeps its password unless ``reset_passwords`` is set.
     """
     user_model = get_user_model()
     seeded = []
-    for role, username in DEMO_USERS.items():
+    for username, role in DEMO_USERS:
         group = Group.objects.get(name=role.value)  # created by accounts.0001_role_groups
         user, created = user_model.objects.get_or_create(
             username=username, defaults={"first_name": "Demo", "last_name": role.label}

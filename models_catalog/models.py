@@ -1,1 +1,252 @@
-"""Drugs, versioned population models, targets, dosing constraints, PGx rules, model cards (to come)."""
+"""Drugs, versioned population models with their model cards, target protocols and PGx rule tables.
+
+A ``ModelVersion`` holds one mipd-model/1 document (../shared/model-spec.md) exactly as the engine reads it.
+Its life: draft → validated (a validation run reproduced its reference values) → published (a second curator
+approved it: four-eyes) → retired. Editing a validated version sends it back to draft; once published, the
+document is frozen and a change is a new version.
+Therapy courses and fits point at the exact version they used, so retired versions stay readable.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class ImmutableVersionError(Exception):
+    """Raised when code tries to change the document of a version that is no longer a draft."""
+
+
+class Drug(models.Model):
+    name = models.SlugField(max_length=64, unique=True, help_text="lower case; matches the model files' drug")
+    display_name = models.CharField(max_length=120)
+    atc_code = models.CharField(max_length=16, blank=True)
+    molar_mass_g_per_mol = models.FloatField(
+        null=True, blank=True, help_text="for converting molar concentrations (µmol/L) to mass (mg/L)"
+    )
+    routes = models.JSONField(default=list, blank=True, help_text='e.g. ["iv_infusion", "oral"]')
+    concentration_unit = models.CharField(max_length=16, default="mg/L")
+    dose_step_mg = models.FloatField(null=True, blank=True, help_text="practical dose step (IV)")
+    strengths_mg = models.JSONField(default=list, blank=True, help_text="available unit strengths (oral)")
+    max_single_dose_mg = models.FloatField(null=True, blank=True)
+    max_daily_dose_mg = models.FloatField(null=True, blank=True)
+    max_dose_mg_per_kg = models.FloatField(null=True, blank=True)
+    max_infusion_rate_mg_per_h = models.FloatField(null=True, blank=True)
+    limits_source = models.TextField(blank=True, help_text="where the limits come from; review per hospital")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("name",)
+        constraints = (
+            models.CheckConstraint(
+                condition=Q(molar_mass_g_per_mol__isnull=True) | Q(molar_mass_g_per_mol__gt=0),
+                name="drug_molar_mass_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(dose_step_mg__isnull=True) | Q(dose_step_mg__gt=0), name="drug_dose_step_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(max_single_dose_mg__isnull=True) | Q(max_single_dose_mg__gt=0),
+                name="drug_max_single_dose_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_daily_dose_mg__isnull=True) | Q(max_daily_dose_mg__gt=0),
+                name="drug_max_daily_dose_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_dose_mg_per_kg__isnull=True) | Q(max_dose_mg_per_kg__gt=0),
+                name="drug_max_dose_per_kg_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_infusion_rate_mg_per_h__isnull=True) | Q(max_infusion_rate_mg_per_h__gt=0),
+                name="drug_max_infusion_rate_positive",
+            ),
+        )
+
+    def __str__(self) -> str:
+        return self.display_name
+
+
+class ModelVersionQuerySet(models.QuerySet["ModelVersion"]):
+    def published(self) -> ModelVersionQuerySet:
+        return self.filter(status=ModelVersion.Status.PUBLISHED)
+
+    def visible_to_clinicians(self) -> ModelVersionQuerySet:
+        """Published and retired versions: retired ones stay readable for the courses that used them."""
+        return self.filter(status__in=[ModelVersion.Status.PUBLISHED, ModelVersion.Status.RETIRED])
+
+
+class ModelVersion(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        VALIDATED = "validated", "Validated"
+        PUBLISHED = "published", "Published"
+        RETIRED = "retired", "Retired"
+
+    drug = models.ForeignKey(Drug, on_delete=models.PROTECT, related_name="model_versions")
+    model_id = models.SlugField(max_length=100, help_text="the document's id")
+    version = models.CharField(max_length=32, help_text="semantic version, e.g. 1.0.0")
+    title = models.CharField(max_length=300)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    document = models.JSONField(help_text="the mipd-model/1 document, as the engine reads it")
+    document_sha256 = models.CharField(max_length=64, help_text="SHA-256 of the canonical JSON of document")
+    citation_text = models.TextField()
+    doi = models.CharField(max_length=200, blank=True)
+    model_card = models.JSONField(default=dict, blank=True)
+    reference_checks = models.JSONField(default=list, blank=True)
+    transcription = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_edited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    publication_requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    publication_requested_at = models.DateTimeField(null=True, blank=True)
+    published_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    published_at = models.DateTimeField(null=True, blank=True)
+    retired_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    retired_at = models.DateTimeField(null=True, blank=True)
+    retired_reason = models.TextField(blank=True)
+
+    objects = ModelVersionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ("drug__name", "model_id", "-created_at")
+        constraints = (
+            models.UniqueConstraint(fields=["model_id", "version"], name="model_version_unique"),
+            models.CheckConstraint(
+                condition=~Q(status="published")
+                | (Q(published_by__isnull=False) & Q(published_at__isnull=False)),
+                name="model_version_published_has_approver",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="published")
+                | Q(publication_requested_by__isnull=True)
+                | ~Q(publication_requested_by=models.F("published_by")),
+                name="model_version_four_eyes",
+            ),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.model_id} {self.version}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # Last line of defence behind the services: a frozen version's document can never change.
+        if self.pk is not None:
+            stored = ModelVersion.objects.filter(pk=self.pk).values("status", "document_sha256").first()
+            if (
+                stored is not None
+                and stored["status"] in (self.Status.PUBLISHED, self.Status.RETIRED)
+                and stored["document_sha256"] != self.document_sha256
+            ):
+                raise ImmutableVersionError(f"{self} is {stored['status']}: its model file cannot change")
+        super().save(*args, **kwargs)
+
+    @property
+    def is_frozen(self) -> bool:
+        """Published and retired versions never change; drafts and validated ones can still be edited."""
+        return self.status in (self.Status.PUBLISHED, self.Status.RETIRED)
+
+
+class ValidationRun(models.Model):
+    """The engine parsed the document and reran its reference checks; the result is kept for review."""
+
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="validation_runs")
+    document_sha256 = models.CharField(max_length=64)
+    engine_version = models.CharField(max_length=32)
+    success = models.BooleanField()
+    message = models.TextField(blank=True)
+    results = models.JSONField(default=list, help_text="one entry per reference check")
+    run_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    run_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("-run_at", "-pk")
+
+    def __str__(self) -> str:
+        return f"{self.model_version} validation {'passed' if self.success else 'failed'}"
+
+
+class TargetProtocol(models.Model):
+    """The target for a drug and indication; the hospital edits these (the engine's target document)."""
+
+    drug = models.ForeignKey(Drug, on_delete=models.PROTECT, related_name="target_protocols")
+    indication = models.CharField(max_length=200)
+    target = models.JSONField(help_text="engine target document: metric, low, high, toxicity_limit, ...")
+    source = models.TextField(help_text="guideline or institutional decision the target comes from")
+    institution_note = models.TextField(blank=True, help_text="local changes and why")
+    active = models.BooleanField(default=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("drug__name", "indication")
+        constraints = (
+            models.UniqueConstraint(fields=["drug", "indication"], name="target_protocol_unique_indication"),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.drug.name}: {self.indication}"
+
+    @property
+    def metric(self) -> str:
+        return str(self.target.get("metric", ""))
+
+
+class PgxRuleTable(models.Model):
+    """A genotype-to-dose guideline table (CPIC), stored as the engine reads it, with its version."""
+
+    table_id = models.SlugField(max_length=100)
+    guideline = models.CharField(max_length=300)
+    guideline_version = models.CharField(max_length=200)
+    doi = models.CharField(max_length=200, blank=True)
+    document = models.JSONField()
+    document_sha256 = models.CharField(max_length=64)
+    loaded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("table_id", "-loaded_at")
+        constraints = (
+            models.UniqueConstraint(fields=["table_id", "document_sha256"], name="pgx_table_unique_content"),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.table_id} ({self.guideline_version})"
+
+
+class CatalogEvent(models.Model):
+    """Audit trail: who did what to which catalog object, and when."""
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    action = models.CharField(max_length=40)
+    model_version = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="events"
+    )
+    target_protocol = models.ForeignKey(
+        TargetProtocol, null=True, blank=True, on_delete=models.PROTECT, related_name="events"
+    )
+    details = models.JSONField(default=dict, blank=True)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("-at", "-pk")
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.action}"

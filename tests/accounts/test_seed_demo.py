@@ -26,9 +26,9 @@ def debug_on(settings) -> None:
 
 @pytest.mark.django_db
 @pytest.mark.usefixtures("debug_on")
-def test_it_creates_one_user_per_role_and_prints_working_passwords() -> None:
+def test_it_creates_one_user_per_role_two_curators_and_prints_working_passwords() -> None:
     printed = {username: (role, password) for username, role, password in PASSWORD_LINE.findall(seed())}
-    assert printed.keys() == {"demo-clinician", "demo-pharmacist", "demo-curator"}
+    assert printed.keys() == {"demo-clinician", "demo-pharmacist", "demo-curator", "demo-curator-2"}
     for username, (role, password) in printed.items():
         user = authenticate(username=username, password=password)
         assert user is not None
@@ -42,7 +42,7 @@ def test_running_it_again_keeps_users_and_passwords() -> None:
     hashes = dict(get_user_model().objects.values_list("username", "password"))
     output = seed()
     assert PASSWORD_LINE.findall(output) == []
-    assert output.count("exists, password unchanged") == 3
+    assert output.count("exists, password unchanged") == 4
     assert dict(get_user_model().objects.values_list("username", "password")) == hashes
 
 
@@ -78,4 +78,4 @@ def test_it_refuses_to_run_with_debug_off(settings) -> None:
         seed()
     assert not get_user_model().objects.filter(username__startswith="demo-").exists()
     seed("--force")
-    assert get_user_model().objects.filter(username__startswith="demo-").count() == 3
+    assert get_user_model().objects.filter(username__startswith="demo-").count() == 4

@@ -3,6 +3,7 @@
 from typing import Any
 
 from django.conf import settings
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.services import demo_users_seed
@@ -10,8 +11,9 @@ from accounts.services import demo_users_seed
 
 class Command(BaseCommand):
     help = (
-        "Create one demo user per role (idempotent). New passwords are printed once; existing users keep "
-        "theirs unless --reset-passwords is given. Runs only with DEBUG on unless --force is given."
+        "Create the demo users (one per role, two curators) and load the published model library "
+        "(idempotent). New passwords are printed once; existing users keep theirs unless --reset-passwords "
+        "is given. Runs only with DEBUG on unless --force is given."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -43,3 +45,10 @@ class Command(BaseCommand):
                 )
         if any(user.password is None for user in seeded):
             self.stdout.write("Passwords are printed only when set: `make demo-passwords` sets new ones.")
+        # The shipped model library, published by the two demo curators (four-eyes, as in production).
+        call_command(
+            "load_model_library",
+            requested_by="demo-curator",
+            approved_by="demo-curator-2",
+            stdout=self.stdout,
+        )

@@ -1,0 +1,192 @@
+"""REST API of the catalog: read-only for every signed-in user; curators import and move versions along."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.generics import ListAPIView
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from models_catalog import selectors, services
+from models_catalog.forms import MAX_MODEL_FILE_BYTES, split_entry
+from models_catalog.models import Drug, ModelVersion, TargetProtocol
+
+
+def _drf_error(exc: DjangoValidationError) -> ValidationError:
+    if hasattr(exc, "error_dict"):
+        return ValidationError(
+            {key: [m for e in errors for m in e.messages] for key, errors in exc.error_dict.items()}
+        )
+    return ValidationError({"non_field_errors": exc.messages})
+
+
+class DrugOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Drug
+        fields = (
+            "name",
+            "display_name",
+            "atc_code",
+            "molar_mass_g_per_mol",
+            "routes",
+            "concentration_unit",
+            "dose_step_mg",
+            "strengths_mg",
+            "max_single_dose_mg",
+            "max_daily_dose_mg",
+            "max_dose_mg_per_kg",
+            "max_infusion_rate_mg_per_h",
+            "limits_source",
+        )
+
+
+class DrugListApi(ListAPIView):
+    serializer_class = DrugOutputSerializer
+    queryset = Drug.objects.all()
+
+
+class TargetProtocolOutputSerializer(serializers.ModelSerializer):
+    drug = serializers.SlugRelatedField(slug_field="name", read_only=True)
+
+    class Meta:
+        model = TargetProtocol
+        fields = ("id", "drug", "indication", "target", "source", "institution_note", "active", "updated_at")
+
+
+class TargetProtocolListApi(ListAPIView):
+    serializer_class = TargetProtocolOutputSerializer
+
+    def get_queryset(self) -> Any:
+        return selectors.target_protocols(active_only=False).order_by("drug__name", "indication")
+
+
+class ModelVersionOutputSerializer(serializers.ModelSerializer):
+    drug = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    published_by = serializers.StringRelatedField()
+
+    class Meta:
+        model = ModelVersion
+        fields = (
+            "id",
+            "drug",
+            "model_id",
+            "version",
+            "title",
+            "status",
+            "document_sha256",
+            "citation_text",
+            "doi",
+            "model_card",
+            "published_by",
+            "published_at",
+            "retired_at",
+            "retired_reason",
+        )
+
+
+class ModelVersionDetailOutputSerializer(ModelVersionOutputSerializer):
+    class Meta(ModelVersionOutputSerializer.Meta):
+        fields = (*ModelVersionOutputSerializer.Meta.fields, "document", "reference_checks", "transcription")
+
+
+class ModelVersionListApi(APIView):
+    """Model versions: published and retired ones for all, every state for curators, who import by POST."""
+
+    class ImportSerializer(serializers.Serializer):
+        document = serializers.JSONField(help_text="a mipd-model/1 model file or a mipd-library/1 entry")
+        version = serializers.CharField(required=False, allow_blank=True, max_length=32)
+
+    @extend_schema(
+        responses=ModelVersionOutputSerializer(many=True),
+        parameters=[
+            OpenApiParameter("drug", str, description="drug name"),
+            OpenApiParameter("status", str, description="draft, validated, published or retired"),
+        ],
+        operation_id="catalog_model_versions_list",
+    )
+    def get(self, request: Request) -> Response:
+        versions = selectors.model_versions_visible(user=request.user)
+        if drug := request.query_params.get("drug"):
+            versions = versions.filter(drug__name=drug)
+        if state := request.query_params.get("status"):
+            versions = versions.filter(status=state)
+        return Response(ModelVersionOutputSerializer(versions, many=True).data)
+
+    @extend_schema(
+        request=ImportSerializer,
+        responses={201: ModelVersionDetailOutputSerializer},
+        operation_id="catalog_model_versions_import",
+    )
+    def post(self, request: Request) -> Response:
+        if not selectors.is_curator(user=request.user):
+            raise PermissionDenied("model curators only")
+        if len(request.body) > MAX_MODEL_FILE_BYTES:
+            raise ValidationError({"document": [f"over the {MAX_MODEL_FILE_BYTES // 1024} KiB limit"]})
+        serializer = self.ImportSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        entry = split_entry(serializer.validated_data["document"])
+        entry["version"] = serializer.validated_data.get("version") or entry.get("version") or ""
+        try:
+            version = services.model_version_create(user=request.user, **entry)
+        except DjangoValidationError as exc:
+            raise _drf_error(exc) from None
+        return Response(ModelVersionDetailOutputSerializer(version).data, status=status.HTTP_201_CREATED)
+
+
+class ModelVersionDetailApi(APIView):
+    @extend_schema(
+        responses=ModelVersionDetailOutputSerializer, operation_id="catalog_model_version_retrieve"
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        version = selectors.model_version_get(user=request.user, pk=pk)
+        return Response(ModelVersionDetailOutputSerializer(version).data)
+
+
+class ModelVersionActionApi(APIView):
+    """Curators: validate, request-publication, approve (a second curator), retire (with a reason)."""
+
+    class ActionSerializer(serializers.Serializer):
+        reason = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+
+    @extend_schema(
+        request=ActionSerializer,
+        responses=ModelVersionDetailOutputSerializer,
+        operation_id="catalog_model_version_action",
+    )
+    def post(self, request: Request, pk: int, action: str) -> Response:
+        if not selectors.is_curator(user=request.user):
+            raise PermissionDenied("model curators only")
+        version = get_object_or_404(ModelVersion, pk=pk)
+        serializer = self.ActionSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            if action == "validate":
+                run = services.model_version_validate(model_version=version, user=request.user)
+                if not run.success:
+                    raise ValidationError({"validation": [run.message]})
+            elif action == "request-publication":
+                services.model_version_request_publication(model_version=version, user=request.user)
+            elif action == "approve":
+                services.model_version_approve_publication(model_version=version, user=request.user)
+            elif action == "retire":
+                services.model_version_retire(
+                    model_version=version,
+                    user=request.user,
+                    reason=serializer.validated_data.get("reason", ""),
+                )
+            else:
+                return Response({"detail": f"unknown action '{action}'"}, status=status.HTTP_404_NOT_FOUND)
+        except DjangoValidationError as exc:
+            raise _drf_error(exc) from None
+        except DjangoPermissionDenied as exc:
+            raise PermissionDenied(str(exc)) from None
+        version.refresh_from_db()
+        return Response(ModelVersionDetailOutputSerializer(version).data)
