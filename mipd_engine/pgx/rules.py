@@ -180,7 +180,8 @@ class RecommendationRow:
     text : str
         The guideline's recommendation, short.
     condition : str or None
-        Condition under which the guideline applies the numbers.
+        Condition or caution under which the guideline applies the numbers (starting-dose threshold, close
+        monitoring when the other gene's phenotype is indeterminate); added to the warnings.
     source : str
         Table or update of the guideline the row comes from.
     verified : bool
@@ -958,10 +959,14 @@ def starting_dose(
     ``body_surface_area_m2``. When the row states a maximum in mg/kg/day (tacrolimus: 0.3) and ``weight_kg``
     is given, the range is lowered to it and ``capped`` is set.
 
-    Two genes for one drug (TPMT and NUDT15 for thiopurines): when one gene is a normal metabolizer the other
-    gene's row applies; a combined row of the table (both intermediate or possible intermediate) applies as
-    such; any other combination gives no number (an alternative agent is still reported when a poor
-    metabolizer row recommends one for the given indication) and a warning saying CPIC gives none.
+    Two genes for one drug (TPMT and NUDT15 for thiopurines): a combined row of the table for the phenotype
+    pair applies as such (thiopurines: both intermediate or possible intermediate, 20-50%; a poor metabolizer
+    with a non-normal other gene, the poor-metabolizer gene's recommendation, TPMT's when both are poor; an
+    indeterminate gene, the other gene's recommendation with CPIC's advice to monitor closely, stated in the
+    warnings; each taken from the CPIC recommendation database). Without a combined row, when one gene is a
+    normal metabolizer the other gene's row applies; any other combination gives no number (an alternative
+    agent is still reported when a poor metabolizer row recommends one for the given indication) and a warning
+    saying CPIC gives none. The code never combines two rows itself.
 
     A drug, gene phenotype or combination that is not in a table gives ``dose_range_mg=None`` and a message
     starting ``"no recommendation from genotype"``. Nothing is guessed.
@@ -1107,6 +1112,7 @@ def _rows_for(
     table: DrugTable, used: Mapping[str, str], indication: str | None
 ) -> tuple[list[RecommendationRow], str | None]:
     """Rows applying to the phenotypes given, with a note on how genes were combined (or why not)."""
+    # A row for exactly these phenotypes (single gene, or a combined row of the table) applies as such.
     exact = [r for r in table.rows if dict(r.phenotypes) == dict(used)]
     if exact:
         return exact, None

@@ -3,6 +3,13 @@
 Every expected number below is typed here from the guideline (CPIC thiopurines 2018 update with the CPIC
 website updates of 2020 and 2024, CPIC CYP3A5/tacrolimus 2015, CPIC CYP2C19/voriconazole 2016-17); none is
 read back from the JSON tables. No Django.
+
+Thiopurine single-gene rows: every number and classification was checked against the CPIC recommendation
+database as exported in PharmGKB/PharmCAT src/main/resources/org/pharmgkb/pharmcat/reporter/drugs.json (commit
+d604652f819a6d192a9fd844563c1e920926ae6a, "TPMT, NUDT15 and Thiopurines", PMID 30447069), in the row where the
+other gene is "Normal Metabolizer"; the comments quote that row ("PharmCAT drugs.json" below). The combined
+TPMT/NUDT15 rows (a poor metabolizer with a non-normal other gene; an indeterminate gene with any other
+phenotype) were read in the same file and commit, in the row of that phenotype pair.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from mipd_engine.pgx import (
     hybrid_basis,
     load_guidelines,
     phenotype,
+    rules,
     starting_dose,
 )
 
@@ -112,42 +120,58 @@ OTHER_GENE = {"TPMT": "NUDT15", "NUDT15": "TPMT"}
 # expected: ("fraction", low, high, thrice_weekly, strength) | ("per_m2", mg/m2/day, strength)
 #           | ("alternative", strength) | ("no_dose", text fragment)
 THIOPURINE_ROWS: list[tuple[str, str, str, str | None, tuple]] = [
-    # mercaptopurine, TPMT (2018 Table 2)
+    # mercaptopurine, TPMT (2018 Table 2). PharmCAT drugs.json: NM "Start with normal starting dose (e.g., 75
+    # mg/m2/day or 1.5 mg/kg/day)" Strong; IM and possible IM "reduced starting doses (30%-80% of normal
+    # dose)" Strong; PM "For malignancy, start with drastically reduced doses (reduce daily dose by 10-fold
+    # and reduce frequency to thrice weekly instead of daily ...). For non-malignant conditions, consider
+    # alternative non-thiopurine immunosuppressant therapy" Strong.
     ("mercaptopurine", "TPMT", NM, None, ("fraction", 1.0, 1.0, False, "strong")),
     ("mercaptopurine", "TPMT", IM, None, ("fraction", 0.3, 0.8, False, "strong")),
     ("mercaptopurine", "TPMT", PIM, None, ("fraction", 0.3, 0.8, False, "strong")),
     ("mercaptopurine", "TPMT", PM, "malignant", ("fraction", 0.1, 0.1, True, "strong")),
     ("mercaptopurine", "TPMT", PM, "nonmalignant", ("alternative", "strong")),
     ("mercaptopurine", "TPMT", IND, None, ("no_dose", "erythrocyte activity")),
-    # mercaptopurine, NUDT15 (2018 Table 3)
+    # mercaptopurine, NUDT15 (2018 Table 3). PharmCAT drugs.json: NM as TPMT NM, Strong; IM and possible IM
+    # "30%-80% of normal dose" Strong; PM "For malignancy, initiate dose at 10 mg/m2/day ... For non-malignant
+    # conditions, consider alternative non-thiopurine immunosuppressant therapy" Strong.
     ("mercaptopurine", "NUDT15", NM, None, ("fraction", 1.0, 1.0, False, "strong")),
     ("mercaptopurine", "NUDT15", IM, None, ("fraction", 0.3, 0.8, False, "strong")),
     ("mercaptopurine", "NUDT15", PIM, None, ("fraction", 0.3, 0.8, False, "strong")),
     ("mercaptopurine", "NUDT15", PM, "malignant", ("per_m2", 10.0, "strong")),
     ("mercaptopurine", "NUDT15", PM, "nonmalignant", ("alternative", "strong")),
     ("mercaptopurine", "NUDT15", IND, None, ("no_dose", "monitor closely")),
-    # azathioprine, TPMT
+    # azathioprine, TPMT. PharmCAT drugs.json: NM "normal starting dose (e.g., 2-3 mg/kg/day)" Strong; IM and
+    # possible IM "reduced starting doses (30%-80% of normal dose) if normal starting dose is 2-3 mg/kg/day"
+    # Strong; PM "For non-malignant conditions, consider alternative ... For malignancy, ... reduce daily dose
+    # by 10-fold and dose thrice weekly instead of daily" Strong.
     ("azathioprine", "TPMT", NM, None, ("fraction", 1.0, 1.0, False, "strong")),
     ("azathioprine", "TPMT", IM, None, ("fraction", 0.3, 0.8, False, "strong")),
     ("azathioprine", "TPMT", PIM, None, ("fraction", 0.3, 0.8, False, "strong")),
     ("azathioprine", "TPMT", PM, "malignant", ("fraction", 0.1, 0.1, True, "strong")),
     ("azathioprine", "TPMT", PM, "nonmalignant", ("alternative", "strong")),
     ("azathioprine", "TPMT", IND, None, ("no_dose", "erythrocyte activity")),
-    # azathioprine, NUDT15
+    # azathioprine, NUDT15. PharmCAT drugs.json: IM and possible IM "30%-80% of normal dose" Strong; PM "For
+    # non-malignant conditions, consider alternative non-thiopurine immunosuppressant therapy. For malignant
+    # conditions, start with drastically reduced normal daily doses (reduce daily dose by 10-fold)" Strong (no
+    # change of frequency, unlike the TPMT row).
     ("azathioprine", "NUDT15", NM, None, ("fraction", 1.0, 1.0, False, "strong")),
     ("azathioprine", "NUDT15", IM, None, ("fraction", 0.3, 0.8, False, "strong")),
     ("azathioprine", "NUDT15", PIM, None, ("fraction", 0.3, 0.8, False, "strong")),
     ("azathioprine", "NUDT15", PM, "malignant", ("fraction", 0.1, 0.1, False, "strong")),
     ("azathioprine", "NUDT15", PM, "nonmalignant", ("alternative", "strong")),
     ("azathioprine", "NUDT15", IND, None, ("no_dose", "monitor closely")),
-    # thioguanine, TPMT
+    # thioguanine, TPMT. PharmCAT drugs.json: NM "normal starting dose (e.g., 40-60 mg/m2/day)" Strong; IM and
+    # possible IM "reduced doses (50% to 80% of normal dose)" Moderate; PM "reduce daily dose by 10-fold and
+    # dose thrice weekly instead of daily ... For non-malignant conditions, consider alternative" Strong.
     ("thioguanine", "TPMT", NM, None, ("fraction", 1.0, 1.0, False, "strong")),
     ("thioguanine", "TPMT", IM, None, ("fraction", 0.5, 0.8, False, "moderate")),
     ("thioguanine", "TPMT", PIM, None, ("fraction", 0.5, 0.8, False, "moderate")),
     ("thioguanine", "TPMT", PM, "malignant", ("fraction", 0.1, 0.1, True, "strong")),
     ("thioguanine", "TPMT", PM, "nonmalignant", ("alternative", "strong")),
     ("thioguanine", "TPMT", IND, None, ("no_dose", "erythrocyte activity")),
-    # thioguanine, NUDT15
+    # thioguanine, NUDT15. PharmCAT drugs.json: IM and possible IM "50% to 80% of normal dose" Moderate; PM
+    # "Reduce starting doses to 25% of normal dose ... For non-malignant conditions, consider alternative"
+    # Strong.
     ("thioguanine", "NUDT15", NM, None, ("fraction", 1.0, 1.0, False, "strong")),
     ("thioguanine", "NUDT15", IM, None, ("fraction", 0.5, 0.8, False, "moderate")),
     ("thioguanine", "NUDT15", PIM, None, ("fraction", 0.5, 0.8, False, "moderate")),
@@ -157,8 +181,19 @@ THIOPURINE_ROWS: list[tuple[str, str, str, str | None, tuple]] = [
 ]
 
 
-@pytest.mark.parametrize("other_gene_normal", [False, True], ids=["gene-alone", "other-gene-normal"])
-@pytest.mark.parametrize(("drug", "gene", "pheno", "indication", "expected"), THIOPURINE_ROWS)
+# Each row alone, and with the other gene "Normal Metabolizer" (which leaves it unchanged), except the
+# indeterminate rows: with the other gene known, CPIC gives that gene's dose (indeterminate tests below).
+SINGLE_GENE_CASES = [
+    pytest.param(*row, other_normal, id=f"{row[0]}-{row[1]}-{row[2]}-{row[3]}-{label}")
+    for other_normal, label in ((False, "gene-alone"), (True, "other-gene-normal"))
+    for row in THIOPURINE_ROWS
+    if not (other_normal and row[2] == IND)
+]
+
+
+@pytest.mark.parametrize(
+    ("drug", "gene", "pheno", "indication", "expected", "other_gene_normal"), SINGLE_GENE_CASES
+)
 def test_thiopurine_single_gene_rows(
     drug: str, gene: str, pheno: str, indication: str | None, expected: tuple, other_gene_normal: bool
 ) -> None:
@@ -224,40 +259,222 @@ def test_thiopurine_one_intermediate_gene_with_other_normal_is_30_to_80_percent(
     assert any("NUDT15 Intermediate Metabolizer row applied" in w for w in rec.warnings)
 
 
-@pytest.mark.parametrize("drug", ["mercaptopurine", "azathioprine", "thioguanine"])
-@pytest.mark.parametrize(("tpmt", "nudt15"), [(PM, IM), (IM, PM), (PM, PM), (PM, PIM)])
-def test_thiopurine_poor_with_other_gene_not_normal_gives_no_number(
-    drug: str, tpmt: str, nudt15: str
-) -> None:
-    malignant = starting_dose(
+# Malignant-indication dose of each drug's poor-metabolizer recommendation, by gene (PharmCAT drugs.json):
+# TPMT PM "reduce daily dose by 10-fold and ... thrice weekly instead of daily" (all three drugs); NUDT15 PM
+# mercaptopurine "initiate dose at 10 mg/m2/day", azathioprine "reduce daily dose by 10-fold" (frequency
+# unchanged), thioguanine "Reduce starting doses to 25% of normal dose". All Strong.
+POOR_MALIGNANT: dict[tuple[str, str], tuple] = {
+    ("mercaptopurine", "TPMT"): ("fraction", 0.1, True),
+    ("azathioprine", "TPMT"): ("fraction", 0.1, True),
+    ("thioguanine", "TPMT"): ("fraction", 0.1, True),
+    ("mercaptopurine", "NUDT15"): ("per_m2", 10.0),
+    ("azathioprine", "NUDT15"): ("fraction", 0.1, False),
+    ("thioguanine", "NUDT15"): ("fraction", 0.25, False),
+}
+THIOPURINES = ["mercaptopurine", "azathioprine", "thioguanine"]
+PHENOTYPES = [NM, IM, PIM, PM, IND]
+_SHORT = {NM: "NM", IM: "IM", PIM: "PossibleIM", PM: "PM", IND: "Indeterminate"}  # row-id spelling
+
+
+def _thiopurine(drug: str, tpmt: str, nudt15: str, indication: str | None) -> GenotypeDoseRecommendation:
+    return starting_dose(
         drug=drug,
         phenotypes={"TPMT": tpmt, "NUDT15": nudt15},
         standard_daily_dose_mg=STANDARD_MG,
         body_surface_area_m2=BSA_M2,
+        indication=indication,  # type: ignore[arg-type]
+    )
+
+
+def _assert_poor_malignant(rec: GenotypeDoseRecommendation, drug: str, gene: str) -> None:
+    expected = POOR_MALIGNANT[(drug, gene)]
+    if expected[0] == "per_m2":
+        assert_range(rec, expected[1] * BSA_M2, expected[1] * BSA_M2)
+        assert rec.fraction_of_standard is None
+        assert rec.frequency is None
+    else:
+        _, fraction, thrice_weekly = expected
+        assert rec.fraction_of_standard == (approx(fraction), approx(fraction))
+        assert_range(rec, fraction * STANDARD_MG, fraction * STANDARD_MG)
+        assert (rec.frequency is not None and "thrice weekly" in rec.frequency) is thrice_weekly
+    assert rec.alternative_recommended is False
+    assert rec.strength == "strong"
+
+
+# PharmCAT drugs.json, a poor metabolizer with the other gene intermediate, possible intermediate or poor: the
+# poor-metabolizer gene's text, word for word as with the other gene normal, e.g. mercaptopurine TPMT
+# Intermediate + NUDT15 Poor: "For malignancy, initiate dose at 10 mg/m2/day ... For non-malignant conditions,
+# consider alternative non-thiopurine immunosuppressant therapy" (Strong); TPMT Poor + NUDT15 Poor: the TPMT
+# text "reduce daily dose by 10-fold and reduce frequency to thrice weekly" (Strong).
+POOR_WITH_OTHER_NOT_NORMAL = [
+    # (tpmt, nudt15, gene whose recommendation applies)
+    (PM, IM, "TPMT"),
+    (PM, PIM, "TPMT"),
+    (PM, PM, "TPMT"),
+    (IM, PM, "NUDT15"),
+    (PIM, PM, "NUDT15"),
+]
+
+
+@pytest.mark.parametrize("drug", THIOPURINES)
+@pytest.mark.parametrize(("tpmt", "nudt15", "gene"), POOR_WITH_OTHER_NOT_NORMAL)
+def test_thiopurine_poor_with_other_gene_not_normal_follows_the_poor_gene(
+    drug: str, tpmt: str, nudt15: str, gene: str
+) -> None:
+    malignant = _thiopurine(drug, tpmt, nudt15, "malignant")
+    _assert_poor_malignant(malignant, drug, gene)
+    assert malignant.genes == ("TPMT", "NUDT15")
+    assert malignant.row_ids == (f"{drug}-TPMT-{_SHORT[tpmt]}-NUDT15-{_SHORT[nudt15]}-malignant",)
+    assert f"CPIC applies the {gene} poor-metabolizer recommendation" in malignant.guideline_text
+    assert not any("no combined recommendation" in w for w in malignant.warnings)
+    nonmalignant = _thiopurine(drug, tpmt, nudt15, "nonmalignant")
+    assert nonmalignant.dose_range_mg is None
+    assert nonmalignant.alternative_recommended is True
+    assert nonmalignant.strength == "strong"
+    assert "alternative nonthiopurine immunosuppressant" in nonmalignant.guideline_text
+    assert not nonmalignant.message.startswith(NO_RECOMMENDATION)
+
+
+def test_mercaptopurine_tpmt_intermediate_nudt15_poor_is_10_mg_per_m2() -> None:
+    # The brief's example. PharmCAT drugs.json, mercaptopurine TPMT Intermediate + NUDT15 Poor: "For
+    # malignancy, initiate dose at 10 mg/m2/day ... For non-malignant conditions, consider alternative
+    # non-thiopurine immunosuppressant therapy" (Strong).
+    rec = starting_dose(
+        drug="mercaptopurine",
+        phenotypes={"TPMT": IM, "NUDT15": PM},
+        standard_daily_dose_mg=120,
+        body_surface_area_m2=1.2,
         indication="malignant",
     )
+    assert_range(rec, 12.0, 12.0)
+    assert "10 mg/m2/day" in rec.message
+
+
+def test_thiopurine_poor_metabolizer_pair_still_needs_the_indication() -> None:
+    rec = starting_dose(
+        drug="azathioprine", phenotypes={"TPMT": PM, "NUDT15": IM}, standard_daily_dose_mg=STANDARD_MG
+    )
+    assert rec.dose_range_mg is None
+    assert rec.message.startswith(NO_RECOMMENDATION)
+    assert "indication" in rec.message
+
+
+# PharmCAT drugs.json, one gene Indeterminate: the other gene's recommendation followed by, e.g. azathioprine
+# TPMT Indeterminate + NUDT15 Intermediate, "TPMT phenotype could not be assigned based on genotyping
+# performed. Consider evaluating erythrocyte TPMT activity to assess TPMT phenotype. If thiopurines are
+# required and TPMT status is unknown, monitor closely for toxicity." (Strong), or azathioprine TPMT Normal
+# + NUDT15 Indeterminate "Based on TPMT status, start with normal starting dose (e.g., 2-3 mg/kg/day) ...
+# NUDT15 status could not be determined based on genotyping. If thiopurines are required and NUDT15 status is
+# unknown, monitor closely for toxicity." (Strong). Thioguanine with an intermediate or possible intermediate
+# other gene: "reduced doses (50% to 80% of normal dose)" (Moderate).
+INTERMEDIATE_FRACTION = {
+    "mercaptopurine": (0.3, 0.8, "strong"),
+    "azathioprine": (0.3, 0.8, "strong"),
+    "thioguanine": (0.5, 0.8, "moderate"),
+}
+
+
+@pytest.mark.parametrize("drug", THIOPURINES)
+@pytest.mark.parametrize(
+    ("tpmt", "nudt15"), [(IND, NM), (NM, IND), (IND, IM), (IND, PIM), (IM, IND), (PIM, IND)]
+)
+def test_thiopurine_indeterminate_with_other_gene_known_gives_the_other_gene_dose_and_monitoring(
+    drug: str, tpmt: str, nudt15: str
+) -> None:
+    rec = _thiopurine(drug, tpmt, nudt15, None)
+    other = nudt15 if tpmt == IND else tpmt
+    indeterminate_gene = "TPMT" if tpmt == IND else "NUDT15"
+    if other == NM:
+        low, high, strength = 1.0, 1.0, "strong"
+    else:
+        low, high, strength = INTERMEDIATE_FRACTION[drug]
+    assert rec.fraction_of_standard == (approx(low), approx(high))
+    assert_range(rec, low * STANDARD_MG, high * STANDARD_MG)
+    assert rec.strength == strength
+    assert rec.alternative_recommended is False
+    assert rec.row_ids == (f"{drug}-TPMT-{_SHORT[tpmt]}-NUDT15-{_SHORT[nudt15]}",)
+    monitoring = [w for w in rec.warnings if f"{indeterminate_gene} indeterminate" in w]
+    assert monitoring and all("monitor closely for toxicity" in w for w in monitoring)
+    assert "monitor closely for toxicity" in rec.guideline_text
+    assert (indeterminate_gene == "TPMT") is ("erythrocyte" in rec.guideline_text)
+
+
+@pytest.mark.parametrize("drug", THIOPURINES)
+@pytest.mark.parametrize(("tpmt", "nudt15", "gene"), [(IND, PM, "NUDT15"), (PM, IND, "TPMT")])
+def test_thiopurine_indeterminate_with_other_gene_poor_gives_the_poor_gene_recommendation(
+    drug: str, tpmt: str, nudt15: str, gene: str
+) -> None:
+    # PharmCAT drugs.json, e.g. mercaptopurine TPMT Indeterminate + NUDT15 Poor: "Based on NUDT15 status, for
+    # malignancy, initiate dose at 10 mg/m2/day ... If thiopurines are required and TPMT status is unknown,
+    # monitor closely for toxicity." (Strong).
+    malignant = _thiopurine(drug, tpmt, nudt15, "malignant")
+    _assert_poor_malignant(malignant, drug, gene)
+    assert any("monitor closely for toxicity" in w for w in malignant.warnings)
+    nonmalignant = _thiopurine(drug, tpmt, nudt15, "nonmalignant")
+    assert nonmalignant.dose_range_mg is None
+    assert nonmalignant.alternative_recommended is True
+    assert any("monitor closely for toxicity" in w for w in nonmalignant.warnings)
+
+
+@pytest.mark.parametrize("drug", THIOPURINES)
+def test_thiopurine_both_indeterminate_gives_no_number(drug: str) -> None:
+    # PharmCAT drugs.json, TPMT Indeterminate + NUDT15 Indeterminate: "Neither TPMT or NUDT15 phenotype could
+    # be assigned based on genotyping performed. Consider evaluating TPMT erythrocyte activity to assess TPMT
+    # phenotype. If thiopurines are required and either TPMT or NUDT15 status is unknown, monitor closely for
+    # toxicity." (Strong) -- no dose.
+    rec = _thiopurine(drug, IND, IND, "malignant")
+    assert rec.dose_range_mg is None
+    assert rec.fraction_of_standard is None
+    assert rec.alternative_recommended is False
+    assert rec.row_ids == (f"{drug}-TPMT-Indeterminate-NUDT15-Indeterminate",)
+    assert "no genotype-based dose" in rec.message
+    assert "monitor closely for toxicity" in rec.guideline_text
+
+
+@pytest.mark.parametrize("drug", THIOPURINES)
+@pytest.mark.parametrize("indication", ["malignant", "nonmalignant"])
+def test_every_thiopurine_phenotype_pair_has_a_cpic_row(drug: str, indication: str) -> None:
+    # CPIC's database has a row for every TPMT/NUDT15 phenotype pair; none falls to the no-number fallback.
+    for tpmt in PHENOTYPES:
+        for nudt15 in PHENOTYPES:
+            rec = _thiopurine(drug, tpmt, nudt15, indication)
+            assert len(rec.row_ids) == 1, (tpmt, nudt15, rec.message)
+            assert not any("no combined recommendation" in w for w in rec.warnings), (tpmt, nudt15)
+
+
+def _table_without_combined_database_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    document = json.loads((TABLES / "cpic_thiopurines.json").read_text(encoding="utf-8"))
+    for drug in document["drugs"].values():
+        drug["recommendations"] = [
+            r for r in drug["recommendations"] if not r["source"].startswith("CPIC recommendation database")
+        ]
+    (tmp_path / "cpic_thiopurines.json").write_text(json.dumps(document), encoding="utf-8")
+    monkeypatch.setattr(rules, "_default_guidelines", lambda: load_guidelines(directory=tmp_path))
+
+
+@pytest.mark.parametrize(("tpmt", "nudt15"), [(PM, IM), (IM, PM), (PM, PM), (PM, PIM)])
+def test_combination_without_a_row_still_gives_no_number(
+    tpmt: str, nudt15: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The conservative fallback, on a copy of the table without the combined rows read from CPIC's database:
+    # the engine never combines two single-gene rows itself.
+    _table_without_combined_database_rows(tmp_path, monkeypatch)
+    malignant = _thiopurine("mercaptopurine", tpmt, nudt15, "malignant")
     assert malignant.dose_range_mg is None
     assert malignant.message.startswith(NO_RECOMMENDATION)
     assert "CPIC gives no number for the combination" in malignant.message
-    nonmalignant = starting_dose(
-        drug=drug,
-        phenotypes={"TPMT": tpmt, "NUDT15": nudt15},
-        standard_daily_dose_mg=STANDARD_MG,
-        indication="nonmalignant",
-    )
+    nonmalignant = _thiopurine("mercaptopurine", tpmt, nudt15, "nonmalignant")
     assert nonmalignant.dose_range_mg is None
     assert nonmalignant.alternative_recommended is True
     assert any("no combined recommendation" in w for w in nonmalignant.warnings)
 
 
 @pytest.mark.parametrize(("tpmt", "nudt15"), [(IND, IM), (IM, IND), (IND, IND), (IND, PM)])
-def test_thiopurine_indeterminate_with_other_gene_not_normal_gives_no_number(tpmt: str, nudt15: str) -> None:
-    rec = starting_dose(
-        drug="azathioprine",
-        phenotypes={"TPMT": tpmt, "NUDT15": nudt15},
-        standard_daily_dose_mg=STANDARD_MG,
-        indication="malignant",
-    )
+def test_indeterminate_combination_without_a_row_still_gives_no_number(
+    tpmt: str, nudt15: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _table_without_combined_database_rows(tmp_path, monkeypatch)
+    rec = _thiopurine("azathioprine", tpmt, nudt15, "malignant")
     assert rec.dose_range_mg is None
     assert rec.message.startswith(NO_RECOMMENDATION)
 
@@ -280,8 +497,40 @@ def test_thiopurine_mg_per_m2_row_without_bsa_gives_no_mg() -> None:
     assert "10 mg/m2/day" in rec.message
 
 
-def test_unverified_row_is_flagged_in_the_warnings() -> None:
-    # The NUDT15 poor-metabolizer mercaptopurine cell could not be read when the table was built.
+# Rows that carried "verified": false until they were checked against PharmCAT drugs.json (commit d604652f).
+FORMERLY_UNVERIFIED: list[tuple[str, dict[str, str], str | None, str]] = [
+    # "For malignancy, initiate dose at 10 mg/m2/day" (TPMT NM + NUDT15 PM, Strong)
+    ("mercaptopurine", {"NUDT15": PM}, "malignant", "mercaptopurine-NUDT15-PM-malignant"),
+    # "reduced starting doses (30%-80% of normal dose) if normal starting dose is 2-3 mg/kg/day" (Strong)
+    ("azathioprine", {"NUDT15": IM}, None, "azathioprine-NUDT15-IM"),
+    ("azathioprine", {"NUDT15": PIM}, None, "azathioprine-NUDT15-PossibleIM"),
+    # "For malignant conditions, ... reduce daily dose by 10-fold" (Strong)
+    ("azathioprine", {"NUDT15": PM}, "malignant", "azathioprine-NUDT15-PM-malignant"),
+    # "For non-malignant conditions, consider alternative non-thiopurine immunosuppressant therapy" (Strong)
+    ("azathioprine", {"NUDT15": PM}, "nonmalignant", "azathioprine-NUDT15-PM-nonmalignant"),
+    # "reduced doses (50% to 80% of normal dose)" (Moderate)
+    ("thioguanine", {"TPMT": IM}, None, "thioguanine-TPMT-IM"),
+    ("thioguanine", {"TPMT": PIM}, None, "thioguanine-TPMT-PossibleIM"),
+]
+
+
+@pytest.mark.parametrize(("drug", "phenotypes", "indication", "row_id"), FORMERLY_UNVERIFIED)
+def test_verified_rows_carry_no_unverified_warning(
+    drug: str, phenotypes: dict[str, str], indication: str | None, row_id: str
+) -> None:
+    rec = starting_dose(
+        drug=drug,
+        phenotypes={**phenotypes, OTHER_GENE[next(iter(phenotypes))]: NM},
+        standard_daily_dose_mg=120,
+        body_surface_area_m2=1.2,
+        indication=indication,  # type: ignore[arg-type]
+    )
+    assert rec.row_ids == (row_id,)
+    assert not any("could not be verified" in w for w in rec.warnings)
+
+
+def test_mercaptopurine_nudt15_poor_malignant_is_10_mg_per_m2() -> None:
+    # PharmCAT drugs.json, TPMT NM + NUDT15 PM: "For malignancy, initiate dose at 10 mg/m2/day" (Strong).
     rec = starting_dose(
         drug="mercaptopurine",
         phenotypes={"NUDT15": PM, "TPMT": NM},
@@ -290,7 +539,38 @@ def test_unverified_row_is_flagged_in_the_warnings() -> None:
         indication="malignant",
     )
     assert_range(rec, 12.0, 12.0)
-    assert any("could not be verified" in w for w in rec.warnings)
+    assert rec.strength == "strong"
+    assert rec.frequency is None
+
+
+def test_every_thiopurine_row_is_verified_and_names_its_source() -> None:
+    guideline = load_guidelines()["cpic_thiopurines"]
+    for drug in guideline.drugs.values():
+        for row in drug.rows:
+            assert row.verified, row.id
+            pair = set(row.phenotypes.values())
+            from_database = len(row.phenotypes) == 1 and IND not in pair
+            # combined rows read in CPIC's database: a poor metabolizer or an indeterminate gene in the pair
+            from_database |= len(row.phenotypes) == 2 and bool(pair & {PM, IND})
+            if from_database:
+                assert "PharmGKB/PharmCAT" in row.verification, row.id
+                assert "d604652f819a6d192a9fd844563c1e920926ae6a" in row.verification, row.id
+            if len(row.phenotypes) == 2 and bool(pair & {PM, IND}):
+                assert "classification" in row.verification and row.strength is not None, row.id
+    assert any("drugs.json" in s and "d604652f" in s for s in guideline.sources_checked)
+
+
+def test_unverified_row_is_flagged_in_the_warnings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The mechanism for rows that could not be checked: a copy of the table with one row marked unverified.
+    document = json.loads((TABLES / "cpic_thiopurines.json").read_text(encoding="utf-8"))
+    rows = document["drugs"]["thioguanine"]["recommendations"]
+    row = next(r for r in rows if r["id"] == "thioguanine-TPMT-IM")
+    row.update(verified=False, verification="NOT VERIFIED: test copy.")
+    (tmp_path / "cpic_thiopurines.json").write_text(json.dumps(document), encoding="utf-8")
+    monkeypatch.setattr(rules, "_default_guidelines", lambda: load_guidelines(directory=tmp_path))
+    rec = starting_dose(drug="thioguanine", phenotypes={"TPMT": IM}, standard_daily_dose_mg=STANDARD_MG)
+    assert_range(rec, 50.0, 80.0)
+    assert any("could not be verified" in w and "NOT VERIFIED: test copy." in w for w in rec.warnings)
 
 
 def test_intermediate_row_states_the_starting_dose_condition() -> None:
