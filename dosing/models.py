@@ -1,1 +1,211 @@
-"""Therapy courses, doses, drug levels, Bayesian updates, recommendations and their review (to come)."""
+"""Therapy courses, dose administrations, drug levels, Bayesian updates and recommendations.
+
+A course pins the exact model version it uses. Every Bayesian update stores the exact engine inputs (the case
+document), the engine and model versions, its results, timings or its error, so a result can be reviewed and
+reproduced later. Doses and levels are never deleted: wrong entries are marked ``entered_in_error``.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from models_catalog.models import Drug, ModelVersion, TargetProtocol
+from patients.models import Patient
+
+
+class TherapyCourse(models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        CLOSED = "closed", "Closed"
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="courses")
+    drug = models.ForeignKey(Drug, on_delete=models.PROTECT, related_name="courses")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="courses")
+    target_protocol = models.ForeignKey(
+        TargetProtocol, null=True, blank=True, on_delete=models.PROTECT, related_name="courses"
+    )
+    target = models.JSONField(help_text="the engine target document in force for this course")
+    indication = models.CharField(max_length=200)
+    mic_mg_per_l = models.FloatField(null=True, blank=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.ACTIVE)
+    consent_override_reason = models.TextField(
+        blank=True, help_text="why model-based dosing proceeds without the patient's consent"
+    )
+    opened_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    opened_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("-opened_at", "-pk")
+        constraints = (
+            models.CheckConstraint(
+                condition=Q(mic_mg_per_l__isnull=True) | Q(mic_mg_per_l__gt=0), name="course_mic_positive"
+            ),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.drug} for {self.patient} ({self.indication})"
+
+
+class DoseAdministration(models.Model):
+    course = models.ForeignKey(TherapyCourse, on_delete=models.PROTECT, related_name="doses")
+    given_at = models.DateTimeField()
+    amount_mg = models.FloatField()
+    route = models.CharField(max_length=32)
+    infusion_duration_h = models.FloatField(null=True, blank=True)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(auto_now_add=True)
+    entered_in_error = models.BooleanField(default=False)
+    error_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ("given_at", "pk")
+        indexes = (models.Index(fields=("course", "given_at")),)
+        constraints = (
+            models.CheckConstraint(condition=Q(amount_mg__gt=0), name="dose_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(infusion_duration_h__isnull=True) | Q(infusion_duration_h__gt=0),
+                name="dose_infusion_duration_positive",
+            ),
+            models.CheckConstraint(
+                condition=~Q(route="iv_infusion") | Q(infusion_duration_h__isnull=False),
+                name="dose_infusion_has_duration",
+            ),
+            models.CheckConstraint(
+                condition=Q(entered_in_error=False) | ~Q(error_reason=""), name="dose_error_has_reason"
+            ),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.amount_mg:g} mg {self.route} at {self.given_at:%Y-%m-%d %H:%M}"
+
+
+class DrugLevel(models.Model):
+    """A measured concentration. ``value`` is as reported; ``value_model_unit`` is in the model's unit."""
+
+    course = models.ForeignKey(TherapyCourse, on_delete=models.PROTECT, related_name="levels")
+    sampled_at = models.DateTimeField()
+    value = models.FloatField(null=True, blank=True, help_text="empty when below the LLOQ")
+    unit = models.CharField(max_length=16)
+    value_model_unit = models.FloatField(null=True, blank=True)
+    lloq = models.FloatField(null=True, blank=True, help_text="lower limit of quantification, in unit")
+    lloq_model_unit = models.FloatField(null=True, blank=True)
+    below_lloq = models.BooleanField(default=False)
+    assay = models.CharField(max_length=120, blank=True)
+    model_output = models.CharField(
+        max_length=40, blank=True, help_text="model output it measures; default first"
+    )
+    excluded = models.BooleanField(default=False)
+    exclusion_reason = models.TextField(blank=True)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(auto_now_add=True)
+    entered_in_error = models.BooleanField(default=False)
+    error_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ("sampled_at", "pk")
+        indexes = (models.Index(fields=("course", "sampled_at")),)
+        constraints = (
+            models.CheckConstraint(
+                condition=Q(value__isnull=True) | Q(value__gte=0), name="level_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(below_lloq=True, value__isnull=True, lloq__isnull=False)
+                | Q(below_lloq=False, value__isnull=False),
+                name="level_value_or_below_lloq",
+            ),
+            models.CheckConstraint(
+                condition=Q(lloq__isnull=True) | Q(lloq__gt=0), name="level_lloq_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(excluded=False) | ~Q(exclusion_reason=""), name="level_exclusion_has_reason"
+            ),
+            models.CheckConstraint(
+                condition=Q(entered_in_error=False) | ~Q(error_reason=""), name="level_error_has_reason"
+            ),
+        )
+
+    def __str__(self) -> str:
+        shown = f"< {self.lloq:g}" if self.below_lloq else f"{self.value:g}"
+        return f"{shown} {self.unit} at {self.sampled_at:%Y-%m-%d %H:%M}"
+
+
+class BayesianUpdate(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Done"
+        FAILED = "failed", "Failed"
+        SUPERSEDED = "superseded", "Superseded"
+
+    course = models.ForeignKey(TherapyCourse, on_delete=models.PROTECT, related_name="updates")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
+    trigger = models.CharField(max_length=200, help_text="what asked for it: a new level, a dose, ...")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="+")
+    engine_version = models.CharField(max_length=32, blank=True)
+    inputs = models.JSONField(
+        default=dict, blank=True, help_text="the exact case document given to the engine"
+    )
+    inputs_sha256 = models.CharField(max_length=64, blank=True)
+    origin = models.DateTimeField(null=True, blank=True, help_text="clock time of t = 0 h in inputs/results")
+    results = models.JSONField(default=dict, blank=True)
+    timings_s = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    worker = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ("-requested_at", "-pk")
+        indexes = (models.Index(fields=("course", "status")),)
+
+    def __str__(self) -> str:
+        return f"update {self.pk} of course {self.course_id}: {self.status}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED, self.Status.SUPERSEDED)
+
+
+class Recommendation(models.Model):
+    class Status(models.TextChoices):
+        PENDING_REVIEW = "pending_review", "Awaiting pharmacist review"
+        APPROVED = "approved", "Approved"
+        MODIFIED = "modified", "Approved with changes"
+        REJECTED = "rejected", "Rejected"
+        SUPERSEDED = "superseded", "Superseded"
+
+    course = models.ForeignKey(TherapyCourse, on_delete=models.PROTECT, related_name="recommendations")
+    update = models.OneToOneField(BayesianUpdate, on_delete=models.PROTECT, related_name="recommendation")
+    basis = models.CharField(max_length=200, help_text="Bayesian (levels), a priori (covariates) or genotype")
+    regimen = models.JSONField(help_text="dose_mg, interval_h, duration_h, start time")
+    predicted = models.JSONField(help_text="target metric: median and 90 % credible interval, with unit")
+    probability_of_target = models.FloatField()
+    probability_of_toxicity = models.FloatField(null=True, blank=True)
+    rationale = models.TextField()
+    uncertainty_text = models.TextField(help_text="the uncertainty in plain words")
+    warnings = models.JSONField(default=list, blank=True)
+    candidates = models.JSONField(default=list, blank=True, help_text="the other ranked regimens")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING_REVIEW)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    review_note = models.TextField(blank=True)
+    final_regimen = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("-created_at", "-pk")
+        constraints = (
+            models.CheckConstraint(
+                condition=Q(probability_of_target__gte=0, probability_of_target__lte=1),
+                name="rec_pta_probability",
+            ),
+        )
+
+    def __str__(self) -> str:
+        return f"recommendation {self.pk} ({self.status})"

@@ -44,6 +44,9 @@ class DrugOutputSerializer(serializers.ModelSerializer):
             "max_daily_dose_mg",
             "max_dose_mg_per_kg",
             "max_infusion_rate_mg_per_h",
+            "interval_options_h",
+            "continuous_infusion",
+            "max_plausible_concentration",
             "limits_source",
         )
 
@@ -94,7 +97,13 @@ class ModelVersionOutputSerializer(serializers.ModelSerializer):
 
 class ModelVersionDetailOutputSerializer(ModelVersionOutputSerializer):
     class Meta(ModelVersionOutputSerializer.Meta):
-        fields = (*ModelVersionOutputSerializer.Meta.fields, "document", "reference_checks", "transcription")
+        fields = (
+            *ModelVersionOutputSerializer.Meta.fields,
+            "document",
+            "reference_checks",
+            "transcription",
+            "covariate_sources",
+        )
 
 
 class ModelVersionListApi(APIView):

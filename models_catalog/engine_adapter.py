@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 
 from mipd_engine import ENGINE_VERSION
 from mipd_engine.case import parse_case
+from mipd_engine.covariate_sources import parse_covariate_sources
 from mipd_engine.errors import EngineError, InvalidInputError
 from mipd_engine.model import PopulationModel, parse_model
 from mipd_engine.reference_checks import (
@@ -25,6 +26,7 @@ from mipd_engine.targets import Target
 __all__ = [
     "ENGINE_VERSION",
     "canonical_sha256",
+    "covariate_sources_parse",
     "model_from_document",
     "prediction_band",
     "reference_checks_parse",
@@ -60,6 +62,13 @@ def reference_checks_parse(checks_document: Any) -> tuple[ReferenceCheck, ...]:
 def reference_checks_run(model: PopulationModel, checks_document: Any) -> ReferenceReport:
     """Parse the stored reference checks and run them; a parse error is a ValidationError."""
     return run_reference_checks(model, reference_checks_parse(checks_document))
+
+
+def covariate_sources_parse(document: Any, model: PopulationModel) -> dict[str, dict[str, Any]]:
+    try:
+        return parse_covariate_sources(document, model)
+    except InvalidInputError as exc:
+        raise ValidationError({"covariate_sources": [str(exc)]}, code="invalid_covariate_sources") from None
 
 
 def target_from_document(document: Any, *, field: str = "target") -> Target:

@@ -32,6 +32,7 @@ def split_entry(document: Any) -> dict[str, Any]:
             "model_card": document.get("model_card"),
             "reference_checks": document.get("reference_checks"),
             "transcription": document.get("transcription"),
+            "covariate_sources": document.get("covariate_sources"),
         }
     return {"document": document}
 

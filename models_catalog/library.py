@@ -34,6 +34,9 @@ DRUG_FIELDS = (
     "max_daily_dose_mg",
     "max_dose_mg_per_kg",
     "max_infusion_rate_mg_per_h",
+    "interval_options_h",
+    "continuous_infusion",
+    "max_plausible_concentration",
     "limits_source",
 )
 
@@ -121,6 +124,7 @@ def _load_version(
             model_card=entry.get("model_card"),
             reference_checks=entry.get("reference_checks"),
             transcription=entry.get("transcription"),
+            covariate_sources=entry.get("covariate_sources"),
         )
     except ValidationError as exc:
         report.problems.append(f"{path.name}: {'; '.join(exc.messages)}")

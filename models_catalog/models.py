@@ -35,6 +35,13 @@ class Drug(models.Model):
     max_daily_dose_mg = models.FloatField(null=True, blank=True)
     max_dose_mg_per_kg = models.FloatField(null=True, blank=True)
     max_infusion_rate_mg_per_h = models.FloatField(null=True, blank=True)
+    interval_options_h = models.JSONField(
+        default=list, blank=True, help_text="dosing intervals the regimen search considers, e.g. [8, 12, 24]"
+    )
+    continuous_infusion = models.BooleanField(default=False, help_text="consider continuous infusions")
+    max_plausible_concentration = models.FloatField(
+        null=True, blank=True, help_text="levels above this (concentration unit) are refused as implausible"
+    )
     limits_source = models.TextField(blank=True, help_text="where the limits come from; review per hospital")
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -97,6 +104,9 @@ class ModelVersion(models.Model):
     doi = models.CharField(max_length=200, blank=True)
     model_card = models.JSONField(default=dict, blank=True)
     reference_checks = models.JSONField(default=list, blank=True)
+    covariate_sources = models.JSONField(
+        default=dict, blank=True, help_text="where each covariate comes from in the patient's record"
+    )
     transcription = models.JSONField(default=dict, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"

@@ -93,6 +93,14 @@ def _document_fields(document: Any) -> dict[str, Any]:
     }
 
 
+def _check_covariate_sources(document: Any, sources: Any) -> dict[str, Any]:
+    """Empty is allowed for a draft (the model cannot be used for patients until it has them)."""
+    if not sources:
+        return {}
+    model = engine_adapter.model_from_document(document)
+    return engine_adapter.covariate_sources_parse(sources, model)
+
+
 def _check_reference_checks(checks: Any) -> list[Any]:
     if checks is None:
         return []
@@ -111,6 +119,7 @@ def model_version_create(
     model_card: Mapping[str, Any] | None = None,
     reference_checks: list[Any] | None = None,
     transcription: Mapping[str, Any] | None = None,
+    covariate_sources: Mapping[str, Any] | None = None,
 ) -> ModelVersion:
     """A new draft from a model file. Nothing is saved unless everything validates."""
     _require_curator(user)
@@ -127,6 +136,7 @@ def model_version_create(
         model_card=_check_mapping(model_card, "model_card"),
         reference_checks=_check_reference_checks(reference_checks),
         transcription=_check_mapping(transcription, "transcription"),
+        covariate_sources=_check_covariate_sources(document, covariate_sources),
         created_by=user,
         last_edited_by=user,
     )
@@ -145,6 +155,7 @@ def model_version_update(
     model_card: Mapping[str, Any] | None = None,
     reference_checks: list[Any] | None = None,
     transcription: Mapping[str, Any] | None = None,
+    covariate_sources: Mapping[str, Any] | None = None,
 ) -> ModelVersion:
     """Edit a version that is not yet published; it goes back to draft and must be validated again."""
     _require_curator(user)
@@ -162,6 +173,7 @@ def model_version_update(
     model_version.model_card = _check_mapping(model_card, "model_card")
     model_version.reference_checks = _check_reference_checks(reference_checks)
     model_version.transcription = _check_mapping(transcription, "transcription")
+    model_version.covariate_sources = _check_covariate_sources(document, covariate_sources)
     model_version.status = Status.DRAFT
     model_version.publication_requested_by = None
     model_version.publication_requested_at = None
@@ -318,6 +330,7 @@ def model_version_new_draft(
         user=user,
         model_card=source.model_card,
         reference_checks=source.reference_checks,
+        covariate_sources=source.covariate_sources,
         transcription={**source.transcription, "derived_from": f"{source.model_id} {source.version}"},
     )
 

@@ -32,7 +32,7 @@ def curator_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRes
     return wrapper
 
 
-FILE_PARTS = frozenset({"document", "reference_checks", "model_card", "transcription"})
+FILE_PARTS = frozenset({"document", "reference_checks", "model_card", "transcription", "covariate_sources"})
 
 
 def _errors_onto_form(form: Any, error: ValidationError, *, document_field: str) -> None:
@@ -106,6 +106,7 @@ def _entry_text(version: ModelVersion) -> str:
         "model_card": version.model_card,
         "transcription": version.transcription,
         "reference_checks": version.reference_checks,
+        "covariate_sources": version.covariate_sources,
     }
     return json.dumps(entry, indent=2, ensure_ascii=False)
 

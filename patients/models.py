@@ -1,1 +1,132 @@
-"""Patients, covariate measurements over time, genotypes and phenotypes, consent records (to come)."""
+"""Patients, covariate measurements over time, genotypes and consent records.
+
+Clinical data is never deleted or overwritten: a wrong entry is marked ``entered_in_error`` with a reason,
+and stays visible in the history. Measurements are stored in one canonical unit per kind (weight kg, height
+cm, serum creatinine mg/dL, albumin g/L) next to the value and unit as entered.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Patient(models.Model):
+    class Sex(models.TextChoices):
+        FEMALE = "female", "Female"
+        MALE = "male", "Male"
+        OTHER = "other", "Other"
+        UNKNOWN = "unknown", "Unknown"
+
+    mrn = models.CharField("hospital identifier (MRN)", max_length=64, unique=True)
+    family_name = models.CharField(max_length=120)
+    given_name = models.CharField(max_length=120)
+    birth_date = models.DateField()
+    sex = models.CharField(max_length=8, choices=Sex.choices)
+    ward = models.CharField(max_length=120, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("family_name", "given_name", "mrn")
+        constraints = (
+            models.CheckConstraint(condition=Q(birth_date__gte="1900-01-01"), name="patient_birth_plausible"),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.family_name.upper()}, {self.given_name} ({self.mrn})"
+
+
+class CovariateMeasurement(models.Model):
+    """One measured value of a covariate at a time (weight, creatinine, ... or a model-specific quantity)."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="measurements")
+    kind = models.SlugField(
+        max_length=60, help_text="weight, height, serum_creatinine, albumin, dialysis, ..."
+    )
+    value = models.FloatField(help_text="in the canonical unit of the kind")
+    unit = models.CharField(max_length=24, help_text="canonical unit of the value")
+    value_as_entered = models.FloatField()
+    unit_as_entered = models.CharField(max_length=24)
+    measured_at = models.DateTimeField()
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(auto_now_add=True)
+    entered_in_error = models.BooleanField(default=False)
+    error_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ("measured_at", "pk")
+        indexes = (models.Index(fields=("patient", "kind", "measured_at")),)
+        constraints = (
+            models.CheckConstraint(condition=Q(value__gte=0), name="measurement_not_negative"),
+            models.CheckConstraint(
+                condition=~Q(kind="weight") | Q(value__gte=0.3, value__lte=400),
+                name="measurement_weight_plausible",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="height") | Q(value__gte=20, value__lte=260),
+                name="measurement_height_plausible",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="serum_creatinine") | Q(value__gte=0.05, value__lte=30),
+                name="measurement_creatinine_plausible",
+            ),
+            models.CheckConstraint(
+                condition=Q(entered_in_error=False) | ~Q(error_reason=""), name="measurement_error_has_reason"
+            ),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.value:g} {self.unit} at {self.measured_at:%Y-%m-%d %H:%M}"
+
+
+class Genotype(models.Model):
+    """A genotyping result; the phenotype is called by the engine's PGx tables, not typed by hand."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="genotypes")
+    gene = models.CharField(max_length=20)
+    diplotype = models.CharField(max_length=60)
+    phenotype = models.CharField(max_length=80)
+    phenotype_source = models.CharField(
+        max_length=200, help_text="guideline table and version that called it"
+    )
+    lab = models.CharField(max_length=200)
+    reported_on = models.DateField()
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(auto_now_add=True)
+    entered_in_error = models.BooleanField(default=False)
+    error_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ("gene", "-reported_on", "-pk")
+
+    def __str__(self) -> str:
+        return f"{self.gene} {self.diplotype} ({self.phenotype})"
+
+
+class ConsentRecord(models.Model):
+    """A patient's decision for one scope; the latest record per scope is the current status."""
+
+    class Scope(models.TextChoices):
+        MODEL_BASED_DOSING = "model_based_dosing", "Model-based dosing"
+        GENOTYPE_USE = "genotype_use", "Use of genotype for dosing"
+        RESEARCH_USE = "research_use", "Use of data for research"
+
+    class Status(models.TextChoices):
+        GRANTED = "granted", "Granted"
+        REFUSED = "refused", "Refused"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="consents")
+    scope = models.CharField(max_length=32, choices=Scope.choices)
+    status = models.CharField(max_length=16, choices=Status.choices)
+    note = models.TextField(blank=True)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("scope", "-recorded_at", "-pk")
+
+    def __str__(self) -> str:
+        return f"{self.get_scope_display()}: {self.get_status_display()}"

@@ -75,6 +75,7 @@ def library_entry(**overrides: Any) -> dict[str, Any]:
         "model_card": {"limitations": ["made for tests"], "covariate_conventions": ["WT: total body weight"]},
         "reference_checks": reference_checks(),
         "transcription": {"notes": "test"},
+        "covariate_sources": {"WT": {"from": "weight"}},
     }
     entry.update(overrides)
     return copy.deepcopy(entry)

@@ -1,0 +1,236 @@
+"""What an update stores and the pages show: the plot document, the recommendation and its basis in words.
+
+The plot document follows the contract of ``static/js/concentration_plot.js`` (times in hours from ``t0``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dosing.adapters import CourseCase
+from dosing.models import TherapyCourse
+from mipd_engine import ENGINE_VERSION
+from mipd_engine.targets import METRICS
+from patients.selectors import consents_current
+
+
+def plain_uncertainty(predicted: dict[str, Any], pta: float) -> str:
+    """E.g. "9 in 10 chance that the AUC24 lies between 430 and 610 mg·h/L; 78 % chance ... in range"."""
+    low, high = predicted["ci90"]
+    return (
+        f"9 in 10 chance that the {predicted['label']} lies between {low:.3g} and {high:.3g} "
+        f"{predicted['unit']}; "
+        f"{pta * 100:.0f} % chance that it lies in the target range."
+    )
+
+
+def _clip(times: list[float], values: list[float] | None, until_h: float | None) -> list[float | None] | None:
+    if values is None:
+        return None
+    if until_h is None:
+        return list(values)
+    return [value if time <= until_h + 1e-9 else None for time, value in zip(times, values, strict=True)]
+
+
+def plot_document(
+    *,
+    case: CourseCase,
+    course: TherapyCourse,
+    fit: dict[str, Any],
+    forecast: dict[str, Any] | None,
+    label: str,
+) -> dict[str, Any]:
+    output = case.model.default_output
+    unit = case.model.outputs[output].unit
+    prediction = fit.get("prediction") or {}
+    curves = (prediction.get("outputs") or {}).get(output, {})
+    times = prediction.get("times_h", [])
+    has_levels = bool(case.document["observations"])
+    until = case.next_dose_h if forecast is not None else None
+    quantiles = curves.get("quantiles") or {}
+    bands = (
+        {q: _clip(times, quantiles.get(q), until) for q in ("0.05", "0.25", "0.75", "0.95")}
+        if quantiles
+        else None
+    )
+    levels = course.levels.filter(entered_in_error=False).order_by("sampled_at", "pk")
+    observations = []
+    for level in levels:
+        time_h = (level.sampled_at - case.origin).total_seconds() / 3600.0
+        observations.append(
+            {
+                "time_h": time_h,
+                "value": level.value_model_unit,
+                "excluded": level.excluded,
+                "below_lloq": level.below_lloq,
+                "lloq": level.lloq_model_unit,
+                "label": f"{level} (excluded: {level.exclusion_reason})" if level.excluded else str(level),
+            }
+        )
+    target = course.target
+    info = METRICS.get(str(target.get("metric", "")))
+    high = target.get("high")
+    target_block = {
+        "low": target.get("low"),
+        "high": high,
+        "toxicity_limit": target.get("toxicity_limit"),
+        "label": f"{info.label if info else target.get('metric')} {target.get('low')}-"
+        f"{high if high is not None else '∞'}",
+        "is_concentration": bool(info and info.kind == "concentration"),
+    }
+    forecast_block = None
+    if forecast is not None and forecast.get("success"):
+        f_prediction = forecast["prediction"]
+        f_curves = f_prediction["outputs"][output]
+        f_times = f_prediction["times_h"]
+        keep = [i for i, t in enumerate(f_times) if t >= case.next_dose_h - 1e-9]
+        forecast_block = {
+            "times_h": [f_times[i] for i in keep],
+            "median": [f_curves["quantiles"]["0.5"][i] for i in keep] if "quantiles" in f_curves else None,
+            "bands": {q: [f_curves["quantiles"][q][i] for i in keep] for q in ("0.05", "0.95")}
+            if "quantiles" in f_curves
+            else None,
+            "map": [f_curves["map"][i] for i in keep],
+            "label": label,
+        }
+    return {
+        "t0": case.origin.isoformat(),
+        "unit": unit,
+        "now_h": case.now_h,
+        "times_h": times,
+        "map": _clip(times, curves.get("map"), until) if has_levels else None,
+        "population": _clip(times, curves.get("apriori"), until),
+        "bands": bands,
+        "band_kind": "credible" if has_levels else "prior",
+        "observations": observations,
+        "doses": [
+            {
+                "time_h": dose["time_h"],
+                "amount_mg": dose["amount_mg"],
+                "duration_h": dose.get("duration_h"),
+                "route": dose["route"],
+            }
+            for dose in case.document["doses"]
+        ],
+        "target": target_block,
+        "forecast": forecast_block,
+    }
+
+
+def _recommendation(recommended: dict[str, Any]) -> dict[str, Any] | None:
+    regimens = recommended.get("regimens") or []
+    if not regimens:
+        return None
+    best = regimens[0]
+    search = recommended.get("recommendation") or {}
+    target = search.get("target") or {}
+    metric = target.get("metric", "")
+    info = METRICS.get(metric)
+    regimen_keys = (
+        "dose_mg",
+        "interval_h",
+        "start_h",
+        "route",
+        "duration_h",
+        "rate_mg_per_h",
+        "daily_dose_mg",
+        "n_doses",
+        "loading_dose_mg",
+        "loading_duration_h",
+        "continuous",
+        "description",
+    )
+    return {
+        "regimen": {key: best.get(key) for key in regimen_keys},
+        "predicted": {
+            "metric": metric,
+            "label": info.label if info else metric,
+            "unit": target.get("unit", ""),
+            "median": best["metric_median"],
+            "ci90": best["metric_ci90"],
+        },
+        "pta": best["pta"],
+        "p_toxic": best.get("p_toxic"),
+        "rationale": best["rationale"],
+        "reaches_target": bool(search.get("success")),
+    }
+
+
+def build_results(
+    *, case: CourseCase, course: TherapyCourse, recommended: dict[str, Any], forecast: dict[str, Any] | None
+) -> dict[str, Any]:
+    """Everything the course page needs to show one update, and the basis to review it independently."""
+    version = course.model_version
+    best = _recommendation(recommended) if recommended.get("success") else None
+    label = f"recommended: {best['regimen']['description']}" if best else ""
+    warnings = [*case.warnings, *recommended.get("warnings", [])]
+    if best and not best["reaches_target"]:
+        warnings.append(
+            (recommended.get("recommendation") or {}).get("message") or "no regimen reaches the target"
+        )
+    card = version.model_card or {}
+    basis = (recommended.get("recommendation") or {}).get(
+        "basis", "bayesian" if case.document["observations"] else "a priori"
+    )
+    return {
+        "success": bool(recommended.get("success")),
+        "message": recommended.get("message", ""),
+        "basis": "Bayesian (drug levels and covariates)"
+        if basis == "bayesian"
+        else "a priori (covariates only, no level yet)",
+        "engine_version": ENGINE_VERSION,
+        "model": {
+            "id": version.model_id,
+            "version": version.version,
+            "title": version.title,
+            "citation": version.citation_text,
+            "doi": version.doi,
+            "sha256": version.document_sha256,
+            "population": version.document.get("population", {}),
+            "limitations": card.get("limitations", []),
+        },
+        "consent": {
+            scope: item["status"] for scope, item in consents_current(patient=course.patient).items()
+        },
+        "consent_override_reason": course.consent_override_reason,
+        "genotype_used": case.genotype_used,
+        "covariates": {
+            "initial": case.covariates.initial,
+            "changes": [[time_h, values] for time_h, values in case.covariates.changes],
+            "derivations": [
+                {
+                    "name": d.name,
+                    "value": d.value,
+                    "unit": d.unit,
+                    "formula": d.formula,
+                    "notes": list(d.notes),
+                }
+                for d in case.covariates.derivations
+            ],
+        },
+        "map": recommended.get("map"),
+        "observations": recommended.get("observations", []),
+        "posterior": recommended.get("posterior"),
+        "plot": plot_document(case=case, course=course, fit=recommended, forecast=forecast, label=label),
+        "recommendation": best,
+        "regimens": [
+            {
+                key: regimen.get(key)
+                for key in (
+                    "description",
+                    "dose_mg",
+                    "interval_h",
+                    "duration_h",
+                    "continuous",
+                    "metric_median",
+                    "metric_ci90",
+                    "pta",
+                    "p_toxic",
+                    "rationale",
+                )
+            }
+            for regimen in (recommended.get("regimens") or [])
+        ],
+        "warnings": warnings,
+        "next_dose_h": case.next_dose_h,
+    }

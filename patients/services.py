@@ -1,0 +1,162 @@
+"""Writes about patients: registration, measurements, genotypes and consent. Each write that can change a
+patient's covariates asks for a Bayesian update of the patient's active courses (after commit)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from mipd_engine.errors import InvalidInputError
+from mipd_engine.pgx import GuidelineTableError, phenotype
+from patients.clock import clinical_time
+from patients.models import ConsentRecord, CovariateMeasurement, Genotype, Patient
+from patients.units import CovariateUnitError, to_canonical
+
+# Set by dosing.apps at start-up: patients must not import dosing (dosing depends on patients).
+covariates_changed_hook: Callable[..., None] | None = None
+FUTURE_TOLERANCE = dt.timedelta(minutes=10)
+
+
+def _not_in_future(moment: dt.datetime, field: str) -> dt.datetime:
+    moment = clinical_time(moment, field=field)
+    if moment > timezone.now() + FUTURE_TOLERANCE:
+        raise ValidationError({field: ["lies in the future"]})
+    return moment
+
+
+@transaction.atomic
+def patient_create(
+    *,
+    mrn: str,
+    family_name: str,
+    given_name: str,
+    birth_date: dt.date,
+    sex: str,
+    user: AbstractBaseUser,
+    ward: str = "",
+) -> Patient:
+    today = timezone.localdate()
+    if birth_date > today:
+        raise ValidationError({"birth_date": ["lies in the future"]})
+    if (today - birth_date).days > 125 * 365.25:
+        raise ValidationError({"birth_date": ["more than 125 years ago: check the date"]})
+    patient = Patient(
+        mrn=mrn.strip(),
+        family_name=family_name.strip(),
+        given_name=given_name.strip(),
+        birth_date=birth_date,
+        sex=sex,
+        ward=ward.strip(),
+        created_by=user,
+    )
+    patient.full_clean()
+    patient.save()
+    return patient
+
+
+@transaction.atomic
+def measurement_record(
+    *,
+    patient: Patient,
+    kind: str,
+    value: float,
+    unit: str,
+    measured_at: dt.datetime,
+    user: AbstractBaseUser,
+    declared_unit: str | None = None,
+) -> CovariateMeasurement:
+    """Store a covariate in its canonical unit; a wrong unit or an implausible value is a field error."""
+    measured_at = _not_in_future(measured_at, "measured_at")
+    if measured_at.date() < patient.birth_date:
+        raise ValidationError({"measured_at": ["lies before the patient's birth"]})
+    try:
+        canonical, canonical_unit = to_canonical(kind, float(value), unit, declared_unit=declared_unit)
+    except CovariateUnitError as exc:
+        raise ValidationError({exc.field: [str(exc)]}) from None
+    measurement = CovariateMeasurement(
+        patient=patient,
+        kind=kind,
+        value=canonical,
+        unit=canonical_unit,
+        value_as_entered=float(value),
+        unit_as_entered=unit.strip(),
+        measured_at=measured_at,
+        recorded_by=user,
+    )
+    measurement.full_clean()
+    measurement.save()
+    if covariates_changed_hook is not None:
+        covariates_changed_hook(patient=patient, user=user, trigger=f"new {kind.replace('_', ' ')}")
+    return measurement
+
+
+@transaction.atomic
+def genotype_record(
+    *,
+    patient: Patient,
+    gene: str,
+    diplotype: str,
+    lab: str,
+    reported_on: dt.date,
+    user: AbstractBaseUser,
+) -> Genotype:
+    """The phenotype is called by the engine's CPIC tables from the diplotype, never typed by hand."""
+    if reported_on > timezone.localdate():
+        raise ValidationError({"reported_on": ["lies in the future"]})
+    try:
+        call = phenotype(gene=gene, diplotype=diplotype)
+    except (InvalidInputError, GuidelineTableError) as exc:
+        raise ValidationError({"diplotype": [str(exc)]}) from None
+    if call.source is None:
+        raise ValidationError({"gene": [f"no guideline table covers {gene}: {call.reason}"]})
+    if call.diplotype is None:
+        raise ValidationError({"diplotype": [call.reason]})
+    genotype = Genotype(
+        patient=patient,
+        gene=call.gene,
+        diplotype=call.diplotype,
+        # An unknown allele gives no phenotype: stored as "Indeterminate" with the reason, never guessed.
+        phenotype=call.phenotype or "Indeterminate",
+        phenotype_source=f"{call.source.table_id} ({call.source.version}): {call.reason}"[:200],
+        lab=lab.strip(),
+        reported_on=reported_on,
+        recorded_by=user,
+    )
+    genotype.full_clean()
+    genotype.save()
+    if covariates_changed_hook is not None:
+        covariates_changed_hook(patient=patient, user=user, trigger=f"new {call.gene} genotype")
+    return genotype
+
+
+@transaction.atomic
+def consent_record(
+    *, patient: Patient, scope: str, status: str, user: AbstractBaseUser, note: str = ""
+) -> ConsentRecord:
+    record = ConsentRecord(patient=patient, scope=scope, status=status, note=note.strip(), recorded_by=user)
+    record.full_clean()
+    record.save()
+    if covariates_changed_hook is not None and scope == ConsentRecord.Scope.GENOTYPE_USE:
+        covariates_changed_hook(patient=patient, user=user, trigger="genotype consent changed")
+    return record
+
+
+@transaction.atomic
+def measurement_mark_in_error(
+    *, measurement: CovariateMeasurement, reason: str, user: AbstractBaseUser
+) -> CovariateMeasurement:
+    if not reason.strip():
+        raise ValidationError({"reason": ["say why the entry is wrong"]})
+    measurement.entered_in_error = True
+    measurement.error_reason = reason.strip()
+    measurement.save(update_fields=["entered_in_error", "error_reason"])
+    if covariates_changed_hook is not None:
+        covariates_changed_hook(
+            patient=measurement.patient, user=user, trigger="measurement entered in error"
+        )
+    return measurement

@@ -1,0 +1,103 @@
+"""Dosing fixtures: a published test model (one compartment, weight on CL and V), a consenting patient."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+
+@pytest.fixture
+def clinician(db: None) -> Any:
+    from accounts.roles import Role
+    from tests.factories import UserFactory
+
+    return UserFactory(username="clinician", roles=[Role.CLINICIAN])
+
+
+@pytest.fixture
+def pharmacist(db: None) -> Any:
+    from accounts.roles import Role
+    from tests.factories import UserFactory
+
+    return UserFactory(username="pharmacist", roles=[Role.PHARMACIST])
+
+
+@pytest.fixture
+def published_version(db: None) -> Any:
+    from accounts.roles import Role
+    from models_catalog import services
+    from models_catalog.models import Drug
+    from tests.factories import UserFactory
+    from tests.models_catalog.documents import library_entry
+
+    Drug.objects.create(
+        name="testdrug",
+        display_name="Testdrug",
+        routes=["iv_infusion", "iv_bolus"],
+        dose_step_mg=50,
+        max_single_dose_mg=3000,
+        max_daily_dose_mg=6000,
+        max_infusion_rate_mg_per_h=1000,
+        interval_options_h=[12, 24],
+        max_plausible_concentration=500,
+        molar_mass_g_per_mol=500.0,
+    )
+    first = UserFactory(username="curator-one", roles=[Role.MODEL_CURATOR])
+    second = UserFactory(username="curator-two", roles=[Role.MODEL_CURATOR])
+    entry = library_entry()
+    version = services.model_version_create(
+        document=entry["model"],
+        version=entry["version"],
+        user=first,
+        reference_checks=entry["reference_checks"],
+        covariate_sources=entry["covariate_sources"],
+        model_card=entry["model_card"],
+    )
+    services.model_version_validate(model_version=version, user=first)
+    services.model_version_request_publication(model_version=version, user=first)
+    return services.model_version_approve_publication(model_version=version, user=second)
+
+
+@pytest.fixture
+def patient(clinician: Any) -> Any:
+    from django.utils import timezone
+
+    from patients import services
+    from patients.models import ConsentRecord
+
+    patient = services.patient_create(
+        mrn="MRN-0001",
+        family_name="Martin",
+        given_name="Alice",
+        birth_date=dt.date(1960, 5, 17),
+        sex="female",
+        ward="ICU",
+        user=clinician,
+    )
+    services.measurement_record(
+        patient=patient,
+        kind="weight",
+        value=70,
+        unit="kg",
+        measured_at=timezone.now() - dt.timedelta(days=2),
+        user=clinician,
+    )
+    services.consent_record(
+        patient=patient, scope=ConsentRecord.Scope.MODEL_BASED_DOSING, status="granted", user=clinician
+    )
+    return patient
+
+
+@pytest.fixture
+def course(patient: Any, published_version: Any, clinician: Any) -> Any:
+    from dosing import services
+
+    return services.course_open(
+        patient=patient,
+        model_version=published_version,
+        indication="test infection",
+        target={"metric": "trough", "low": 5, "high": 10},
+        user=clinician,
+    )
