@@ -49,7 +49,10 @@ def test_the_shipped_library_loads_validates_and_publishes_with_two_curators(cur
         "load_model_library", requested_by=curator.username, approved_by=second_curator.username, stdout=out
     )
     shipped = library_entries()
-    assert len(shipped) >= 10  # the list: 3 vancomycin, aminoglycosides, tacrolimus, busulfan, ...
+    # The list, less what could not be pinned down (gentamicin, voriconazole: see the library README).
+    drugs = [entry["model"]["drug"] for _, entry in shipped]
+    assert drugs.count("vancomycin") >= 3
+    assert {"tobramycin", "amikacin", "tacrolimus", "busulfan", "carboplatin", "meropenem"} <= set(drugs)
     published = ModelVersion.objects.published()
     assert published.count() == len(shipped)
     for version in published:
