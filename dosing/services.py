@@ -48,8 +48,6 @@ def _require_clinician(user: AbstractBaseUser) -> None:
         raise PermissionDenied("only clinicians record therapy data")
 
 
-
-
 @transaction.atomic
 def course_open(
     *,
@@ -239,6 +237,7 @@ def update_request(*, course: TherapyCourse, user: AbstractBaseUser, trigger: st
     """Queue an update of the course; older queued ones are superseded. Runs after the transaction commits."""
     from dosing.tasks import run_bayesian_update  # tasks import services: import here to avoid a cycle
 
+    _require_clinician(user)
     with transaction.atomic():
         TherapyCourse.objects.select_for_update().filter(
             pk=course.pk
@@ -386,3 +385,47 @@ def what_if(*, course: TherapyCourse, regimen: dict[str, Any]) -> dict[str, Any]
     if not forecast["success"]:
         raise ValidationError("the fit did not converge: " + (forecast.get("message") or ""))
     return {"case": case, "forecast": forecast}
+
+
+@transaction.atomic
+def recommendation_review(
+    *,
+    recommendation: Recommendation,
+    user: AbstractBaseUser,
+    decision: str,
+    password: str,
+    note: str = "",
+    final_regimen: dict[str, Any] | None = None,
+) -> Recommendation:
+    """A pharmacist approves, modifies or rejects a recommendation, signing with their password.
+
+    The signature is a re-authentication at the moment of the decision (the session alone is not enough);
+    a modification states the regimen actually approved, a rejection says why.
+    """
+    if not user_has_role(user=user, role=Role.PHARMACIST):
+        raise PermissionDenied("only pharmacists review recommendations")
+    if not user.check_password(password):
+        raise ValidationError({"password": ["the signature (your password) is not correct"]})
+    recommendation = Recommendation.objects.select_for_update().get(pk=recommendation.pk)
+    if recommendation.status != Recommendation.Status.PENDING_REVIEW:
+        raise ValidationError(f"this recommendation is {recommendation.get_status_display().lower()}")
+    statuses = {
+        "approve": Recommendation.Status.APPROVED,
+        "modify": Recommendation.Status.MODIFIED,
+        "reject": Recommendation.Status.REJECTED,
+    }
+    if decision not in statuses:
+        raise ValidationError({"decision": ["approve, modify or reject"]})
+    if decision == "modify" and not final_regimen:
+        raise ValidationError({"final_regimen": ["state the regimen you approve instead"]})
+    if decision in ("modify", "reject") and not note.strip():
+        raise ValidationError({"note": ["say why"]})
+    recommendation.status = statuses[decision]
+    recommendation.reviewed_by = user
+    recommendation.reviewed_at = timezone.now()
+    recommendation.review_note = note.strip()
+    recommendation.final_regimen = (
+        final_regimen if decision == "modify" else (recommendation.regimen if decision == "approve" else None)
+    )
+    recommendation.save()
+    return recommendation

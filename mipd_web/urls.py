@@ -9,12 +9,16 @@ api_urlpatterns = [
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     path("v1/", include("accounts.api_urls")),
     path("v1/", include("models_catalog.api_urls")),
+    path("v1/", include("patients.api_urls")),
+    path("v1/", include("dosing.api_urls")),
 ]
 
 urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("health.urls")),
     path("catalog/", include("models_catalog.urls")),
+    path("patients/", include("patients.urls")),
+    path("", include("dosing.urls")),
     path("api/", include((api_urlpatterns, "api"))),
     path("admin/", admin.site.urls),
 ]

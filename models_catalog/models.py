@@ -222,8 +222,8 @@ class PgxRuleTable(models.Model):
     """A genotype-to-dose guideline table (CPIC), stored as the engine reads it, with its version."""
 
     table_id = models.SlugField(max_length=100)
-    guideline = models.CharField(max_length=300)
-    guideline_version = models.CharField(max_length=200)
+    guideline = models.TextField()
+    guideline_version = models.TextField(help_text="as the guideline table states it (may be a sentence)")
     doi = models.CharField(max_length=200, blank=True)
     document = models.JSONField()
     document_sha256 = models.CharField(max_length=64)

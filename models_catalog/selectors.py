@@ -125,3 +125,16 @@ def model_card(*, model_version: ModelVersion) -> ModelCard:
         retired_reason=model_version.retired_reason,
         sha256=model_version.document_sha256,
     )
+
+
+def declared_measurement_kinds() -> dict[str, str]:
+    """Quantities that published models ask clinicians to enter directly (kind -> unit), e.g. haematocrit.
+
+    Weight, creatinine and the other usual kinds have fixed units and are not listed here.
+    """
+    kinds: dict[str, str] = {}
+    for sources in ModelVersion.objects.visible_to_clinicians().values_list("covariate_sources", flat=True):
+        for spec in (sources or {}).values():
+            if spec.get("from") == "measurement":
+                kinds.setdefault(str(spec["kind"]), str(spec.get("unit", "")))
+    return kinds

@@ -167,3 +167,62 @@ def derived_covariates(*, patient: Patient) -> list[DerivedValue]:
         )
     )
     return values
+
+
+def pgx_drugs() -> list[str]:
+    """Drugs with a genotype-to-dose table (CPIC), for the starting-dose form."""
+    from mipd_engine.pgx import load_guidelines
+
+    return sorted(drug for guideline in load_guidelines().values() for drug in guideline.drugs)
+
+
+@dataclass(frozen=True)
+class StartingDose:
+    used: bool  # False: no consent to use the genotype, or no genotype for the drug's genes
+    message: str
+    dose_range_mg: tuple[float, float] | None = None
+    text: str = ""
+    strength: str | None = None
+    basis: str = ""
+    warnings: tuple[str, ...] = ()
+
+
+def genotype_starting_dose(
+    *, patient: Patient, drug: str, standard_daily_dose_mg: float, indication: str | None
+) -> StartingDose:
+    """The CPIC starting dose for the patient's genotypes; never from a genotype used without consent."""
+    from mipd_engine.pgx import starting_dose
+
+    if consent_status(patient=patient, scope=ConsentRecord.Scope.GENOTYPE_USE) != "granted":
+        return StartingDose(False, "the patient has not consented to the use of genotype for dosing")
+    phenotypes: dict[str, str] = {}
+    for genotype in patient.genotypes.filter(entered_in_error=False).order_by("gene", "-reported_on", "-pk"):
+        phenotypes.setdefault(genotype.gene, genotype.phenotype)
+    if not phenotypes:
+        return StartingDose(False, "no genotype recorded")
+    latest = latest_measurements(patient=patient)
+    weight = latest["weight"].value if "weight" in latest else None
+    height = latest["height"].value if "height" in latest else None
+    bsa = eq.bsa_m2(weight_kg=weight, height_cm=height).value if weight and height else None
+    age = (timezone.localdate() - patient.birth_date).days / 365.25
+    try:
+        result = starting_dose(
+            drug=drug,
+            phenotypes=phenotypes,
+            standard_daily_dose_mg=standard_daily_dose_mg,
+            weight_kg=weight,
+            body_surface_area_m2=bsa,
+            indication=indication or None,
+            population="pediatric" if age < 18 else "adult",
+        )
+    except InvalidInputError as exc:
+        return StartingDose(False, str(exc))
+    return StartingDose(
+        used=result.dose_range_mg is not None,
+        message=result.message,
+        dose_range_mg=result.dose_range_mg,
+        text=result.guideline_text,
+        strength=result.strength,
+        basis=str(result.basis),
+        warnings=tuple(result.warnings),
+    )

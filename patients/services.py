@@ -7,12 +7,16 @@ import datetime as dt
 from collections.abc import Callable
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.roles import Role
+from accounts.selectors import user_has_role
+from mipd_engine.covariate_sources import CANONICAL_UNITS
 from mipd_engine.errors import InvalidInputError
 from mipd_engine.pgx import GuidelineTableError, phenotype
+from models_catalog.selectors import declared_measurement_kinds
 from patients.clock import clinical_time
 from patients.models import ConsentRecord, CovariateMeasurement, Genotype, Patient
 from patients.units import CovariateUnitError, to_canonical
@@ -20,6 +24,11 @@ from patients.units import CovariateUnitError, to_canonical
 # Set by dosing.apps at start-up: patients must not import dosing (dosing depends on patients).
 covariates_changed_hook: Callable[..., None] | None = None
 FUTURE_TOLERANCE = dt.timedelta(minutes=10)
+
+
+def _require_clinician(user: AbstractBaseUser) -> None:
+    if not user_has_role(user=user, role=Role.CLINICIAN):
+        raise PermissionDenied("only clinicians record patient data")
 
 
 def _not_in_future(moment: dt.datetime, field: str) -> dt.datetime:
@@ -40,6 +49,7 @@ def patient_create(
     user: AbstractBaseUser,
     ward: str = "",
 ) -> Patient:
+    _require_clinician(user)
     today = timezone.localdate()
     if birth_date > today:
         raise ValidationError({"birth_date": ["lies in the future"]})
@@ -71,10 +81,16 @@ def measurement_record(
     declared_unit: str | None = None,
 ) -> CovariateMeasurement:
     """Store a covariate in its canonical unit; a wrong unit or an implausible value is a field error."""
+    _require_clinician(user)
     measured_at = _not_in_future(measured_at, "measured_at")
     if measured_at.date() < patient.birth_date:
         raise ValidationError({"measured_at": ["lies before the patient's birth"]})
     try:
+        if declared_unit is None and kind not in CANONICAL_UNITS:
+            declared = declared_measurement_kinds()
+            if kind not in declared:
+                raise CovariateUnitError("kind", f"unknown measurement kind '{kind}'")
+            declared_unit = declared[kind]
         canonical, canonical_unit = to_canonical(kind, float(value), unit, declared_unit=declared_unit)
     except CovariateUnitError as exc:
         raise ValidationError({exc.field: [str(exc)]}) from None
@@ -106,6 +122,7 @@ def genotype_record(
     user: AbstractBaseUser,
 ) -> Genotype:
     """The phenotype is called by the engine's CPIC tables from the diplotype, never typed by hand."""
+    _require_clinician(user)
     if reported_on > timezone.localdate():
         raise ValidationError({"reported_on": ["lies in the future"]})
     try:
@@ -138,6 +155,7 @@ def genotype_record(
 def consent_record(
     *, patient: Patient, scope: str, status: str, user: AbstractBaseUser, note: str = ""
 ) -> ConsentRecord:
+    _require_clinician(user)
     record = ConsentRecord(patient=patient, scope=scope, status=status, note=note.strip(), recorded_by=user)
     record.full_clean()
     record.save()
@@ -150,6 +168,7 @@ def consent_record(
 def measurement_mark_in_error(
     *, measurement: CovariateMeasurement, reason: str, user: AbstractBaseUser
 ) -> CovariateMeasurement:
+    _require_clinician(user)
     if not reason.strip():
         raise ValidationError({"reason": ["say why the entry is wrong"]})
     measurement.entered_in_error = True

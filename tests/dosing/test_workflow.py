@@ -1,4 +1,4 @@
-"""The dosing workflow end to end in process: doses and levels in, a Bayesian update and a recommendation out."""
+"""The dosing workflow in process: doses and levels in, a Bayesian update and a recommendation out."""
 
 from __future__ import annotations
 

@@ -1,0 +1,21 @@
+from django.urls import path
+
+from dosing import views
+
+app_name = "dosing"
+
+urlpatterns = [
+    path("patients/<int:patient_pk>/courses/new/", views.course_open, name="course_open"),
+    path("courses/<int:pk>/", views.course_detail, name="course"),
+    path("courses/<int:pk>/status.json", views.course_status, name="course_status"),
+    path("courses/<int:pk>/results/", views.course_results_panel, name="course_results"),
+    path("courses/<int:pk>/record/<slug:what>/", views.course_record, name="course_record"),
+    path("courses/<int:pk>/levels/<int:level_pk>/exclude/", views.level_exclude, name="level_exclude"),
+    path("courses/<int:pk>/what-if/", views.course_what_if, name="what_if"),
+    path("review/", views.review_queue, name="review_queue"),
+    path(
+        "courses/<int:pk>/recommendations/<int:rec_pk>/review/",
+        views.recommendation_review,
+        name="recommendation_review",
+    ),
+]

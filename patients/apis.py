@@ -1,0 +1,401 @@
+"""REST API of the patient record: patients, covariate measurements, genotypes and consent.
+
+Reads are for clinicians and pharmacists (``patients.selectors``); writes go through ``patients.services``,
+which let only clinicians write. A service's ``ValidationError`` becomes a 400 naming the field, its
+``PermissionDenied`` a 403. The two helpers here, :func:`service_errors` and :class:`ClinicalDateTimeField`,
+are shared with the dosing API.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from django.core.exceptions import NON_FIELD_ERRORS
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from rest_framework import serializers, status
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from patients import selectors, services
+from patients.clock import clinical_time
+from patients.models import ConsentRecord, CovariateMeasurement, Genotype, Patient
+
+
+def drf_validation_error(exc: DjangoValidationError) -> ValidationError:
+    """A service's ValidationError as DRF's, keyed by field (``non_field_errors`` for the rest)."""
+    if hasattr(exc, "error_dict"):
+        return ValidationError(
+            {
+                ("non_field_errors" if key == NON_FIELD_ERRORS else key): [
+                    message for error in errors for message in error.messages
+                ]
+                for key, errors in exc.error_dict.items()
+            }
+        )
+    return ValidationError({"non_field_errors": exc.messages})
+
+
+@contextmanager
+def service_errors() -> Iterator[None]:
+    """Run a service call: its ValidationError becomes a 400 with the fields, PermissionDenied a 403."""
+    try:
+        yield
+    except DjangoValidationError as exc:
+        raise drf_validation_error(exc) from None
+    except DjangoPermissionDenied as exc:
+        raise PermissionDenied(str(exc) or None) from None
+
+
+class ClinicalDateTimeField(serializers.DateTimeField):
+    """A clinical time: naive means the hospital's zone; UTC or the hospital's offset only.
+
+    DRF's DateTimeField converts an aware value to the current zone before anyone sees its offset, so a
+    time stamped "+09:00" would pass as the same instant in UTC. The offset is checked here, on the value
+    as parsed, by the same rule the services apply (``patients.clock.clinical_time``).
+    """
+
+    def enforce_timezone(self, value: dt.datetime) -> dt.datetime:
+        try:
+            return clinical_time(value, field=self.field_name or "time")
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(
+                [message for errors in exc.message_dict.values() for message in errors],
+                code="foreign_time_zone",
+            ) from None
+
+
+@extend_schema_field({"type": "string"})
+class StatusField(serializers.ChoiceField):
+    """A ``status`` choice shown as a plain string in the schema, its choices in the help text.
+
+    Several models have a ``status`` with different choices; as enums they collide by name in the schema.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        choices = kwargs.pop("choices")
+        values = ", ".join(str(value) for value, _ in choices)
+        kwargs.setdefault("help_text", f"one of: {values}")
+        super().__init__(choices=choices, **kwargs)
+
+
+def paginated_serializer(name: str, item: type[serializers.Serializer]) -> type[serializers.Serializer]:
+    """The page layout of DRF's PageNumberPagination, declared for the schema."""
+    return type(
+        name,
+        (serializers.Serializer,),
+        {
+            "count": serializers.IntegerField(),
+            "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True),
+            "results": item(many=True),
+        },
+    )
+
+
+# Output serializers
+
+
+class PatientOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Patient
+        fields = ("id", "mrn", "family_name", "given_name", "birth_date", "sex", "ward", "created_at")
+
+
+PatientPageSerializer = paginated_serializer("PatientPage", PatientOutputSerializer)
+
+
+class MeasurementOutputSerializer(serializers.ModelSerializer):
+    recorded_by = serializers.StringRelatedField()
+
+    class Meta:
+        model = CovariateMeasurement
+        fields = (
+            "id",
+            "patient",
+            "kind",
+            "value",
+            "unit",
+            "value_as_entered",
+            "unit_as_entered",
+            "measured_at",
+            "recorded_by",
+            "recorded_at",
+            "entered_in_error",
+            "error_reason",
+        )
+
+
+class GenotypeOutputSerializer(serializers.ModelSerializer):
+    recorded_by = serializers.StringRelatedField()
+
+    class Meta:
+        model = Genotype
+        fields = (
+            "id",
+            "patient",
+            "gene",
+            "diplotype",
+            "phenotype",
+            "phenotype_source",
+            "lab",
+            "reported_on",
+            "recorded_by",
+            "recorded_at",
+            "entered_in_error",
+            "error_reason",
+        )
+
+
+class ConsentOutputSerializer(serializers.ModelSerializer):
+    recorded_by = serializers.StringRelatedField()
+    status = StatusField(choices=ConsentRecord.Status.choices, read_only=True)
+
+    class Meta:
+        model = ConsentRecord
+        fields = ("id", "patient", "scope", "status", "note", "recorded_by", "recorded_at")
+
+
+class CurrentConsentSerializer(serializers.Serializer):
+    scope = serializers.CharField()
+    label = serializers.CharField()
+    status = serializers.CharField(help_text="granted, refused, withdrawn or 'not recorded'")
+    recorded_by = serializers.CharField()
+    recorded_at = serializers.DateTimeField(allow_null=True)
+
+
+class DerivedValueSerializer(serializers.Serializer):
+    label = serializers.CharField()
+    value = serializers.FloatField(allow_null=True)
+    unit = serializers.CharField()
+    formula = serializers.CharField()
+    notes = serializers.ListField(child=serializers.CharField())
+    missing = serializers.CharField(help_text="why no value could be derived, if none")
+
+
+class CourseSummarySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    drug = serializers.CharField(source="drug.name")
+    model_version = serializers.StringRelatedField()
+    indication = serializers.CharField()
+    status = serializers.CharField()
+    opened_at = serializers.DateTimeField()
+
+
+class PatientDetailOutputSerializer(PatientOutputSerializer):
+    latest_measurements = MeasurementOutputSerializer(many=True)
+    derived_covariates = DerivedValueSerializer(many=True)
+    genotypes = GenotypeOutputSerializer(many=True)
+    consents = CurrentConsentSerializer(many=True)
+    courses = CourseSummarySerializer(many=True)
+
+    class Meta(PatientOutputSerializer.Meta):
+        fields = (
+            *PatientOutputSerializer.Meta.fields,
+            "latest_measurements",
+            "derived_covariates",
+            "genotypes",
+            "consents",
+            "courses",
+        )
+
+
+def _patient_detail(patient: Patient) -> dict[str, Any]:
+    return {
+        **PatientOutputSerializer(patient).data,
+        "latest_measurements": MeasurementOutputSerializer(
+            selectors.latest_measurements(patient=patient).values(), many=True
+        ).data,
+        "derived_covariates": DerivedValueSerializer(
+            selectors.derived_covariates(patient=patient), many=True
+        ).data,
+        "genotypes": GenotypeOutputSerializer(
+            patient.genotypes.filter(entered_in_error=False).select_related("recorded_by"), many=True
+        ).data,
+        "consents": CurrentConsentSerializer(
+            [{"scope": scope, **item} for scope, item in selectors.consents_current(patient=patient).items()],
+            many=True,
+        ).data,
+        "courses": CourseSummarySerializer(
+            patient.courses.select_related("drug", "model_version"), many=True
+        ).data,
+    }
+
+
+# Endpoints
+
+
+class PatientListApi(APIView):
+    """Patients: search by MRN, family name (prefix) or ward; clinicians register new ones."""
+
+    class PatientCreateInputSerializer(serializers.Serializer):
+        mrn = serializers.CharField(max_length=64)
+        family_name = serializers.CharField(max_length=120)
+        given_name = serializers.CharField(max_length=120)
+        birth_date = serializers.DateField()
+        sex = serializers.ChoiceField(choices=Patient.Sex.choices)
+        ward = serializers.CharField(max_length=120, required=False, allow_blank=True, default="")
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("search", str, description="MRN (exact), family name (prefix) or ward (exact)"),
+            OpenApiParameter("page", int, description="page number"),
+        ],
+        responses=PatientPageSerializer,
+        operation_id="patients_list",
+    )
+    def get(self, request: Request) -> Response:
+        patients = selectors.patients_visible(
+            user=request.user, search=request.query_params.get("search", "")
+        )
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(
+            patients.order_by("family_name", "given_name", "pk"), request, self
+        )
+        return paginator.get_paginated_response(PatientOutputSerializer(page, many=True).data)
+
+    @extend_schema(
+        request=PatientCreateInputSerializer,
+        responses={201: PatientDetailOutputSerializer},
+        operation_id="patients_create",
+    )
+    def post(self, request: Request) -> Response:
+        selectors.require_clinical_role(user=request.user)
+        serializer = self.PatientCreateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        with service_errors():
+            patient = services.patient_create(user=request.user, **serializer.validated_data)
+        return Response(_patient_detail(patient), status=status.HTTP_201_CREATED)
+
+
+class PatientDetailApi(APIView):
+    @extend_schema(responses=PatientDetailOutputSerializer, operation_id="patients_retrieve")
+    def get(self, request: Request, pk: int) -> Response:
+        patient = selectors.patient_get(user=request.user, pk=pk)
+        return Response(_patient_detail(patient))
+
+
+class MeasurementListApi(APIView):
+    """A patient's covariate measurements, newest first, including those entered in error."""
+
+    class MeasurementCreateInputSerializer(serializers.Serializer):
+        kind = serializers.SlugField(max_length=60, help_text="weight, height, serum_creatinine, albumin ...")
+        value = serializers.FloatField()
+        unit = serializers.CharField(max_length=24, allow_blank=True, help_text="e.g. kg, lb, µmol/L, mg/dL")
+        measured_at = ClinicalDateTimeField(help_text="local time, or UTC / the hospital's offset")
+
+    @extend_schema(
+        responses=MeasurementOutputSerializer(many=True), operation_id="patients_measurements_list"
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        patient = selectors.patient_get(user=request.user, pk=pk)
+        rows = patient.measurements.select_related("recorded_by").order_by("-measured_at", "-pk")
+        return Response(MeasurementOutputSerializer(rows, many=True).data)
+
+    @extend_schema(
+        request=MeasurementCreateInputSerializer,
+        responses={201: MeasurementOutputSerializer},
+        operation_id="patients_measurements_create",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        patient = selectors.patient_get(user=request.user, pk=pk)
+        serializer = self.MeasurementCreateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        with service_errors():
+            measurement = services.measurement_record(
+                patient=patient, user=request.user, **serializer.validated_data
+            )
+        return Response(MeasurementOutputSerializer(measurement).data, status=status.HTTP_201_CREATED)
+
+
+class MeasurementInErrorApi(APIView):
+    """Mark a measurement entered in error: it stays in the history, struck, with the reason."""
+
+    class MeasurementInErrorInputSerializer(serializers.Serializer):
+        reason = serializers.CharField(max_length=2000)
+
+    @extend_schema(
+        request=MeasurementInErrorInputSerializer,
+        responses=MeasurementOutputSerializer,
+        operation_id="measurements_mark_entered_in_error",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        selectors.require_clinical_role(user=request.user)
+        measurement = get_object_or_404(CovariateMeasurement, pk=pk)
+        selectors.patient_get(user=request.user, pk=measurement.patient_id)
+        serializer = self.MeasurementInErrorInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        with service_errors():
+            measurement = services.measurement_mark_in_error(
+                measurement=measurement, user=request.user, **serializer.validated_data
+            )
+        return Response(MeasurementOutputSerializer(measurement).data)
+
+
+class GenotypeListApi(APIView):
+    """A patient's genotypes; the phenotype is called by the engine's guideline tables from the diplotype."""
+
+    class GenotypeCreateInputSerializer(serializers.Serializer):
+        gene = serializers.CharField(max_length=20)
+        diplotype = serializers.CharField(max_length=60, help_text="e.g. *1/*3")
+        lab = serializers.CharField(max_length=200)
+        reported_on = serializers.DateField()
+
+    @extend_schema(responses=GenotypeOutputSerializer(many=True), operation_id="patients_genotypes_list")
+    def get(self, request: Request, pk: int) -> Response:
+        patient = selectors.patient_get(user=request.user, pk=pk)
+        return Response(
+            GenotypeOutputSerializer(patient.genotypes.select_related("recorded_by"), many=True).data
+        )
+
+    @extend_schema(
+        request=GenotypeCreateInputSerializer,
+        responses={201: GenotypeOutputSerializer},
+        operation_id="patients_genotypes_create",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        patient = selectors.patient_get(user=request.user, pk=pk)
+        serializer = self.GenotypeCreateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        with service_errors():
+            genotype = services.genotype_record(
+                patient=patient, user=request.user, **serializer.validated_data
+            )
+        return Response(GenotypeOutputSerializer(genotype).data, status=status.HTTP_201_CREATED)
+
+
+class ConsentListApi(APIView):
+    """A patient's consent records, newest first per scope; the latest per scope is the current status."""
+
+    class ConsentCreateInputSerializer(serializers.Serializer):
+        scope = serializers.ChoiceField(choices=ConsentRecord.Scope.choices)
+        status = StatusField(choices=ConsentRecord.Status.choices)
+        note = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+
+    @extend_schema(responses=ConsentOutputSerializer(many=True), operation_id="patients_consents_list")
+    def get(self, request: Request, pk: int) -> Response:
+        patient = selectors.patient_get(user=request.user, pk=pk)
+        return Response(
+            ConsentOutputSerializer(patient.consents.select_related("recorded_by"), many=True).data
+        )
+
+    @extend_schema(
+        request=ConsentCreateInputSerializer,
+        responses={201: ConsentOutputSerializer},
+        operation_id="patients_consents_create",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        patient = selectors.patient_get(user=request.user, pk=pk)
+        serializer = self.ConsentCreateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        with service_errors():
+            record = services.consent_record(patient=patient, user=request.user, **serializer.validated_data)
+        return Response(ConsentOutputSerializer(record).data, status=status.HTTP_201_CREATED)

@@ -1,0 +1,12 @@
+from django.urls import path
+
+from patients import views
+
+app_name = "patients"
+
+urlpatterns = [
+    path("", views.patient_list, name="list"),
+    path("new/", views.patient_new, name="new"),
+    path("<int:pk>/", views.patient_detail, name="detail"),
+    path("<int:pk>/record/<slug:what>/", views.patient_record, name="record"),
+]

@@ -1,0 +1,131 @@
+"""Patient pages: list and search, registration, and the patient record (measurements, genotypes, consent)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from accounts.roles import Role
+from accounts.selectors import user_has_role
+from models_catalog.selectors import declared_measurement_kinds
+from patients import selectors, services
+from patients.forms import (
+    ConsentForm,
+    CourseOpenForm,
+    GenotypeForm,
+    MeasurementForm,
+    PatientForm,
+    StartingDoseForm,
+)
+
+
+def errors_onto_form(form: Any, error: ValidationError) -> None:
+    """A service's ValidationError shown on the form fields it names (the rest above the form)."""
+    if hasattr(error, "error_dict"):
+        for field, errors in error.error_dict.items():
+            for item in errors:
+                form.add_error(field if field in form.fields else None, "; ".join(item.messages))
+    else:
+        form.add_error(None, error)
+
+
+@login_required
+def patient_list(request: HttpRequest) -> HttpResponse:
+    search = request.GET.get("q", "")
+    patients = selectors.patients_visible(user=request.user, search=search).order_by("family_name")[:200]
+    return render(request, "patients/list.html", {"patients": patients, "search": search})
+
+
+@login_required
+def patient_new(request: HttpRequest) -> HttpResponse:
+    selectors.require_clinical_role(user=request.user)
+    form = PatientForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            patient = services.patient_create(user=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            errors_onto_form(form, exc)
+        else:
+            return redirect("patients:detail", pk=patient.pk)
+    return render(request, "patients/new.html", {"form": form})
+
+
+def detail_context(request: HttpRequest, patient: Any, **forms: Any) -> dict[str, Any]:
+    extra = declared_measurement_kinds()
+    return {
+        "patient": patient,
+        "can_write": user_has_role(user=request.user, role=Role.CLINICIAN),
+        "consents": selectors.consents_current(patient=patient),
+        "measurements": patient.measurements.select_related("recorded_by").order_by("-measured_at", "-pk")[
+            :100
+        ],
+        "derived": selectors.derived_covariates(patient=patient),
+        "genotypes": patient.genotypes.order_by("gene", "-reported_on"),
+        "courses": patient.courses.select_related("drug", "model_version"),
+        "measurement_form": forms.get("measurement_form") or MeasurementForm(extra_kinds=extra),
+        "genotype_form": forms.get("genotype_form") or GenotypeForm(),
+        "consent_form": forms.get("consent_form") or ConsentForm(),
+        "course_form": forms.get("course_form") or CourseOpenForm(),
+        "starting_dose_form": forms.get("starting_dose_form")
+        or StartingDoseForm(drugs=selectors.pgx_drugs()),
+        "starting_dose": forms.get("starting_dose"),
+    }
+
+
+@login_required
+def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    patient = selectors.patient_get(user=request.user, pk=pk)
+    extra: dict[str, Any] = {}
+    if "drug" in request.GET:  # the genotype-based starting-dose calculator (read only)
+        form = StartingDoseForm(request.GET, drugs=selectors.pgx_drugs())
+        extra["starting_dose_form"] = form
+        if form.is_valid():
+            extra["starting_dose"] = selectors.genotype_starting_dose(patient=patient, **form.cleaned_data)
+    return render(request, "patients/detail.html", detail_context(request, patient, **extra))
+
+
+@require_POST
+@login_required
+def patient_record(request: HttpRequest, pk: int, what: str) -> HttpResponse:
+    """One POST endpoint per kind of entry; on a field error the record page is shown again with it."""
+    patient = selectors.patient_get(user=request.user, pk=pk)
+    form: Any
+    if what == "measurement":
+        extra = declared_measurement_kinds()
+        form = MeasurementForm(request.POST, extra_kinds=extra)
+
+        def save(data: dict[str, Any]) -> None:
+            services.measurement_record(patient=patient, user=request.user, **data)
+
+        key = "measurement_form"
+    elif what == "genotype":
+        form, key = GenotypeForm(request.POST), "genotype_form"
+
+        def save(data: dict[str, Any]) -> None:
+            services.genotype_record(patient=patient, user=request.user, **data)
+
+    elif what == "consent":
+        form, key = ConsentForm(request.POST), "consent_form"
+
+        def save(data: dict[str, Any]) -> None:
+            services.consent_record(patient=patient, user=request.user, **data)
+
+    else:
+        return HttpResponse(status=404)
+    if form.is_valid():
+        try:
+            save(form.cleaned_data)
+        except ValidationError as exc:
+            errors_onto_form(form, exc)
+        else:
+            messages.success(request, f"{what.capitalize()} recorded.")
+            return redirect("patients:detail", pk=patient.pk)
+    return render(
+        request, "patients/detail.html", detail_context(request, patient, **{key: form}), status=400
+    )

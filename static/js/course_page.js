@@ -1,0 +1,50 @@
+/* Course page: draws the plot, and follows the latest Bayesian update until it finishes, then swaps in the
+ * new results without a manual reload. Plain ES2017; needs MipdPlot (concentration_plot.js). */
+(function () {
+  "use strict";
+  var POLL_MS = 1500;
+
+  function drawPlot() {
+    var data = document.getElementById("plot-data");
+    var container = document.getElementById("concentration-plot");
+    if (data && container && window.MipdPlot) {
+      window.MipdPlot.render(container, JSON.parse(data.textContent));
+    }
+  }
+
+  function follow() {
+    var box = document.getElementById("update-status");
+    if (!box) return;
+    var state = document.getElementById("update-state");
+    var shown = box.dataset.shownUpdate;
+    function poll() {
+      fetch(box.dataset.statusUrl, { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (response) { return response.json(); })
+        .then(function (status) {
+          if (!status.update) return;
+          var text = status.label + ": " + status.trigger + (status.error ? " \u2014 " + status.error : "");
+          state.textContent = text;
+          state.className = "update-" + status.status;
+          if (!status.finished) {
+            window.setTimeout(poll, POLL_MS);
+          } else if (String(status.update) !== shown) {
+            shown = String(status.update);
+            box.dataset.shownUpdate = shown;
+            return fetch(box.dataset.resultsUrl, { credentials: "same-origin" })
+              .then(function (response) { return response.text(); })
+              .then(function (html) {
+                document.getElementById("course-results").innerHTML = html;
+                drawPlot();
+              });
+          }
+        })
+        .catch(function () { window.setTimeout(poll, POLL_MS * 4); });
+    }
+    poll();
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    drawPlot();
+    follow();
+  });
+})();

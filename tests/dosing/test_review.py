@@ -1,0 +1,90 @@
+"""Pharmacist review: approve, modify or reject a recommendation, signed with the pharmacist's password."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.urls import reverse
+from django.utils import timezone
+
+from dosing import services
+from dosing.models import Recommendation
+from tests.factories import PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def recommendation(course, clinician, django_capture_on_commit_callbacks, celery_eager) -> Recommendation:
+    start = timezone.now() - dt.timedelta(hours=20)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.dose_record(
+            course=course,
+            given_at=start,
+            amount_mg=1000,
+            route="iv_infusion",
+            infusion_duration_h=1,
+            user=clinician,
+        )
+        services.level_record(
+            course=course, sampled_at=start + dt.timedelta(hours=11.5), value=7.0, unit="mg/L", user=clinician
+        )
+    return Recommendation.objects.get(course=course, status=Recommendation.Status.PENDING_REVIEW)
+
+
+def test_a_pharmacist_approves_with_a_signature(recommendation, pharmacist) -> None:
+    reviewed = services.recommendation_review(
+        recommendation=recommendation, user=pharmacist, decision="approve", password=PASSWORD
+    )
+    assert reviewed.status == Recommendation.Status.APPROVED
+    assert reviewed.reviewed_by == pharmacist
+    assert reviewed.final_regimen == reviewed.regimen
+
+
+def test_a_wrong_signature_changes_nothing(recommendation, pharmacist) -> None:
+    with pytest.raises(ValidationError, match="signature"):
+        services.recommendation_review(
+            recommendation=recommendation, user=pharmacist, decision="approve", password="wrong"
+        )
+    recommendation.refresh_from_db()
+    assert recommendation.status == Recommendation.Status.PENDING_REVIEW
+
+
+def test_a_modification_states_the_regimen_and_why(recommendation, pharmacist) -> None:
+    with pytest.raises(ValidationError, match="regimen"):
+        services.recommendation_review(
+            recommendation=recommendation, user=pharmacist, decision="modify", password=PASSWORD, note="renal"
+        )
+    reviewed = services.recommendation_review(
+        recommendation=recommendation,
+        user=pharmacist,
+        decision="modify",
+        password=PASSWORD,
+        note="rounded to the vial",
+        final_regimen={"dose_mg": 1000, "interval_h": 12, "duration_h": 1},
+    )
+    assert reviewed.status == Recommendation.Status.MODIFIED
+    assert reviewed.final_regimen["dose_mg"] == 1000
+
+
+def test_clinicians_do_not_review(recommendation, clinician) -> None:
+    with pytest.raises(PermissionDenied):
+        services.recommendation_review(
+            recommendation=recommendation, user=clinician, decision="approve", password=PASSWORD
+        )
+
+
+def test_the_queue_and_the_signed_review_through_the_pages(client, recommendation, pharmacist) -> None:
+    client.force_login(pharmacist)
+    queue = client.get(reverse("dosing:review_queue"))
+    assert recommendation.regimen["description"] in queue.content.decode()
+    url = reverse("dosing:recommendation_review", args=[recommendation.course_id, recommendation.pk])
+    refused = client.post(url, {"decision": "reject", "password": PASSWORD})
+    assert refused.status_code == 400
+    assert "say why" in " ".join(refused.context["review_form"].errors["note"])
+    done = client.post(url, {"decision": "reject", "password": PASSWORD, "note": "patient discharged"})
+    assert done.status_code == 302
+    recommendation.refresh_from_db()
+    assert recommendation.status == Recommendation.Status.REJECTED
