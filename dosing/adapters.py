@@ -189,8 +189,8 @@ def course_case(course: TherapyCourse, *, now: dt.datetime | None = None, seed: 
     info = METRICS.get(str(target.get("metric", "")))
     if course.mic_mg_per_l and info is not None and info.needs_mic:
         target.setdefault("mic_mg_per_l", course.mic_mg_per_l)
-    target.update(_constraints(course, doses, model))
-    target["start_h"] = next_dose
+    # The drug's limits are the defaults; a course's own target document may narrow them (its keys win).
+    target = {**_constraints(course, doses, model), **target, "start_h": next_dose}
     document = {
         "model": version.document,
         "covariates": covariates,

@@ -168,6 +168,7 @@ def build_results(
         warnings.append(
             (recommended.get("recommendation") or {}).get("message") or "no regimen reaches the target"
         )
+    warnings = list(dict.fromkeys(warnings))  # the engine may state one warning in two places
     card = version.model_card or {}
     basis = (recommended.get("recommendation") or {}).get(
         "basis", "bayesian" if case.document["observations"] else "a priori"

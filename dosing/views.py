@@ -19,6 +19,7 @@ from dosing.adapters import parse_model
 from dosing.forms import CourseOpenForm, DoseForm, ExclusionForm, LevelForm, ReviewForm, WhatIfForm
 from dosing.models import BayesianUpdate
 from dosing.results import plot_document
+from mipd_engine.targets import Target
 from models_catalog.selectors import model_card
 from patients.selectors import consents_current, patient_get
 from patients.views import detail_context, errors_onto_form
@@ -45,6 +46,11 @@ def course_open(request: HttpRequest, patient_pk: int) -> HttpResponse:
 
 def _course_context(request: HttpRequest, course: Any, **extra: Any) -> dict[str, Any]:
     model = parse_model(course.model_version.document)
+    last_dose = course.doses.filter(entered_in_error=False).order_by("-given_at", "-pk").first()
+    routes = list(model.routes)
+    what_if_initial = {"route": last_dose.route if last_dose else routes[0]}
+    if last_dose and last_dose.infusion_duration_h:
+        what_if_initial["duration_h"] = last_dose.infusion_duration_h
     latest = selectors.latest_update(course=course)
     done = selectors.latest_finished_update(course=course)
     plot = dict(done.results["plot"]) if done else None
@@ -65,9 +71,10 @@ def _course_context(request: HttpRequest, course: Any, **extra: Any) -> dict[str
         "results": done.results if done else None,
         "plot": plot,
         "recommendation": selectors.current_recommendation(course=course),
-        "dose_form": extra.pop("dose_form", None) or DoseForm(routes=list(model.routes)),
+        "dose_form": extra.pop("dose_form", None) or DoseForm(routes=routes, initial=what_if_initial),
         "level_form": extra.pop("level_form", None) or LevelForm(outputs=list(model.outputs)),
-        "what_if_form": extra.pop("what_if_form", None) or WhatIfForm(routes=list(model.routes)),
+        "what_if_form": extra.pop("what_if_form", None) or WhatIfForm(routes=routes, initial=what_if_initial),
+        "target_label": Target.from_mapping(course.target).describe(model),
         "what_if": what_if,
         "exclusion_form": ExclusionForm(),
         "review_form": extra.pop("review_form", None) or ReviewForm(),

@@ -120,7 +120,9 @@ def model_card(*, model_version: ModelVersion) -> ModelCard:
         covariate_conventions=_as_list(card.get("covariate_conventions")),
         validity=str(card.get("validity", "")),
         intended_use=str(card.get("intended_use", "")),
-        published_by=(publisher.get_full_name() or publisher.get_username()) if publisher else "",
+        published_by=f"{publisher.get_full_name() or publisher.get_username()} ({publisher.get_username()})"
+        if publisher
+        else "",
         published_at=model_version.published_at,
         retired_reason=model_version.retired_reason,
         sha256=model_version.document_sha256,

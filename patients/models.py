@@ -88,9 +88,7 @@ class Genotype(models.Model):
     gene = models.CharField(max_length=20)
     diplotype = models.CharField(max_length=60)
     phenotype = models.CharField(max_length=80)
-    phenotype_source = models.CharField(
-        max_length=200, help_text="guideline table and version that called it"
-    )
+    phenotype_source = models.TextField(help_text="guideline table and version that called it, and how")
     lab = models.CharField(max_length=200)
     reported_on = models.DateField()
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")

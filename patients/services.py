@@ -139,7 +139,7 @@ def genotype_record(
         diplotype=call.diplotype,
         # An unknown allele gives no phenotype: stored as "Indeterminate" with the reason, never guessed.
         phenotype=call.phenotype or "Indeterminate",
-        phenotype_source=f"{call.source.table_id} ({call.source.version}): {call.reason}"[:200],
+        phenotype_source=f"{call.source.table_id} ({call.source.version}): {call.reason}",
         lab=lab.strip(),
         reported_on=reported_on,
         recorded_by=user,

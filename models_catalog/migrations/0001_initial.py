@@ -6,7 +6,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -15,144 +14,425 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Drug',
+            name="Drug",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.SlugField(help_text="lower case; matches the model files' drug", max_length=64, unique=True)),
-                ('display_name', models.CharField(max_length=120)),
-                ('atc_code', models.CharField(blank=True, max_length=16)),
-                ('molar_mass_g_per_mol', models.FloatField(blank=True, help_text='for converting molar concentrations (µmol/L) to mass (mg/L)', null=True)),
-                ('routes', models.JSONField(blank=True, default=list, help_text='e.g. ["iv_infusion", "oral"]')),
-                ('concentration_unit', models.CharField(default='mg/L', max_length=16)),
-                ('dose_step_mg', models.FloatField(blank=True, help_text='practical dose step (IV)', null=True)),
-                ('strengths_mg', models.JSONField(blank=True, default=list, help_text='available unit strengths (oral)')),
-                ('max_single_dose_mg', models.FloatField(blank=True, null=True)),
-                ('max_daily_dose_mg', models.FloatField(blank=True, null=True)),
-                ('max_dose_mg_per_kg', models.FloatField(blank=True, null=True)),
-                ('max_infusion_rate_mg_per_h', models.FloatField(blank=True, null=True)),
-                ('interval_options_h', models.JSONField(blank=True, default=list, help_text='dosing intervals the regimen search considers, e.g. [8, 12, 24]')),
-                ('continuous_infusion', models.BooleanField(default=False, help_text='consider continuous infusions')),
-                ('max_plausible_concentration', models.FloatField(blank=True, help_text='levels above this (concentration unit) are refused as implausible', null=True)),
-                ('limits_source', models.TextField(blank=True, help_text='where the limits come from; review per hospital')),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "name",
+                    models.SlugField(
+                        help_text="lower case; matches the model files' drug", max_length=64, unique=True
+                    ),
+                ),
+                ("display_name", models.CharField(max_length=120)),
+                ("atc_code", models.CharField(blank=True, max_length=16)),
+                (
+                    "molar_mass_g_per_mol",
+                    models.FloatField(
+                        blank=True,
+                        help_text="for converting molar concentrations (µmol/L) to mass (mg/L)",
+                        null=True,
+                    ),
+                ),
+                (
+                    "routes",
+                    models.JSONField(blank=True, default=list, help_text='e.g. ["iv_infusion", "oral"]'),
+                ),
+                ("concentration_unit", models.CharField(default="mg/L", max_length=16)),
+                (
+                    "dose_step_mg",
+                    models.FloatField(blank=True, help_text="practical dose step (IV)", null=True),
+                ),
+                (
+                    "strengths_mg",
+                    models.JSONField(blank=True, default=list, help_text="available unit strengths (oral)"),
+                ),
+                ("max_single_dose_mg", models.FloatField(blank=True, null=True)),
+                ("max_daily_dose_mg", models.FloatField(blank=True, null=True)),
+                ("max_dose_mg_per_kg", models.FloatField(blank=True, null=True)),
+                ("max_infusion_rate_mg_per_h", models.FloatField(blank=True, null=True)),
+                (
+                    "interval_options_h",
+                    models.JSONField(
+                        blank=True,
+                        default=list,
+                        help_text="dosing intervals the regimen search considers, e.g. [8, 12, 24]",
+                    ),
+                ),
+                (
+                    "continuous_infusion",
+                    models.BooleanField(default=False, help_text="consider continuous infusions"),
+                ),
+                (
+                    "max_plausible_concentration",
+                    models.FloatField(
+                        blank=True,
+                        help_text="levels above this (concentration unit) are refused as implausible",
+                        null=True,
+                    ),
+                ),
+                (
+                    "limits_source",
+                    models.TextField(blank=True, help_text="where the limits come from; review per hospital"),
+                ),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'ordering': ('name',),
-                'constraints': [models.CheckConstraint(condition=models.Q(('molar_mass_g_per_mol__isnull', True), ('molar_mass_g_per_mol__gt', 0), _connector='OR'), name='drug_molar_mass_positive'), models.CheckConstraint(condition=models.Q(('dose_step_mg__isnull', True), ('dose_step_mg__gt', 0), _connector='OR'), name='drug_dose_step_positive'), models.CheckConstraint(condition=models.Q(('max_single_dose_mg__isnull', True), ('max_single_dose_mg__gt', 0), _connector='OR'), name='drug_max_single_dose_positive'), models.CheckConstraint(condition=models.Q(('max_daily_dose_mg__isnull', True), ('max_daily_dose_mg__gt', 0), _connector='OR'), name='drug_max_daily_dose_positive'), models.CheckConstraint(condition=models.Q(('max_dose_mg_per_kg__isnull', True), ('max_dose_mg_per_kg__gt', 0), _connector='OR'), name='drug_max_dose_per_kg_positive'), models.CheckConstraint(condition=models.Q(('max_infusion_rate_mg_per_h__isnull', True), ('max_infusion_rate_mg_per_h__gt', 0), _connector='OR'), name='drug_max_infusion_rate_positive')],
+                "ordering": ("name",),
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("molar_mass_g_per_mol__isnull", True),
+                            ("molar_mass_g_per_mol__gt", 0),
+                            _connector="OR",
+                        ),
+                        name="drug_molar_mass_positive",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("dose_step_mg__isnull", True), ("dose_step_mg__gt", 0), _connector="OR"
+                        ),
+                        name="drug_dose_step_positive",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("max_single_dose_mg__isnull", True),
+                            ("max_single_dose_mg__gt", 0),
+                            _connector="OR",
+                        ),
+                        name="drug_max_single_dose_positive",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("max_daily_dose_mg__isnull", True), ("max_daily_dose_mg__gt", 0), _connector="OR"
+                        ),
+                        name="drug_max_daily_dose_positive",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("max_dose_mg_per_kg__isnull", True),
+                            ("max_dose_mg_per_kg__gt", 0),
+                            _connector="OR",
+                        ),
+                        name="drug_max_dose_per_kg_positive",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("max_infusion_rate_mg_per_h__isnull", True),
+                            ("max_infusion_rate_mg_per_h__gt", 0),
+                            _connector="OR",
+                        ),
+                        name="drug_max_infusion_rate_positive",
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='ModelVersion',
+            name="ModelVersion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('model_id', models.SlugField(help_text="the document's id", max_length=100)),
-                ('version', models.CharField(help_text='semantic version, e.g. 1.0.0', max_length=32)),
-                ('title', models.CharField(max_length=300)),
-                ('status', models.CharField(choices=[('draft', 'Draft'), ('validated', 'Validated'), ('published', 'Published'), ('retired', 'Retired')], default='draft', max_length=16)),
-                ('document', models.JSONField(help_text='the mipd-model/1 document, as the engine reads it')),
-                ('document_sha256', models.CharField(help_text='SHA-256 of the canonical JSON of document', max_length=64)),
-                ('citation_text', models.TextField()),
-                ('doi', models.CharField(blank=True, max_length=200)),
-                ('model_card', models.JSONField(blank=True, default=dict)),
-                ('reference_checks', models.JSONField(blank=True, default=list)),
-                ('covariate_sources', models.JSONField(blank=True, default=dict, help_text="where each covariate comes from in the patient's record")),
-                ('transcription', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('publication_requested_at', models.DateTimeField(blank=True, null=True)),
-                ('published_at', models.DateTimeField(blank=True, null=True)),
-                ('retired_at', models.DateTimeField(blank=True, null=True)),
-                ('retired_reason', models.TextField(blank=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('drug', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='model_versions', to='models_catalog.drug')),
-                ('last_edited_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('publication_requested_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('published_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('retired_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("model_id", models.SlugField(help_text="the document's id", max_length=100)),
+                ("version", models.CharField(help_text="semantic version, e.g. 1.0.0", max_length=32)),
+                ("title", models.CharField(max_length=300)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("draft", "Draft"),
+                            ("validated", "Validated"),
+                            ("published", "Published"),
+                            ("retired", "Retired"),
+                        ],
+                        default="draft",
+                        max_length=16,
+                    ),
+                ),
+                ("document", models.JSONField(help_text="the mipd-model/1 document, as the engine reads it")),
+                (
+                    "document_sha256",
+                    models.CharField(help_text="SHA-256 of the canonical JSON of document", max_length=64),
+                ),
+                ("citation_text", models.TextField()),
+                ("doi", models.CharField(blank=True, max_length=200)),
+                ("model_card", models.JSONField(blank=True, default=dict)),
+                ("reference_checks", models.JSONField(blank=True, default=list)),
+                (
+                    "covariate_sources",
+                    models.JSONField(
+                        blank=True,
+                        default=dict,
+                        help_text="where each covariate comes from in the patient's record",
+                    ),
+                ),
+                ("transcription", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("publication_requested_at", models.DateTimeField(blank=True, null=True)),
+                ("published_at", models.DateTimeField(blank=True, null=True)),
+                ("retired_at", models.DateTimeField(blank=True, null=True)),
+                ("retired_reason", models.TextField(blank=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "drug",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="model_versions",
+                        to="models_catalog.drug",
+                    ),
+                ),
+                (
+                    "last_edited_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "publication_requested_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "published_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "retired_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ('drug__name', 'model_id', '-created_at'),
+                "ordering": ("drug__name", "model_id", "-created_at"),
             },
         ),
         migrations.CreateModel(
-            name='PgxRuleTable',
+            name="PgxRuleTable",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('table_id', models.SlugField(max_length=100)),
-                ('guideline', models.TextField()),
-                ('guideline_version', models.TextField(help_text='as the guideline table states it (may be a sentence)')),
-                ('doi', models.CharField(blank=True, max_length=200)),
-                ('document', models.JSONField()),
-                ('document_sha256', models.CharField(max_length=64)),
-                ('loaded_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("table_id", models.SlugField(max_length=100)),
+                ("guideline", models.TextField()),
+                (
+                    "guideline_version",
+                    models.TextField(help_text="as the guideline table states it (may be a sentence)"),
+                ),
+                ("doi", models.CharField(blank=True, max_length=200)),
+                ("document", models.JSONField()),
+                ("document_sha256", models.CharField(max_length=64)),
+                ("loaded_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ('table_id', '-loaded_at'),
-                'constraints': [models.UniqueConstraint(fields=('table_id', 'document_sha256'), name='pgx_table_unique_content')],
+                "ordering": ("table_id", "-loaded_at"),
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("table_id", "document_sha256"), name="pgx_table_unique_content"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='TargetProtocol',
+            name="TargetProtocol",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('indication', models.CharField(max_length=200)),
-                ('target', models.JSONField(help_text='engine target document: metric, low, high, toxicity_limit, ...')),
-                ('source', models.TextField(help_text='guideline or institutional decision the target comes from')),
-                ('institution_note', models.TextField(blank=True, help_text='local changes and why')),
-                ('active', models.BooleanField(default=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('drug', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='target_protocols', to='models_catalog.drug')),
-                ('updated_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("indication", models.CharField(max_length=200)),
+                (
+                    "target",
+                    models.JSONField(
+                        help_text="engine target document: metric, low, high, toxicity_limit, ..."
+                    ),
+                ),
+                (
+                    "source",
+                    models.TextField(help_text="guideline or institutional decision the target comes from"),
+                ),
+                ("institution_note", models.TextField(blank=True, help_text="local changes and why")),
+                ("active", models.BooleanField(default=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "drug",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="target_protocols",
+                        to="models_catalog.drug",
+                    ),
+                ),
+                (
+                    "updated_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ('drug__name', 'indication'),
+                "ordering": ("drug__name", "indication"),
             },
         ),
         migrations.CreateModel(
-            name='CatalogEvent',
+            name="CatalogEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('action', models.CharField(max_length=40)),
-                ('details', models.JSONField(blank=True, default=dict)),
-                ('at', models.DateTimeField(auto_now_add=True)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('model_version', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='events', to='models_catalog.modelversion')),
-                ('target_protocol', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='events', to='models_catalog.targetprotocol')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("action", models.CharField(max_length=40)),
+                ("details", models.JSONField(blank=True, default=dict)),
+                ("at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "model_version",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="events",
+                        to="models_catalog.modelversion",
+                    ),
+                ),
+                (
+                    "target_protocol",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="events",
+                        to="models_catalog.targetprotocol",
+                    ),
+                ),
             ],
             options={
-                'ordering': ('-at', '-pk'),
+                "ordering": ("-at", "-pk"),
             },
         ),
         migrations.CreateModel(
-            name='ValidationRun',
+            name="ValidationRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('document_sha256', models.CharField(max_length=64)),
-                ('engine_version', models.CharField(max_length=32)),
-                ('success', models.BooleanField()),
-                ('message', models.TextField(blank=True)),
-                ('results', models.JSONField(default=list, help_text='one entry per reference check')),
-                ('run_at', models.DateTimeField(auto_now_add=True)),
-                ('model_version', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='validation_runs', to='models_catalog.modelversion')),
-                ('run_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("document_sha256", models.CharField(max_length=64)),
+                ("engine_version", models.CharField(max_length=32)),
+                ("success", models.BooleanField()),
+                ("message", models.TextField(blank=True)),
+                ("results", models.JSONField(default=list, help_text="one entry per reference check")),
+                ("run_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "model_version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="validation_runs",
+                        to="models_catalog.modelversion",
+                    ),
+                ),
+                (
+                    "run_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ('-run_at', '-pk'),
+                "ordering": ("-run_at", "-pk"),
             },
         ),
         migrations.AddConstraint(
-            model_name='modelversion',
-            constraint=models.UniqueConstraint(fields=('model_id', 'version'), name='model_version_unique'),
+            model_name="modelversion",
+            constraint=models.UniqueConstraint(fields=("model_id", "version"), name="model_version_unique"),
         ),
         migrations.AddConstraint(
-            model_name='modelversion',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('status', 'published'), _negated=True), models.Q(('published_by__isnull', False), ('published_at__isnull', False)), _connector='OR'), name='model_version_published_has_approver'),
+            model_name="modelversion",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("status", "published"), _negated=True),
+                    models.Q(("published_by__isnull", False), ("published_at__isnull", False)),
+                    _connector="OR",
+                ),
+                name="model_version_published_has_approver",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='modelversion',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('status', 'published'), _negated=True), ('publication_requested_by__isnull', True), models.Q(('publication_requested_by', models.F('published_by')), _negated=True), _connector='OR'), name='model_version_four_eyes'),
+            model_name="modelversion",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("status", "published"), _negated=True),
+                    ("publication_requested_by__isnull", True),
+                    models.Q(("publication_requested_by", models.F("published_by")), _negated=True),
+                    _connector="OR",
+                ),
+                name="model_version_four_eyes",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='targetprotocol',
-            constraint=models.UniqueConstraint(fields=('drug', 'indication'), name='target_protocol_unique_indication'),
+            model_name="targetprotocol",
+            constraint=models.UniqueConstraint(
+                fields=("drug", "indication"), name="target_protocol_unique_indication"
+            ),
         ),
     ]
