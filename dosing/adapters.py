@@ -191,6 +191,11 @@ def course_case(course: TherapyCourse, *, now: dt.datetime | None = None, seed: 
         target.setdefault("mic_mg_per_l", course.mic_mg_per_l)
     # The drug's limits are the defaults; a course's own target document may narrow them (its keys win).
     target = {**_constraints(course, doses, model), **target, "start_h": next_dose}
+    if "max_dose_mg" not in target:  # the regimen search never proposes a dose without a hard ceiling
+        raise CaseBuildError(
+            f"{course.drug}: the catalog gives no maximum single dose; a curator sets one for the drug "
+            "(or the course's target states max_dose_mg)"
+        )
     document = {
         "model": version.document,
         "covariates": covariates,

@@ -46,3 +46,23 @@ def test_a_level_gives_a_bayesian_update_with_bands_and_a_recommendation(
     assert update.engine_version
     # earlier updates of the same course were superseded or done, never left queued
     assert not course.updates.filter(status=BayesianUpdate.Status.QUEUED).exists()
+
+
+def test_without_a_maximum_dose_the_update_fails_and_says_why(
+    course, clinician, django_capture_on_commit_callbacks, celery_eager
+) -> None:
+    course.drug.max_single_dose_mg = None
+    course.drug.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.dose_record(
+            course=course,
+            given_at=timezone.now() - dt.timedelta(hours=6),
+            amount_mg=1000,
+            route="iv_infusion",
+            infusion_duration_h=1,
+            user=clinician,
+        )
+    update = course.updates.order_by("-pk").first()
+    assert update.status == BayesianUpdate.Status.FAILED
+    assert "no maximum single dose" in update.error
+    assert not Recommendation.objects.filter(update=update).exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -295,3 +296,28 @@ def test_prior_weight_below_one_lets_the_level_pull_harder():
     assert abs(flattened.eta[0]) > abs(full.eta[0])
     with pytest.raises(InvalidInputError, match="prior_weight"):
         fit_map(model, record, prior_weight=0.0)
+
+
+def test_a_persistently_low_effective_sample_size_warns_instead_of_failing():
+    """Regression: after the last widening the resampling used a stale proposal count and crashed.
+
+    A covariance 10^4 times too wide makes every proposal poor: the sample must still come back, with a
+    warning, and with draws taken from the proposals actually made.
+    """
+    model = _model(
+        {"CL": "3 * exp(ETA_CL)", "V": "30"},
+        ["ETA_CL"],
+        [[0.1]],
+        {"model": "proportional", "proportional": 0.02},
+    )
+    record = PatientRecord(
+        doses=(Dose(0.0, 500.0, route="iv_bolus"),),
+        observations=(Observation(6.0, 9.0), Observation(12.0, 5.0), Observation(24.0, 1.6)),
+    )
+    objective = Objective(model, record)
+    fit = fit_map(model, record)
+    wide = dataclasses.replace(fit, covariance=fit.covariance * 1e4)
+    sample = sample_posterior(objective, wide, n_samples=2000, rng=np.random.default_rng(5))
+    assert sample.theta.shape == (2000, 1)
+    assert sample.effective_sample_size < 2000 / 4
+    assert any("effective sample size" in warning for warning in sample.warnings)

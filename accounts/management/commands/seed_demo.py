@@ -1,19 +1,22 @@
-"""Create the demo users of the embedded default (one per role) and print their passwords once."""
+"""Create the demo users of the embedded default (one per role) and print their passwords once; load the model
+library and the demo patients."""
 
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.services import demo_users_seed
+from dosing.demo import demo_patients_seed
 
 
 class Command(BaseCommand):
     help = (
-        "Create the demo users (one per role, two curators) and load the published model library "
-        "(idempotent). New passwords are printed once; existing users keep theirs unless --reset-passwords "
-        "is given. Runs only with DEBUG on unless --force is given."
+        "Create the demo users (one per role, two curators), load the published model library and create "
+        "the demo patients (idempotent). New passwords are printed once; existing users keep theirs unless "
+        "--reset-passwords is given. Runs only with DEBUG on unless --force is given."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -52,3 +55,8 @@ class Command(BaseCommand):
             approved_by="demo-curator-2",
             stdout=self.stdout,
         )
+        # Demo patients on the published models; their first Bayesian updates run as each one is saved.
+        self.stdout.write("Demo patients:")
+        clinician = get_user_model().objects.get(username="demo-clinician")
+        for line in demo_patients_seed(clinician=clinician):
+            self.stdout.write(f"  {line}")

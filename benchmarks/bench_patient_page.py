@@ -1,0 +1,462 @@
+"""Patient and course page server time with 10,000 patients and 100,000 levels in PostgreSQL.
+
+A scratch PostgreSQL database is created and migrated, the model library loaded, and one course is recorded
+through the services so that its Bayesian update (run in process) gives real results: the plot with its
+credible bands, the recommendation and its candidates. Then ``--patients`` patients are bulk-created with
+weight, height, three creatinine values, a consent (and a genotype for one in ten), one course each (two for
+one in ten) on vancomycin (Goti 2018), doses every 12 h, ``--levels`` levels spread over the courses, one
+Bayesian update per level plus the a-priori one, and a recommendation per course. The latest update of the
+courses that are timed carries the real results (the others carry none: they are never shown).
+
+For ``--samples`` random patients, the patient page (``/patients/<id>/``) and the page of its latest course
+(``/courses/<id>/``) are fetched with the Django test client (settings as in production, DEBUG off), after
+one warm-up request each. Prints the median and the 95th percentile of the server time (the test client's
+request, i.e. URL routing, views, queries and template rendering, without the network) and the number of SQL
+queries per page (``CaptureQueriesContext``). The scratch database is dropped at the end.
+
+    python benchmarks/bench_patient_page.py [--patients 10000] [--levels 100000] [--samples 50]
+        [--postgres postgresql://postgres@127.0.0.1:5432] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import secrets
+import time
+import warnings
+from io import StringIO
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BATCH = 5000
+
+
+def scratch_environment(database_url: str) -> dict[str, str]:
+    """Production settings (DEBUG off) on the scratch database; Celery tasks run in process (no REDIS_URL)."""
+    return {
+        "DJANGO_SETTINGS_MODULE": "mipd_web.settings",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": "",
+        "DEBUG": "0",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "ALLOWED_HOSTS": "testserver",
+        "SECURE_SSL_REDIRECT": "0",
+        "SESSION_COOKIE_SECURE": "0",
+        "CSRF_COOKIE_SECURE": "0",
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+def admin_execute(server_url: str, statement: str) -> None:
+    import psycopg
+
+    with psycopg.connect(f"{server_url}/postgres", autocommit=True) as connection:
+        connection.execute(statement)
+
+
+def services_missing(postgres_url: str, redis_url: str | None) -> str:
+    """Why the benchmark cannot run here ("" when it can): it needs the real services, not the defaults."""
+    import psycopg
+
+    try:
+        with psycopg.connect(f"{postgres_url}/postgres", connect_timeout=3):
+            pass
+    except psycopg.Error as exc:
+        return f"PostgreSQL at {postgres_url} is unreachable: {str(exc).strip().splitlines()[0]}"
+    if redis_url:
+        import redis
+
+        client = redis.Redis.from_url(redis_url, socket_connect_timeout=3)
+        try:
+            client.ping()
+        except redis.RedisError as exc:
+            return f"Redis at {redis_url} is unreachable: {exc}"
+        finally:
+            client.close()
+    return ""
+
+
+def load_library() -> None:
+    """The published model library; an entry that fails to load is reported, the others are used."""
+    from django.core.management import CommandError, call_command
+
+    err = StringIO()
+    try:
+        call_command(
+            "load_model_library",
+            requested_by="demo-curator",
+            approved_by="demo-curator-2",
+            stdout=StringIO(),
+            stderr=err,
+        )
+    except CommandError as exc:
+        print(f"model library: {exc}: {' '.join(err.getvalue().split())}")
+
+
+def real_update(clinician: Any, version: Any, protocol: Any, now: dt.datetime) -> Any:
+    """One course recorded through the services; its update runs in process and gives real results."""
+    from django.db import transaction
+
+    from dosing import services as dosing
+    from patients import services as patients
+    from patients.models import ConsentRecord
+
+    first = now - dt.timedelta(hours=62)
+    with transaction.atomic():
+        patient = patients.patient_create(
+            mrn="REAL-0001",
+            family_name="Reference",
+            given_name="Course",
+            birth_date=dt.date(1961, 3, 4),
+            sex="male",
+            user=clinician,
+        )
+        for kind, value, unit in (
+            ("weight", 84, "kg"),
+            ("height", 176, "cm"),
+            ("serum_creatinine", 1.1, "mg/dL"),
+            ("dialysis", 0, "flag"),
+        ):
+            patients.measurement_record(
+                patient=patient, kind=kind, value=value, unit=unit, measured_at=first, user=clinician
+            )
+        patients.consent_record(
+            patient=patient, scope=ConsentRecord.Scope.MODEL_BASED_DOSING, status="granted", user=clinician
+        )
+        course = dosing.course_open(
+            patient=patient,
+            model_version=version,
+            target_protocol=protocol,
+            indication="bench",
+            user=clinician,
+        )
+        for k in range(6):
+            dosing.dose_record(
+                course=course,
+                given_at=first + dt.timedelta(hours=12 * k),
+                amount_mg=1000,
+                route="iv_infusion",
+                infusion_duration_h=1,
+                user=clinician,
+            )
+        for after_h, value in ((47.5, 15.2), (50.0, 31.0)):
+            dosing.level_record(
+                course=course,
+                sampled_at=first + dt.timedelta(hours=after_h),
+                value=value,
+                unit="mg/L",
+                user=clinician,
+            )
+    update = course.updates.order_by("-pk").first()
+    if update.status != update.Status.SUCCEEDED:
+        raise SystemExit(f"the reference update did not succeed: {update.status} {update.error}")
+    return update
+
+
+def bulk_data(
+    *,
+    n_patients: int,
+    n_levels: int,
+    sampled_index: set[int],
+    clinician: Any,
+    version: Any,
+    protocol: Any,
+    reference: Any,
+    now: dt.datetime,
+    rng: np.random.Generator,
+) -> set[int]:
+    """Patients and their records with bulk_create (benchmark data: the services are not the point here).
+
+    Returns the ids of the patients at ``sampled_index``, whose latest course carries the real results.
+    """
+    from dosing.models import BayesianUpdate, DoseAdministration, DrugLevel, Recommendation, TherapyCourse
+    from patients.models import ConsentRecord, CovariateMeasurement, Genotype, Patient
+
+    recommendation = reference.recommendation
+    patients = Patient.objects.bulk_create(
+        [
+            Patient(
+                mrn=f"BENCH-{i:06d}",
+                family_name=f"Family{i % 997}",
+                given_name=f"Given{i % 331}",
+                birth_date=dt.date(1930 + i % 80, 1 + i % 12, 1 + i % 28),
+                sex="male" if i % 2 else "female",
+                ward=f"Ward {i % 20}",
+                created_by=clinician,
+            )
+            for i in range(n_patients)
+        ],
+        batch_size=BATCH,
+    )
+    sampled = {patients[i].pk for i in sampled_index}
+    measurements, consents, genotypes, courses = [], [], [], []
+    for i, patient in enumerate(patients):
+        start = now - dt.timedelta(days=int(rng.integers(3, 700)))
+        for kind, value, unit, day in (
+            ("weight", round(float(rng.normal(78, 15)), 1), "kg", 0),
+            ("height", round(float(rng.normal(172, 9))), "cm", 0),
+            ("serum_creatinine", round(float(rng.uniform(0.6, 1.6)), 2), "mg/dL", 0),
+            ("serum_creatinine", round(float(rng.uniform(0.6, 1.6)), 2), "mg/dL", 1),
+            ("serum_creatinine", round(float(rng.uniform(0.6, 1.6)), 2), "mg/dL", 2),
+        ):
+            measurements.append(
+                CovariateMeasurement(
+                    patient=patient,
+                    kind=kind,
+                    value=value,
+                    unit=unit,
+                    value_as_entered=value,
+                    unit_as_entered=unit,
+                    measured_at=start + dt.timedelta(days=day),
+                    recorded_by=clinician,
+                )
+            )
+        consents.append(
+            ConsentRecord(
+                patient=patient,
+                scope=ConsentRecord.Scope.MODEL_BASED_DOSING,
+                status=ConsentRecord.Status.GRANTED,
+                recorded_by=clinician,
+            )
+        )
+        if i % 10 == 0:
+            genotypes.append(
+                Genotype(
+                    patient=patient,
+                    gene="CYP2C19",
+                    diplotype="*1/*2",
+                    phenotype="Intermediate Metabolizer",
+                    phenotype_source="benchmark row",
+                    lab="bench",
+                    reported_on=start.date(),
+                    recorded_by=clinician,
+                )
+            )
+        for _ in range(2 if i % 10 == 5 else 1):
+            courses.append(
+                TherapyCourse(
+                    patient=patient,
+                    drug=version.drug,
+                    model_version=version,
+                    target_protocol=protocol,
+                    target=protocol.target,
+                    indication="benchmark",
+                    opened_by=clinician,
+                )
+            )
+    CovariateMeasurement.objects.bulk_create(measurements, batch_size=BATCH)
+    ConsentRecord.objects.bulk_create(consents, batch_size=BATCH)
+    Genotype.objects.bulk_create(genotypes, batch_size=BATCH)
+    courses = TherapyCourse.objects.bulk_create(courses, batch_size=BATCH)
+    # Levels spread over the courses (at least one each), doses every 12 h covering them.
+    per_course = rng.multinomial(n_levels - len(courses), np.ones(len(courses)) / len(courses)) + 1
+    sampled_courses = {course.pk for course in courses if course.patient_id in sampled}
+    doses, levels, updates = [], [], []
+    for course, n in zip(courses, per_course, strict=True):
+        first = now - dt.timedelta(hours=12 * int(n) + 14)
+        n_doses = int(n) + 1
+        for k in range(n_doses):
+            doses.append(
+                DoseAdministration(
+                    course=course,
+                    given_at=first + dt.timedelta(hours=12 * k),
+                    amount_mg=1000.0,
+                    route="iv_infusion",
+                    infusion_duration_h=1.0,
+                    recorded_by=clinician,
+                )
+            )
+        for k in range(int(n)):
+            value = round(float(rng.lognormal(np.log(15), 0.3)), 1)
+            levels.append(
+                DrugLevel(
+                    course=course,
+                    sampled_at=first + dt.timedelta(hours=12 * k + 11.5),
+                    value=value,
+                    unit="mg/L",
+                    value_model_unit=value,
+                    recorded_by=clinician,
+                )
+            )
+        for k in range(int(n) + 1):
+            latest = k == int(n)
+            updates.append(
+                BayesianUpdate(
+                    course=course,
+                    status=BayesianUpdate.Status.SUCCEEDED,
+                    trigger="new level" if k else "course opened (a priori)",
+                    requested_by=clinician,
+                    model_version=version,
+                    started_at=now,
+                    finished_at=now,
+                    origin=first,
+                    results=reference.results if latest and course.pk in sampled_courses else {},
+                    timings_s=reference.timings_s,
+                    engine_version=reference.engine_version,
+                )
+            )
+    DoseAdministration.objects.bulk_create(doses, batch_size=BATCH)
+    DrugLevel.objects.bulk_create(levels, batch_size=BATCH)
+    updates = BayesianUpdate.objects.bulk_create(updates, batch_size=1000)
+    latest_by_course = {update.course_id: update for update in updates}  # the last one of each course
+    Recommendation.objects.bulk_create(
+        [
+            Recommendation(
+                course_id=course_id,
+                update=update,
+                basis=recommendation.basis,
+                regimen=recommendation.regimen,
+                predicted=recommendation.predicted,
+                probability_of_target=recommendation.probability_of_target,
+                rationale=recommendation.rationale,
+                uncertainty_text=recommendation.uncertainty_text,
+                warnings=recommendation.warnings,
+                candidates=recommendation.candidates if course_id in sampled_courses else [],
+            )
+            for course_id, update in latest_by_course.items()
+        ],
+        batch_size=BATCH,
+    )
+    return sampled
+
+
+def time_page(client: Any, url: str, repeats: int) -> tuple[list[float], int, int]:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.get(url)  # warm-up: template loading, connection
+    times = []
+    for _ in range(repeats):
+        with CaptureQueriesContext(connection) as queries:
+            started = time.perf_counter()
+            response = client.get(url)
+            times.append(time.perf_counter() - started)
+    return times, len(queries.captured_queries), response.status_code
+
+
+def measure(args: argparse.Namespace) -> None:
+    import django
+
+    # collectstatic has not run: WhiteNoise warns that STATIC_ROOT is missing, which does not matter here.
+    warnings.filterwarnings("ignore", message="No directory at")
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import override_settings
+    from django.utils import timezone
+
+    from accounts.services import demo_users_seed
+    from dosing.models import BayesianUpdate, DrugLevel, TherapyCourse
+    from models_catalog.models import ModelVersion, TargetProtocol
+    from patients.models import Patient
+
+    call_command("migrate", verbosity=0)
+    demo_users_seed()
+    load_library()
+    clinician = get_user_model().objects.get(username="demo-clinician")
+    version = ModelVersion.objects.published().get(model_id="vancomycin-goti-2018")
+    protocol = TargetProtocol.objects.filter(drug=version.drug, target__metric="auc24").first()
+    now = timezone.now()
+    tic = time.perf_counter()
+    reference = real_update(clinician, version, protocol, now)
+    print(f"reference update: {time.perf_counter() - tic:.1f} s ({len(str(reference.results)):,} characters)")
+    rng = np.random.default_rng(args.seed)
+    sampled_index = rng.choice(args.patients, size=min(args.samples, args.patients), replace=False)
+    tic = time.perf_counter()
+    sampled = bulk_data(
+        n_patients=args.patients,
+        n_levels=args.levels,
+        sampled_index={int(i) for i in sampled_index},
+        clinician=clinician,
+        version=version,
+        protocol=protocol,
+        reference=reference,
+        now=now,
+        rng=rng,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    print(
+        f"bulk data: {time.perf_counter() - tic:.1f} s: {Patient.objects.count():,} patients, "
+        f"{TherapyCourse.objects.count():,} courses, {DrugLevel.objects.count():,} levels, "
+        f"{BayesianUpdate.objects.count():,} updates"
+    )
+    client = Client()
+    client.force_login(clinician)
+    results: dict[str, dict[str, list[float]]] = {"patient page": {}, "course page": {}}
+    bad: list[str] = []
+    with override_settings(
+        STORAGES={
+            "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+            "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+        }
+    ):
+        for patient_pk in sorted(sampled):
+            course = TherapyCourse.objects.filter(patient_id=patient_pk).order_by("-pk").first()
+            for page, url in (
+                ("patient page", f"/patients/{patient_pk}/"),
+                ("course page", f"/courses/{course.pk}/"),
+            ):
+                times, n_queries, status = time_page(client, url, args.repeats)
+                if status != 200:
+                    bad.append(f"{url}: HTTP {status}")
+                results[page].setdefault("ms", []).extend(t * 1000 for t in times)
+                results[page].setdefault("queries", []).append(n_queries)
+    print(
+        f"\n{len(sampled)} random patients, {args.repeats} request(s) each after a warm-up; "
+        f"{os.cpu_count()} CPUs on this machine"
+    )
+    print(f"{'page':14} {'median ms':>10} {'p95 ms':>9} {'queries (min-max)':>18}")
+    for page, values in results.items():
+        ms = np.array(values["ms"])
+        queries = values["queries"]
+        print(
+            f"{page:14} {np.median(ms):10.1f} {np.percentile(ms, 95):9.1f} "
+            f"{f'{min(queries)}-{max(queries)}':>18}"
+        )
+    for line in bad:
+        print(f"FAILED {line}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--patients", type=int, default=10_000)
+    parser.add_argument("--levels", type=int, default=100_000)
+    parser.add_argument("--samples", type=int, default=50, help="random patients whose pages are timed")
+    parser.add_argument("--repeats", type=int, default=1, help="timed requests per page after the warm-up")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--postgres",
+        default="postgresql://postgres@127.0.0.1:5432",
+        help="PostgreSQL server URL without a database name; a scratch database is created and dropped",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the scratch database (its name is printed)")
+    args = parser.parse_args()
+    missing = services_missing(args.postgres, None)
+    if missing:
+        print(f"skipped: {missing}")
+        return
+    database = f"mipd_bench_pages_{os.getpid()}"
+    os.environ.update(scratch_environment(f"{args.postgres}/{database}"))
+    admin_execute(args.postgres, f'CREATE DATABASE "{database}"')
+    try:
+        measure(args)
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        if args.keep:
+            print(f"scratch database kept: {args.postgres}/{database}")
+        else:
+            admin_execute(args.postgres, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,335 @@
+"""Demo patients for the embedded default: realistic records built through the services, never raw writes.
+
+Four patients, each showing one part of the application (times relative to now, so the plots look current):
+
+* DEMO-VANCO-01, an ICU patient on vancomycin (Goti 2018) whose serum creatinine rises over three days, with
+  a trough and a post-infusion level (AUC24 target 400-600 mg·h/L);
+* DEMO-TACRO-01, a 12-year-old kidney transplant recipient on oral tacrolimus (Andrews 2017, paediatric),
+  CYP3A5 *1/*3 (expresser) with consent to use the genotype, and two low troughs;
+* DEMO-MP-01, a child with acute lymphoblastic leukaemia to start mercaptopurine, TPMT *1/*3A (intermediate
+  metabolizer) and NUDT15 *1/*1: genotypes and consents only (the library has no mercaptopurine PK model);
+* DEMO-TOBRA-01, an adolescent with cystic fibrosis on once-daily tobramycin (Hennig 2008), one level. The
+  library has no gentamicin model (see models_catalog/library/README.md); tobramycin is the aminoglycoside
+  it has.
+
+The catalog sets no single-dose cap for tacrolimus and tobramycin (a local decision) and the regimen search
+needs one, so those two courses state a prescriber's cap in their target.
+
+Each patient is written in one transaction: every service asks for a Bayesian update of the course, the
+newer requests supersede the older ones, and after commit only the course's last update runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from dosing import services as dosing
+from dosing.models import TherapyCourse
+from models_catalog.models import ModelVersion, TargetProtocol
+from patients import services as patients
+from patients.models import ConsentRecord, Patient
+
+LAB = "Demo hospital laboratory"
+
+
+class DemoModelMissingError(Exception):
+    """A demo course needs a published model version that the catalog does not have."""
+
+
+@dataclass(frozen=True)
+class _Demo:
+    mrn: str
+    summary: str
+    build: Callable[[AbstractBaseUser, dt.datetime], Patient]
+
+
+def _published(model_id: str) -> ModelVersion:
+    version = (
+        ModelVersion.objects.published().filter(model_id=model_id).order_by("-published_at", "-pk").first()
+    )
+    if version is None:
+        raise DemoModelMissingError(f"no published version of {model_id}: load the model library first")
+    return version
+
+
+def _protocol(version: ModelVersion, metric: str) -> TargetProtocol:
+    protocol = (
+        TargetProtocol.objects.filter(drug=version.drug, active=True, target__metric=metric)
+        .order_by("pk")
+        .first()
+    )
+    if protocol is None:
+        raise DemoModelMissingError(f"no active {metric} target protocol for {version.drug.name}")
+    return protocol
+
+
+def _consent(patient: Patient, user: AbstractBaseUser, *scopes: str) -> None:
+    for scope in scopes:
+        patients.consent_record(
+            patient=patient,
+            scope=scope,
+            status=ConsentRecord.Status.GRANTED,
+            user=user,
+            note="demo patient: consent recorded on admission",
+        )
+
+
+def _measure(
+    patient: Patient,
+    user: AbstractBaseUser,
+    kind: str,
+    value: float,
+    unit: str,
+    at: dt.datetime,
+    declared_unit: str | None = None,
+) -> None:
+    patients.measurement_record(
+        patient=patient,
+        kind=kind,
+        value=value,
+        unit=unit,
+        measured_at=at,
+        user=user,
+        declared_unit=declared_unit,
+    )
+
+
+def _born(now: dt.datetime, years: int, days: int = 0) -> dt.date:
+    """The birth date of a patient aged ``years`` and ``days`` today (a leap day needs no special case)."""
+    return timezone.localtime(now).date() - dt.timedelta(days=round(365.25 * years) + days)
+
+
+def _icu_vancomycin(user: AbstractBaseUser, now: dt.datetime) -> Patient:
+    version = _published("vancomycin-goti-2018")
+    patient = patients.patient_create(
+        mrn="DEMO-VANCO-01",
+        family_name="Demo-Vancomycin",
+        given_name="Henri",
+        birth_date=_born(now, 58, 40),
+        sex=Patient.Sex.MALE,
+        ward="ICU",
+        user=user,
+    )
+    _consent(patient, user, ConsentRecord.Scope.MODEL_BASED_DOSING)
+    admitted = now - dt.timedelta(hours=74)
+    _measure(patient, user, "weight", 92, "kg", admitted)
+    _measure(patient, user, "height", 178, "cm", admitted)
+    _measure(patient, user, "dialysis", 0, "flag", admitted)
+    # Acute kidney injury on vancomycin: creatinine 0.9 -> 1.8 mg/dL over three days (CrCL about 117 -> 58).
+    for hours_ago, scr_umol_per_l in ((72, 80), (48, 106), (24, 133), (3, 159)):
+        _measure(
+            patient, user, "serum_creatinine", scr_umol_per_l, "umol/L", now - dt.timedelta(hours=hours_ago)
+        )
+    course = dosing.course_open(
+        patient=patient,
+        model_version=version,
+        target_protocol=_protocol(version, "auc24"),
+        indication="MRSA bacteraemia (demo)",
+        user=user,
+    )
+    first = now - dt.timedelta(hours=62)
+    for i in range(6):  # 1 g over 1 h every 12 h; the last one 2 h ago
+        dosing.dose_record(
+            course=course,
+            given_at=first + dt.timedelta(hours=12 * i),
+            amount_mg=1000,
+            route="iv_infusion",
+            infusion_duration_h=1,
+            user=user,
+        )
+    # A trough before the 5th dose, and a level 2 h after the end of the 5th infusion.
+    for after_first_h, value in ((47.5, 17.8), (51.0, 33.5)):
+        dosing.level_record(
+            course=course,
+            sampled_at=first + dt.timedelta(hours=after_first_h),
+            value=value,
+            unit="mg/L",
+            assay="immunoassay (demo)",
+            user=user,
+        )
+    return patient
+
+
+def _kidney_transplant_tacrolimus(user: AbstractBaseUser, now: dt.datetime) -> Patient:
+    version = _published("tacrolimus-andrews-2017")
+    patient = patients.patient_create(
+        mrn="DEMO-TACRO-01",
+        family_name="Demo-Tacrolimus",
+        given_name="Amara",
+        birth_date=_born(now, 12, 150),
+        sex=Patient.Sex.FEMALE,
+        ward="Paediatric nephrology",
+        user=user,
+    )
+    _consent(patient, user, ConsentRecord.Scope.MODEL_BASED_DOSING, ConsentRecord.Scope.GENOTYPE_USE)
+    patients.genotype_record(
+        patient=patient,
+        gene="CYP3A5",
+        diplotype="*1/*3",
+        lab=LAB,
+        reported_on=timezone.localtime(now).date() - dt.timedelta(days=30),
+        user=user,
+    )
+    day0 = now - dt.timedelta(hours=90)  # transplantation
+    _measure(patient, user, "weight", 38, "kg", day0)
+    _measure(patient, user, "height", 148, "cm", day0)
+    _measure(patient, user, "donor_deceased", 1, "flag", day0, declared_unit="flag")
+    # The graft starts working: creatinine falls; haematocrit recovers slowly after surgery.
+    for hours_ago, scr_umol_per_l, hct in ((88, 190, 0.26), (66, 112, 0.27), (42, 74, 0.28), (18, 58, 0.30)):
+        at = now - dt.timedelta(hours=hours_ago)
+        _measure(patient, user, "serum_creatinine", scr_umol_per_l, "umol/L", at)
+        _measure(patient, user, "hematocrit", hct, "L/L", at, declared_unit="L/L")
+    protocol = _protocol(version, "trough")  # weeks 1-3: 10-15 ng/mL
+    course = dosing.course_open(
+        patient=patient,
+        model_version=version,
+        target_protocol=protocol,
+        # No labelled maximum (a local decision the catalog leaves open); the regimen search needs one: this
+        # prescriber caps a dose at 0.5 mg/kg.
+        target={**protocol.target, "max_dose_mg": 19},
+        indication="kidney transplantation, first weeks (demo)",
+        user=user,
+    )
+    first = now - dt.timedelta(hours=86)
+    for i in range(
+        8
+    ):  # 8 mg every 12 h (0.42 mg/kg/day: CPIC advises 1.5-2 times the usual dose for expressers)
+        dosing.dose_record(
+            course=course, given_at=first + dt.timedelta(hours=12 * i), amount_mg=8, route="oral", user=user
+        )
+    # Troughs before the 5th and the 7th dose, still below the target: an expresser clears tacrolimus fast.
+    for after_first_h, value in ((47.5, 4.6), (71.5, 5.3)):
+        dosing.level_record(
+            course=course,
+            sampled_at=first + dt.timedelta(hours=after_first_h),
+            value=value,
+            unit="ng/mL",
+            assay="LC-MS/MS, whole blood (demo)",
+            user=user,
+        )
+    return patient
+
+
+def _leukaemia_mercaptopurine(user: AbstractBaseUser, now: dt.datetime) -> Patient:
+    patient = patients.patient_create(
+        mrn="DEMO-MP-01",
+        family_name="Demo-Mercaptopurine",
+        given_name="Leo",
+        birth_date=_born(now, 6, 200),
+        sex=Patient.Sex.MALE,
+        ward="Paediatric haematology-oncology",
+        user=user,
+    )
+    _consent(patient, user, ConsentRecord.Scope.MODEL_BASED_DOSING, ConsentRecord.Scope.GENOTYPE_USE)
+    measured = now - dt.timedelta(hours=20)
+    _measure(patient, user, "weight", 21, "kg", measured)
+    _measure(patient, user, "height", 116, "cm", measured)
+    reported = timezone.localtime(now).date() - dt.timedelta(days=7)
+    for gene, diplotype in (("TPMT", "*1/*3A"), ("NUDT15", "*1/*1")):
+        patients.genotype_record(
+            patient=patient, gene=gene, diplotype=diplotype, lab=LAB, reported_on=reported, user=user
+        )
+    return patient
+
+
+def _cystic_fibrosis_tobramycin(user: AbstractBaseUser, now: dt.datetime) -> Patient:
+    version = _published("tobramycin-hennig-2008")
+    patient = patients.patient_create(
+        mrn="DEMO-TOBRA-01",
+        family_name="Demo-Tobramycin",
+        given_name="Chloe",
+        birth_date=_born(now, 14, 90),
+        sex=Patient.Sex.FEMALE,
+        ward="Paediatric respiratory",
+        user=user,
+    )
+    _consent(patient, user, ConsentRecord.Scope.MODEL_BASED_DOSING)
+    measured = now - dt.timedelta(hours=52)
+    _measure(patient, user, "weight", 42, "kg", measured)
+    _measure(patient, user, "height", 155, "cm", measured)
+    _measure(patient, user, "serum_creatinine", 45, "umol/L", measured)
+    # Peak/MIC 8-10 with the Pseudomonas breakpoint MIC 2 mg/L. The library's other protocol (trough below
+    # 1 mg/L) is one-sided: every candidate meets it, so the search would recommend the largest dose allowed.
+    protocol = _protocol(version, "cmax_mic")
+    course = dosing.course_open(
+        patient=patient,
+        model_version=version,
+        target_protocol=protocol,
+        # The catalog sets no single-dose cap for tobramycin (a local decision) and the regimen search needs
+        # one: this prescriber caps at 15 mg/kg, the top of the model cohort's 6.9-15.2 mg/kg.
+        target={**protocol.target, "max_dose_mg": 630},
+        indication="cystic fibrosis, pulmonary exacerbation (Pseudomonas) (demo)",
+        user=user,
+    )
+    first = now - dt.timedelta(hours=50)
+    for i in range(3):  # 10 mg/kg (420 mg) over 30 min once daily; the last one 2 h ago
+        dosing.dose_record(
+            course=course,
+            given_at=first + dt.timedelta(hours=24 * i),
+            amount_mg=420,
+            route="iv_infusion",
+            infusion_duration_h=0.5,
+            user=user,
+        )
+    # One level 6 h after the start of the second dose.
+    dosing.level_record(
+        course=course,
+        sampled_at=first + dt.timedelta(hours=30),
+        value=3.9,
+        unit="mg/L",
+        assay="immunoassay (demo)",
+        user=user,
+    )
+    return patient
+
+
+DEMOS = (
+    _Demo(
+        "DEMO-VANCO-01", "ICU, vancomycin (Goti 2018), rising creatinine, trough and peak", _icu_vancomycin
+    ),
+    _Demo(
+        "DEMO-TACRO-01",
+        "kidney transplant, 12 y, tacrolimus (Andrews 2017), CYP3A5 *1/*3 expresser, two troughs",
+        _kidney_transplant_tacrolimus,
+    ),
+    _Demo(
+        "DEMO-MP-01",
+        "ALL, 6 y, mercaptopurine: TPMT *1/*3A (intermediate), NUDT15 *1/*1 (no PK model)",
+        _leukaemia_mercaptopurine,
+    ),
+    _Demo(
+        "DEMO-TOBRA-01",
+        "cystic fibrosis, 14 y, once-daily tobramycin (Hennig 2008), one level",
+        _cystic_fibrosis_tobramycin,
+    ),
+)
+
+
+def demo_patients_seed(*, clinician: AbstractBaseUser) -> list[str]:
+    """Create the demo patients that do not exist yet (by MRN); one line per patient says what happened.
+
+    Each patient is written in one transaction, so its courses' Bayesian updates are enqueued when it commits
+    (in the embedded default they run then, in process). A patient whose model is not in the catalog is
+    skipped with the reason.
+    """
+    lines = []
+    for demo in DEMOS:
+        if Patient.objects.filter(mrn=demo.mrn).exists():
+            lines.append(f"{demo.mrn:<14} exists, unchanged")
+            continue
+        now = timezone.now()
+        try:
+            with transaction.atomic():
+                patient = demo.build(clinician, now)
+        except DemoModelMissingError as exc:
+            lines.append(f"{demo.mrn:<14} skipped: {exc}")
+            continue
+        courses = TherapyCourse.objects.filter(patient=patient).count()
+        lines.append(f"{demo.mrn:<14} created: {demo.summary} ({courses} course{'s' * (courses != 1)})")
+    return lines
