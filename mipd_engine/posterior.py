@@ -78,7 +78,11 @@ def sample_posterior(
     warnings: list[str] = []
     inflation = _INFLATION
     n_proposals = max(4 * n_samples, 2000)
-    for _attempt in range(4):
+    attempts = 4
+    for attempt in range(attempts):
+        if attempt:  # a wider, larger proposal after a low effective sample size
+            inflation *= 1.5
+            n_proposals *= 2
         scale = covariance * inflation**2
         proposal = stats.multivariate_t(loc=fit.theta, shape=scale, df=_DF, seed=rng)
         draws = np.atleast_2d(proposal.rvs(size=n_proposals, random_state=rng)).reshape(n_proposals, dim)
@@ -91,8 +95,6 @@ def sample_posterior(
         ess = float(1.0 / np.sum(weights**2))
         if ess >= n_samples / 4:
             break
-        inflation *= 1.5
-        n_proposals *= 2
     else:
         warnings.append(
             f"posterior sampling: effective sample size {ess:.0f} is low for {n_samples} samples; "
@@ -166,7 +168,9 @@ def credible_band(
     for q in qs:
         if not 0 < q < 1:
             raise ValueError(f"quantile {q} must lie in (0, 1)")
-    result = {q: {name: np.quantile(values, q, axis=0) for name, values in draws.items()} for q in qs}
+    # All quantiles of an output from one partition of the draws.
+    per_output = {name: np.quantile(values, qs, axis=0) for name, values in draws.items()}
+    result = {q: {name: per_output[name][i] for name in draws} for i, q in enumerate(qs)}
     return Band(times, result, "prediction" if prediction_interval else "credible")
 
 
