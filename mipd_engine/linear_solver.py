@@ -23,6 +23,8 @@ from .schedule import Pieces, Schedule
 _EIGEN_GAP = 1e-7
 _CLOSED_FORM_MIN_BATCH = 32
 _CHUNK_ELEMENTS = 2_000_000
+# From this many terms (batch × times × pieces × modes) the sorted scan beats the direct sum of exponentials.
+_SCAN_MIN_ELEMENTS = 20_000
 
 
 def rate_matrix(model: PopulationModel, values: dict[str, np.ndarray], n_batch: int) -> np.ndarray:
@@ -79,6 +81,12 @@ class Eigen:
         self.lam = lam  # (N, n)
         self.vec = vec  # (N, n, n): columns are eigenvectors
         self.inv = np.linalg.inv(vec)  # (N, n, n)
+
+    def rows(self, rows: slice) -> Eigen:
+        """The decomposition of a slice of the batch."""
+        sub = Eigen.__new__(Eigen)
+        sub.lam, sub.vec, sub.inv = self.lam[rows], self.vec[rows], self.inv[rows]
+        return sub
 
     def _two_by_two(self, k: np.ndarray) -> bool:
         """Closed form for batches of 2x2 matrices (one compartment with a depot, two compartments IV).
@@ -141,24 +149,67 @@ def _piece_terms(
         end = start_h + np.where(is_infusion, duration_h, 0.0)
     else:
         end = start_h
-    u = times_h[None, :, None] - end[:, None, :]  # (N, T, P): time since the piece ended
-    finished = u > 0  # a level drawn at the time of a bolus is a pre-dose level
-    terms = np.exp(lam[:, :, None, :] * np.where(finished, u, 0.0)[..., None])
-    terms *= finished[..., None]
-    modal = np.einsum("ntpk,npk->ntk", terms, delivered)
+    n_batch, n_pieces = end.shape
+    if n_pieces > 1 and n_batch * times_h.size * n_pieces * lam.shape[-1] >= _SCAN_MIN_ELEMENTS:
+        modal = _scan_finished(eigen.lam, times_h, end, delivered)
+    else:
+        u = times_h[None, :, None] - end[:, None, :]  # (N, T, P): time since the piece ended
+        finished = u > 0  # a level drawn at the time of a bolus is a pre-dose level
+        terms = np.exp(lam[:, :, None, :] * np.where(finished, u, 0.0)[..., None])
+        terms *= finished[..., None]
+        modal = np.einsum("ntpk,npk->ntk", terms, delivered)
     if np.any(is_infusion):
-        # Infusions still running at an evaluation time: the part delivered so far.
-        since_start = times_h[None, :, None] - start_h[:, None, :]
-        running = (since_start > 0) & ~finished
+        # Infusions still running at an evaluation time (started before it, not ended): the part delivered so
+        # far. Only infusion columns, and differences only where running (few entries in large batches).
+        columns = np.nonzero(is_infusion.any(axis=0))[0]
+        running = (times_h[None, :, None] > start_h[:, None, columns]) & (
+            times_h[None, :, None] <= end[:, None, columns]
+        )
+        running &= is_infusion[:, None, columns]
         if active is not None:
-            running &= active[:, None, :]
+            running &= active[:, None, columns]
         if np.any(running):
-            n_idx, t_idx, p_idx = np.nonzero(running)
+            n_idx, t_idx, c_idx = np.nonzero(running)
+            p_idx = columns[c_idx]
             lam_r = eigen.lam[n_idx]  # (R, n)
-            rate = (amount / np.where(is_infusion, duration_h, 1.0))[n_idx, p_idx]
+            rate = amount[n_idx, p_idx] / duration_h[n_idx, p_idx]
             coef = eigen.inv[n_idx, :, compartment[p_idx]]  # (R, n)
-            partial = coef * rate[:, None] * _phi(lam_r, since_start[n_idx, t_idx, p_idx][:, None])
+            since_start = times_h[t_idx] - start_h[n_idx, p_idx]
+            partial = coef * rate[:, None] * _phi(lam_r, since_start[:, None])
             np.add.at(modal, (n_idx, t_idx), partial)
+    return modal
+
+
+def _scan_finished(
+    lam: np.ndarray, times_h: np.ndarray, end: np.ndarray, delivered: np.ndarray
+) -> np.ndarray:
+    """Σ over finished pieces of delivered·e^{λ(t − end)}, (N, T, n), with one exponential per time and mode.
+
+    With the pieces sorted by end time, S_i (the modal amount just after the i-th end) follows
+    S_i = S_{i−1}·e^{λ(e_i − e_{i−1})} + d_i, every factor ≤ 1 so nothing overflows; a time t takes the last
+    S_i with e_i < t, decayed over t − e_i. For posterior draws over a time grid this replaces the N·T·P
+    exponentials of the direct sum by N·T.
+    """
+    n_batch, n_pieces = end.shape
+    order = np.argsort(end, axis=1, kind="stable")
+    end_sorted = np.take_along_axis(end, order, axis=1)
+    delivered_sorted = np.take_along_axis(delivered, order[:, :, None], axis=1)
+    decay = np.exp(lam[:, None, :] * np.diff(end_sorted, axis=1)[:, :, None])  # (N, P − 1, n)
+    partial = np.empty(delivered_sorted.shape, dtype=np.result_type(decay, delivered_sorted))
+    partial[:, 0] = delivered_sorted[:, 0]
+    for i in range(1, n_pieces):
+        partial[:, i] = partial[:, i - 1] * decay[:, i - 1] + delivered_sorted[:, i]
+    # (N, T): pieces ended strictly before t (a level drawn at the time of a bolus is a pre-dose level).
+    if np.all(end_sorted == end_sorted[:1]):  # usual: no random effect on lag or duration
+        count = np.broadcast_to(np.searchsorted(end_sorted[0], times_h, side="left"), (n_batch, times_h.size))
+    else:
+        count = (times_h[None, :, None] > end_sorted[:, None, :]).sum(axis=2)
+    seen = count > 0
+    last = np.maximum(count - 1, 0)
+    rows = np.arange(n_batch)[:, None]
+    since = np.where(seen, times_h[None, :] - end_sorted[rows, last], 0.0)
+    modal = partial[rows, last] * np.exp(lam[:, None, :] * since[:, :, None])
+    modal *= seen[:, :, None]
     return modal
 
 
@@ -213,35 +264,37 @@ def simulate_linear(
             eigen, times_h, pieces.start_h, pieces.amount_mg, pieces.duration_h, pieces.compartment, None
         )
         rows = eigen.vec[:, compartments, :]
-        return np.real(np.einsum("nck,ntk->ntc", rows, modal))
+        return np.real(modal @ np.swapaxes(rows, 1, 2))  # (N, T, C); matmul: einsum is slow for large N·T
     boundaries = np.concatenate(([-np.inf], schedule.boundaries_h, [np.inf]))
     state = None  # compartment amounts (N, n) at the start of the current segment
     end_piece = pieces.start_h + pieces.duration_h
     last_reset = -np.inf
-    # A segment's matrix is shared with the previous one when the parameters did not change.
-    previous_values: dict[str, np.ndarray] | None = None
-    eigen: Eigen | None = None
+    is_bolus = pieces.duration_h <= 0
+    rate = np.where(is_bolus, 0.0, pieces.amount_mg / np.where(is_bolus, 1.0, pieces.duration_h))
+    # Segments with the same parameters share a matrix; all distinct matrices are decomposed in one batch.
+    first: dict[int, int] = {}  # id of a segment's values -> index of its distinct matrix
+    distinct: list[dict[str, np.ndarray]] = []
+    for values in segment_values[:n_segments]:
+        if id(values) not in first:
+            first[id(values)] = len(distinct)
+            distinct.append(values)
+    all_eigen = Eigen(np.concatenate([rate_matrix(model, values, n_batch) for values in distinct]))
+    eigens = [all_eigen.rows(slice(u * n_batch, (u + 1) * n_batch)) for u in range(len(distinct))]
     for j in range(n_segments):
         lo, hi = boundaries[j], boundaries[j + 1]
         segment = schedule.segments[j]
-        values = segment_values[j]
-        if values is not previous_values:
-            eigen = Eigen(rate_matrix(model, values, n_batch))
-            previous_values = values
-        assert eigen is not None
+        eigen = eigens[first[id(segment_values[j])]]
         if segment.reset:
             last_reset = lo
             state = None
         # Pieces overlapping this segment, clipped to it; inputs administered before a reset are dropped.
         clip_start = np.maximum(pieces.start_h, lo)
-        is_bolus = pieces.duration_h <= 0
         active = np.where(
             is_bolus,
             (pieces.start_h >= lo) & (pieces.start_h < hi),
             (np.minimum(end_piece, hi) > clip_start),
         )
         active &= pieces.administered_h[None, :] >= last_reset
-        rate = np.where(is_bolus, 0.0, pieces.amount_mg / np.where(is_bolus, 1.0, pieces.duration_h))
         clip_duration = np.where(is_bolus, 0.0, np.minimum(end_piece, hi) - clip_start)
         clip_amount = np.where(is_bolus, pieces.amount_mg, rate * clip_duration)
         if segment.reset:
@@ -278,7 +331,7 @@ def simulate_linear(
             modal = modal + z0[:, None, :] * np.exp(eigen.lam[:, None, :] * (eval_times - lo)[None, :, None])
         if in_segment.size:
             rows = eigen.vec[:, compartments, :]  # (N, C, n)
-            amounts = np.einsum("nck,ntk->ntc", rows, modal[:, : in_segment.size, :])
+            amounts = modal[:, : in_segment.size, :] @ np.swapaxes(rows, 1, 2)  # (N, T, C)
             out[:, in_segment, :] = np.real(amounts)
         if need_end:
             state = np.real(np.einsum("nij,nj->ni", eigen.vec, modal[:, -1, :]))
@@ -297,11 +350,9 @@ def _chunked_terms(eigen: Eigen, times, start, amount, duration, compartment, ac
     parts = []
     for lo in range(0, n_batch, chunk):
         sl = slice(lo, lo + chunk)
-        sub = Eigen.__new__(Eigen)
-        sub.lam, sub.vec, sub.inv = eigen.lam[sl], eigen.vec[sl], eigen.inv[sl]
         parts.append(
             _piece_terms(
-                sub,
+                eigen.rows(sl),
                 times,
                 start[sl],
                 amount[sl],

@@ -307,22 +307,43 @@ def evaluate_segments(
 ) -> list[dict[str, np.ndarray]]:
     """Evaluate the model's block for each segment; values broadcast to shape (N,).
 
-    ``eta`` is (N, n_eta); ``kappa`` is (N, n_occasions, n_kappa) or None (zeros).
+    ``eta`` is (N, n_eta); ``kappa`` is (N, n_occasions, n_kappa) or None (zeros). Segments with the same
+    covariates and occasion share one dict.
     """
     n_batch = eta.shape[0]
-    values = []
-    cache: dict[tuple, dict[str, np.ndarray]] = {}
-    for segment in schedule.segments:
-        key = (tuple(sorted(segment.covariates.items())), segment.occasion)
-        if key not in cache:
-            k = None
-            if model.n_kappa:
-                k = (
-                    np.zeros((n_batch, model.n_kappa))
-                    if kappa is None
-                    else kappa[:, min(segment.occasion, kappa.shape[1] - 1), :]
-                )
-            raw = model.evaluate(segment.covariates, eta, k)
-            cache[key] = {name: np.broadcast_to(v, (n_batch,)) for name, v in raw.items()}
-        values.append(cache[key])
-    return values
+    keys = [(tuple(sorted(segment.covariates.items())), segment.occasion) for segment in schedule.segments]
+    first_of: dict[tuple, int] = {}
+    for j, key in enumerate(keys):
+        first_of.setdefault(key, j)
+    distinct = [schedule.segments[j] for j in first_of.values()]
+
+    def kappa_of(segment: Segment) -> np.ndarray | None:
+        if not model.n_kappa:
+            return None
+        if kappa is None:
+            return np.zeros((n_batch, model.n_kappa))
+        return kappa[:, min(segment.occasion, kappa.shape[1] - 1), :]
+
+    names = {frozenset(segment.covariates) for segment in distinct}
+    if len(distinct) > 1 and len(names) == 1:
+        # Covariates that change over time: one evaluation of the block for all segments at once (covariates
+        # as (S, 1) columns against etas (1, N)) instead of one per segment.
+        covariates = {
+            name: np.array([segment.covariates[name] for segment in distinct], dtype=float)[:, None]
+            for name in next(iter(names))
+        }
+        k = None
+        if model.n_kappa:
+            k = np.stack([kappa_of(segment) for segment in distinct])
+        raw = model.evaluate(covariates, eta[None, :, :], k)
+        stacked = {name: np.broadcast_to(v, (len(distinct), n_batch)) for name, v in raw.items()}
+        per_key = {key: {name: v[u] for name, v in stacked.items()} for u, key in enumerate(first_of)}
+    else:
+        per_key = {}
+        for key, segment in zip(first_of, distinct, strict=True):
+            raw = model.evaluate(segment.covariates, eta, kappa_of(segment))
+            per_key[key] = {
+                name: v if np.shape(v) == (n_batch,) else np.broadcast_to(v, (n_batch,))
+                for name, v in raw.items()
+            }
+    return [per_key[key] for key in keys]

@@ -6,188 +6,438 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('models_catalog', '0001_initial'),
-        ('patients', '0001_initial'),
+        ("models_catalog", "0001_initial"),
+        ("patients", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='BayesianUpdate',
+            name="BayesianUpdate",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('succeeded', 'Done'), ('failed', 'Failed'), ('superseded', 'Superseded')], default='queued', max_length=12)),
-                ('trigger', models.CharField(help_text='what asked for it: a new level, a dose, ...', max_length=200)),
-                ('requested_at', models.DateTimeField(auto_now_add=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('engine_version', models.CharField(blank=True, max_length=32)),
-                ('inputs', models.JSONField(blank=True, default=dict, help_text='the exact case document given to the engine')),
-                ('inputs_sha256', models.CharField(blank=True, max_length=64)),
-                ('origin', models.DateTimeField(blank=True, help_text='clock time of t = 0 h in inputs/results', null=True)),
-                ('results', models.JSONField(blank=True, default=dict)),
-                ('timings_s', models.JSONField(blank=True, default=dict)),
-                ('error', models.TextField(blank=True)),
-                ('worker', models.CharField(blank=True, max_length=200)),
-                ('model_version', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='models_catalog.modelversion')),
-                ('requested_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("succeeded", "Done"),
+                            ("failed", "Failed"),
+                            ("superseded", "Superseded"),
+                        ],
+                        default="queued",
+                        max_length=12,
+                    ),
+                ),
+                (
+                    "trigger",
+                    models.CharField(help_text="what asked for it: a new level, a dose, ...", max_length=200),
+                ),
+                ("requested_at", models.DateTimeField(auto_now_add=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("engine_version", models.CharField(blank=True, max_length=32)),
+                (
+                    "inputs",
+                    models.JSONField(
+                        blank=True, default=dict, help_text="the exact case document given to the engine"
+                    ),
+                ),
+                ("inputs_sha256", models.CharField(blank=True, max_length=64)),
+                (
+                    "origin",
+                    models.DateTimeField(
+                        blank=True, help_text="clock time of t = 0 h in inputs/results", null=True
+                    ),
+                ),
+                ("results", models.JSONField(blank=True, default=dict)),
+                ("timings_s", models.JSONField(blank=True, default=dict)),
+                ("error", models.TextField(blank=True)),
+                ("worker", models.CharField(blank=True, max_length=200)),
+                (
+                    "model_version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="models_catalog.modelversion",
+                    ),
+                ),
+                (
+                    "requested_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ('-requested_at', '-pk'),
+                "ordering": ("-requested_at", "-pk"),
             },
         ),
         migrations.CreateModel(
-            name='TherapyCourse',
+            name="TherapyCourse",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('target', models.JSONField(help_text='the engine target document in force for this course')),
-                ('indication', models.CharField(max_length=200)),
-                ('mic_mg_per_l', models.FloatField(blank=True, null=True)),
-                ('status', models.CharField(choices=[('active', 'Active'), ('closed', 'Closed')], default='active', max_length=8)),
-                ('consent_override_reason', models.TextField(blank=True, help_text="why model-based dosing proceeds without the patient's consent")),
-                ('opened_at', models.DateTimeField(auto_now_add=True)),
-                ('drug', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='courses', to='models_catalog.drug')),
-                ('model_version', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='courses', to='models_catalog.modelversion')),
-                ('opened_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('patient', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='courses', to='patients.patient')),
-                ('target_protocol', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='courses', to='models_catalog.targetprotocol')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("target", models.JSONField(help_text="the engine target document in force for this course")),
+                ("indication", models.CharField(max_length=200)),
+                ("mic_mg_per_l", models.FloatField(blank=True, null=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("active", "Active"), ("closed", "Closed")], default="active", max_length=8
+                    ),
+                ),
+                (
+                    "consent_override_reason",
+                    models.TextField(
+                        blank=True, help_text="why model-based dosing proceeds without the patient's consent"
+                    ),
+                ),
+                ("opened_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "drug",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="courses",
+                        to="models_catalog.drug",
+                    ),
+                ),
+                (
+                    "model_version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="courses",
+                        to="models_catalog.modelversion",
+                    ),
+                ),
+                (
+                    "opened_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "patient",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="courses",
+                        to="patients.patient",
+                    ),
+                ),
+                (
+                    "target_protocol",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="courses",
+                        to="models_catalog.targetprotocol",
+                    ),
+                ),
             ],
             options={
-                'ordering': ('-opened_at', '-pk'),
+                "ordering": ("-opened_at", "-pk"),
             },
         ),
         migrations.CreateModel(
-            name='Recommendation',
+            name="Recommendation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('basis', models.CharField(help_text='Bayesian (levels), a priori (covariates) or genotype', max_length=200)),
-                ('regimen', models.JSONField(help_text='dose_mg, interval_h, duration_h, start time')),
-                ('predicted', models.JSONField(help_text='target metric: median and 90 % credible interval, with unit')),
-                ('probability_of_target', models.FloatField()),
-                ('probability_of_toxicity', models.FloatField(blank=True, null=True)),
-                ('rationale', models.TextField()),
-                ('uncertainty_text', models.TextField(help_text='the uncertainty in plain words')),
-                ('warnings', models.JSONField(blank=True, default=list)),
-                ('candidates', models.JSONField(blank=True, default=list, help_text='the other ranked regimens')),
-                ('status', models.CharField(choices=[('pending_review', 'Awaiting pharmacist review'), ('approved', 'Approved'), ('modified', 'Approved with changes'), ('rejected', 'Rejected'), ('superseded', 'Superseded')], default='pending_review', max_length=16)),
-                ('reviewed_at', models.DateTimeField(blank=True, null=True)),
-                ('review_note', models.TextField(blank=True)),
-                ('final_regimen', models.JSONField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('reviewed_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('update', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='recommendation', to='dosing.bayesianupdate')),
-                ('course', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='recommendations', to='dosing.therapycourse')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "basis",
+                    models.CharField(
+                        help_text="Bayesian (levels), a priori (covariates) or genotype", max_length=200
+                    ),
+                ),
+                ("regimen", models.JSONField(help_text="dose_mg, interval_h, duration_h, start time")),
+                (
+                    "predicted",
+                    models.JSONField(help_text="target metric: median and 90 % credible interval, with unit"),
+                ),
+                ("probability_of_target", models.FloatField()),
+                ("probability_of_toxicity", models.FloatField(blank=True, null=True)),
+                ("rationale", models.TextField()),
+                ("uncertainty_text", models.TextField(help_text="the uncertainty in plain words")),
+                ("warnings", models.JSONField(blank=True, default=list)),
+                (
+                    "candidates",
+                    models.JSONField(blank=True, default=list, help_text="the other ranked regimens"),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending_review", "Awaiting pharmacist review"),
+                            ("approved", "Approved"),
+                            ("modified", "Approved with changes"),
+                            ("rejected", "Rejected"),
+                            ("superseded", "Superseded"),
+                        ],
+                        default="pending_review",
+                        max_length=16,
+                    ),
+                ),
+                ("reviewed_at", models.DateTimeField(blank=True, null=True)),
+                ("review_note", models.TextField(blank=True)),
+                ("final_regimen", models.JSONField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "reviewed_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "update",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="recommendation",
+                        to="dosing.bayesianupdate",
+                    ),
+                ),
+                (
+                    "course",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="recommendations",
+                        to="dosing.therapycourse",
+                    ),
+                ),
             ],
             options={
-                'ordering': ('-created_at', '-pk'),
+                "ordering": ("-created_at", "-pk"),
             },
         ),
         migrations.CreateModel(
-            name='DrugLevel',
+            name="DrugLevel",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('sampled_at', models.DateTimeField()),
-                ('value', models.FloatField(blank=True, help_text='empty when below the LLOQ', null=True)),
-                ('unit', models.CharField(max_length=16)),
-                ('value_model_unit', models.FloatField(blank=True, null=True)),
-                ('lloq', models.FloatField(blank=True, help_text='lower limit of quantification, in unit', null=True)),
-                ('lloq_model_unit', models.FloatField(blank=True, null=True)),
-                ('below_lloq', models.BooleanField(default=False)),
-                ('assay', models.CharField(blank=True, max_length=120)),
-                ('model_output', models.CharField(blank=True, help_text='model output it measures; default first', max_length=40)),
-                ('excluded', models.BooleanField(default=False)),
-                ('exclusion_reason', models.TextField(blank=True)),
-                ('recorded_at', models.DateTimeField(auto_now_add=True)),
-                ('entered_in_error', models.BooleanField(default=False)),
-                ('error_reason', models.TextField(blank=True)),
-                ('recorded_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('course', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='levels', to='dosing.therapycourse')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("sampled_at", models.DateTimeField()),
+                ("value", models.FloatField(blank=True, help_text="empty when below the LLOQ", null=True)),
+                ("unit", models.CharField(max_length=16)),
+                ("value_model_unit", models.FloatField(blank=True, null=True)),
+                (
+                    "lloq",
+                    models.FloatField(
+                        blank=True, help_text="lower limit of quantification, in unit", null=True
+                    ),
+                ),
+                ("lloq_model_unit", models.FloatField(blank=True, null=True)),
+                ("below_lloq", models.BooleanField(default=False)),
+                ("assay", models.CharField(blank=True, max_length=120)),
+                (
+                    "model_output",
+                    models.CharField(
+                        blank=True, help_text="model output it measures; default first", max_length=40
+                    ),
+                ),
+                ("excluded", models.BooleanField(default=False)),
+                ("exclusion_reason", models.TextField(blank=True)),
+                ("recorded_at", models.DateTimeField(auto_now_add=True)),
+                ("entered_in_error", models.BooleanField(default=False)),
+                ("error_reason", models.TextField(blank=True)),
+                (
+                    "recorded_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "course",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="levels",
+                        to="dosing.therapycourse",
+                    ),
+                ),
             ],
             options={
-                'ordering': ('sampled_at', 'pk'),
+                "ordering": ("sampled_at", "pk"),
             },
         ),
         migrations.CreateModel(
-            name='DoseAdministration',
+            name="DoseAdministration",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('given_at', models.DateTimeField()),
-                ('amount_mg', models.FloatField()),
-                ('route', models.CharField(max_length=32)),
-                ('infusion_duration_h', models.FloatField(blank=True, null=True)),
-                ('recorded_at', models.DateTimeField(auto_now_add=True)),
-                ('entered_in_error', models.BooleanField(default=False)),
-                ('error_reason', models.TextField(blank=True)),
-                ('recorded_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('course', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='doses', to='dosing.therapycourse')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("given_at", models.DateTimeField()),
+                ("amount_mg", models.FloatField()),
+                ("route", models.CharField(max_length=32)),
+                ("infusion_duration_h", models.FloatField(blank=True, null=True)),
+                ("recorded_at", models.DateTimeField(auto_now_add=True)),
+                ("entered_in_error", models.BooleanField(default=False)),
+                ("error_reason", models.TextField(blank=True)),
+                (
+                    "recorded_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "course",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="doses",
+                        to="dosing.therapycourse",
+                    ),
+                ),
             ],
             options={
-                'ordering': ('given_at', 'pk'),
+                "ordering": ("given_at", "pk"),
             },
         ),
         migrations.AddField(
-            model_name='bayesianupdate',
-            name='course',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='updates', to='dosing.therapycourse'),
+            model_name="bayesianupdate",
+            name="course",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT, related_name="updates", to="dosing.therapycourse"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='therapycourse',
-            constraint=models.CheckConstraint(condition=models.Q(('mic_mg_per_l__isnull', True), ('mic_mg_per_l__gt', 0), _connector='OR'), name='course_mic_positive'),
+            model_name="therapycourse",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("mic_mg_per_l__isnull", True), ("mic_mg_per_l__gt", 0), _connector="OR"),
+                name="course_mic_positive",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='recommendation',
-            constraint=models.CheckConstraint(condition=models.Q(('probability_of_target__gte', 0), ('probability_of_target__lte', 1)), name='rec_pta_probability'),
+            model_name="recommendation",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("probability_of_target__gte", 0), ("probability_of_target__lte", 1)),
+                name="rec_pta_probability",
+            ),
         ),
         migrations.AddIndex(
-            model_name='druglevel',
-            index=models.Index(fields=['course', 'sampled_at'], name='dosing_drug_course__8c8b5e_idx'),
+            model_name="druglevel",
+            index=models.Index(fields=["course", "sampled_at"], name="dosing_drug_course__8c8b5e_idx"),
         ),
         migrations.AddConstraint(
-            model_name='druglevel',
-            constraint=models.CheckConstraint(condition=models.Q(('value__isnull', True), ('value__gte', 0), _connector='OR'), name='level_not_negative'),
+            model_name="druglevel",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("value__isnull", True), ("value__gte", 0), _connector="OR"),
+                name="level_not_negative",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='druglevel',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('below_lloq', True), ('lloq__isnull', False), ('value__isnull', True)), models.Q(('below_lloq', False), ('value__isnull', False)), _connector='OR'), name='level_value_or_below_lloq'),
+            model_name="druglevel",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("below_lloq", True), ("lloq__isnull", False), ("value__isnull", True)),
+                    models.Q(("below_lloq", False), ("value__isnull", False)),
+                    _connector="OR",
+                ),
+                name="level_value_or_below_lloq",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='druglevel',
-            constraint=models.CheckConstraint(condition=models.Q(('lloq__isnull', True), ('lloq__gt', 0), _connector='OR'), name='level_lloq_positive'),
+            model_name="druglevel",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("lloq__isnull", True), ("lloq__gt", 0), _connector="OR"),
+                name="level_lloq_positive",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='druglevel',
-            constraint=models.CheckConstraint(condition=models.Q(('excluded', False), models.Q(('exclusion_reason', ''), _negated=True), _connector='OR'), name='level_exclusion_has_reason'),
+            model_name="druglevel",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("excluded", False), models.Q(("exclusion_reason", ""), _negated=True), _connector="OR"
+                ),
+                name="level_exclusion_has_reason",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='druglevel',
-            constraint=models.CheckConstraint(condition=models.Q(('entered_in_error', False), models.Q(('error_reason', ''), _negated=True), _connector='OR'), name='level_error_has_reason'),
+            model_name="druglevel",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("entered_in_error", False),
+                    models.Q(("error_reason", ""), _negated=True),
+                    _connector="OR",
+                ),
+                name="level_error_has_reason",
+            ),
         ),
         migrations.AddIndex(
-            model_name='doseadministration',
-            index=models.Index(fields=['course', 'given_at'], name='dosing_dose_course__8e4c90_idx'),
+            model_name="doseadministration",
+            index=models.Index(fields=["course", "given_at"], name="dosing_dose_course__8e4c90_idx"),
         ),
         migrations.AddConstraint(
-            model_name='doseadministration',
-            constraint=models.CheckConstraint(condition=models.Q(('amount_mg__gt', 0)), name='dose_amount_positive'),
+            model_name="doseadministration",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("amount_mg__gt", 0)), name="dose_amount_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='doseadministration',
-            constraint=models.CheckConstraint(condition=models.Q(('infusion_duration_h__isnull', True), ('infusion_duration_h__gt', 0), _connector='OR'), name='dose_infusion_duration_positive'),
+            model_name="doseadministration",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("infusion_duration_h__isnull", True), ("infusion_duration_h__gt", 0), _connector="OR"
+                ),
+                name="dose_infusion_duration_positive",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='doseadministration',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('route', 'iv_infusion'), _negated=True), ('infusion_duration_h__isnull', False), _connector='OR'), name='dose_infusion_has_duration'),
+            model_name="doseadministration",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("route", "iv_infusion"), _negated=True),
+                    ("infusion_duration_h__isnull", False),
+                    _connector="OR",
+                ),
+                name="dose_infusion_has_duration",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='doseadministration',
-            constraint=models.CheckConstraint(condition=models.Q(('entered_in_error', False), models.Q(('error_reason', ''), _negated=True), _connector='OR'), name='dose_error_has_reason'),
+            model_name="doseadministration",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("entered_in_error", False),
+                    models.Q(("error_reason", ""), _negated=True),
+                    _connector="OR",
+                ),
+                name="dose_error_has_reason",
+            ),
         ),
         migrations.AddIndex(
-            model_name='bayesianupdate',
-            index=models.Index(fields=['course', 'status'], name='dosing_baye_course__263398_idx'),
+            model_name="bayesianupdate",
+            index=models.Index(fields=["course", "status"], name="dosing_baye_course__263398_idx"),
         ),
     ]

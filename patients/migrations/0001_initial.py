@@ -6,7 +6,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -15,103 +14,244 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Patient',
+            name="Patient",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('mrn', models.CharField(max_length=64, unique=True, verbose_name='hospital identifier (MRN)')),
-                ('family_name', models.CharField(max_length=120)),
-                ('given_name', models.CharField(max_length=120)),
-                ('birth_date', models.DateField()),
-                ('sex', models.CharField(choices=[('female', 'Female'), ('male', 'Male'), ('other', 'Other'), ('unknown', 'Unknown')], max_length=8)),
-                ('ward', models.CharField(blank=True, max_length=120)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('created_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "mrn",
+                    models.CharField(max_length=64, unique=True, verbose_name="hospital identifier (MRN)"),
+                ),
+                ("family_name", models.CharField(max_length=120)),
+                ("given_name", models.CharField(max_length=120)),
+                ("birth_date", models.DateField()),
+                (
+                    "sex",
+                    models.CharField(
+                        choices=[
+                            ("female", "Female"),
+                            ("male", "Male"),
+                            ("other", "Other"),
+                            ("unknown", "Unknown"),
+                        ],
+                        max_length=8,
+                    ),
+                ),
+                ("ward", models.CharField(blank=True, max_length=120)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ('family_name', 'given_name', 'mrn'),
+                "ordering": ("family_name", "given_name", "mrn"),
             },
         ),
         migrations.CreateModel(
-            name='Genotype',
+            name="Genotype",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('gene', models.CharField(max_length=20)),
-                ('diplotype', models.CharField(max_length=60)),
-                ('phenotype', models.CharField(max_length=80)),
-                ('phenotype_source', models.TextField(help_text='guideline table and version that called it, and how')),
-                ('lab', models.CharField(max_length=200)),
-                ('reported_on', models.DateField()),
-                ('recorded_at', models.DateTimeField(auto_now_add=True)),
-                ('entered_in_error', models.BooleanField(default=False)),
-                ('error_reason', models.TextField(blank=True)),
-                ('recorded_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('patient', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='genotypes', to='patients.patient')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("gene", models.CharField(max_length=20)),
+                ("diplotype", models.CharField(max_length=60)),
+                ("phenotype", models.CharField(max_length=80)),
+                (
+                    "phenotype_source",
+                    models.TextField(help_text="guideline table and version that called it, and how"),
+                ),
+                ("lab", models.CharField(max_length=200)),
+                ("reported_on", models.DateField()),
+                ("recorded_at", models.DateTimeField(auto_now_add=True)),
+                ("entered_in_error", models.BooleanField(default=False)),
+                ("error_reason", models.TextField(blank=True)),
+                (
+                    "recorded_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "patient",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="genotypes",
+                        to="patients.patient",
+                    ),
+                ),
             ],
             options={
-                'ordering': ('gene', '-reported_on', '-pk'),
+                "ordering": ("gene", "-reported_on", "-pk"),
             },
         ),
         migrations.CreateModel(
-            name='CovariateMeasurement',
+            name="CovariateMeasurement",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.SlugField(help_text='weight, height, serum_creatinine, albumin, dialysis, ...', max_length=60)),
-                ('value', models.FloatField(help_text='in the canonical unit of the kind')),
-                ('unit', models.CharField(help_text='canonical unit of the value', max_length=24)),
-                ('value_as_entered', models.FloatField()),
-                ('unit_as_entered', models.CharField(max_length=24)),
-                ('measured_at', models.DateTimeField()),
-                ('recorded_at', models.DateTimeField(auto_now_add=True)),
-                ('entered_in_error', models.BooleanField(default=False)),
-                ('error_reason', models.TextField(blank=True)),
-                ('recorded_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('patient', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='measurements', to='patients.patient')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.SlugField(
+                        help_text="weight, height, serum_creatinine, albumin, dialysis, ...", max_length=60
+                    ),
+                ),
+                ("value", models.FloatField(help_text="in the canonical unit of the kind")),
+                ("unit", models.CharField(help_text="canonical unit of the value", max_length=24)),
+                ("value_as_entered", models.FloatField()),
+                ("unit_as_entered", models.CharField(max_length=24)),
+                ("measured_at", models.DateTimeField()),
+                ("recorded_at", models.DateTimeField(auto_now_add=True)),
+                ("entered_in_error", models.BooleanField(default=False)),
+                ("error_reason", models.TextField(blank=True)),
+                (
+                    "recorded_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "patient",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="measurements",
+                        to="patients.patient",
+                    ),
+                ),
             ],
             options={
-                'ordering': ('measured_at', 'pk'),
+                "ordering": ("measured_at", "pk"),
             },
         ),
         migrations.CreateModel(
-            name='ConsentRecord',
+            name="ConsentRecord",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('scope', models.CharField(choices=[('model_based_dosing', 'Model-based dosing'), ('genotype_use', 'Use of genotype for dosing'), ('research_use', 'Use of data for research')], max_length=32)),
-                ('status', models.CharField(choices=[('granted', 'Granted'), ('refused', 'Refused'), ('withdrawn', 'Withdrawn')], max_length=16)),
-                ('note', models.TextField(blank=True)),
-                ('recorded_at', models.DateTimeField(auto_now_add=True)),
-                ('recorded_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('patient', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='consents', to='patients.patient')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "scope",
+                    models.CharField(
+                        choices=[
+                            ("model_based_dosing", "Model-based dosing"),
+                            ("genotype_use", "Use of genotype for dosing"),
+                            ("research_use", "Use of data for research"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("granted", "Granted"), ("refused", "Refused"), ("withdrawn", "Withdrawn")],
+                        max_length=16,
+                    ),
+                ),
+                ("note", models.TextField(blank=True)),
+                ("recorded_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "recorded_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "patient",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="consents",
+                        to="patients.patient",
+                    ),
+                ),
             ],
             options={
-                'ordering': ('scope', '-recorded_at', '-pk'),
+                "ordering": ("scope", "-recorded_at", "-pk"),
             },
         ),
         migrations.AddConstraint(
-            model_name='patient',
-            constraint=models.CheckConstraint(condition=models.Q(('birth_date__gte', '1900-01-01')), name='patient_birth_plausible'),
+            model_name="patient",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("birth_date__gte", "1900-01-01")), name="patient_birth_plausible"
+            ),
         ),
         migrations.AddIndex(
-            model_name='covariatemeasurement',
-            index=models.Index(fields=['patient', 'kind', 'measured_at'], name='patients_co_patient_a8c567_idx'),
+            model_name="covariatemeasurement",
+            index=models.Index(
+                fields=["patient", "kind", "measured_at"], name="patients_co_patient_a8c567_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='covariatemeasurement',
-            constraint=models.CheckConstraint(condition=models.Q(('value__gte', 0)), name='measurement_not_negative'),
+            model_name="covariatemeasurement",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("value__gte", 0)), name="measurement_not_negative"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='covariatemeasurement',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('kind', 'weight'), _negated=True), models.Q(('value__gte', 0.3), ('value__lte', 400)), _connector='OR'), name='measurement_weight_plausible'),
+            model_name="covariatemeasurement",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("kind", "weight"), _negated=True),
+                    models.Q(("value__gte", 0.3), ("value__lte", 400)),
+                    _connector="OR",
+                ),
+                name="measurement_weight_plausible",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='covariatemeasurement',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('kind', 'height'), _negated=True), models.Q(('value__gte', 20), ('value__lte', 260)), _connector='OR'), name='measurement_height_plausible'),
+            model_name="covariatemeasurement",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("kind", "height"), _negated=True),
+                    models.Q(("value__gte", 20), ("value__lte", 260)),
+                    _connector="OR",
+                ),
+                name="measurement_height_plausible",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='covariatemeasurement',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('kind', 'serum_creatinine'), _negated=True), models.Q(('value__gte', 0.05), ('value__lte', 30)), _connector='OR'), name='measurement_creatinine_plausible'),
+            model_name="covariatemeasurement",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("kind", "serum_creatinine"), _negated=True),
+                    models.Q(("value__gte", 0.05), ("value__lte", 30)),
+                    _connector="OR",
+                ),
+                name="measurement_creatinine_plausible",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='covariatemeasurement',
-            constraint=models.CheckConstraint(condition=models.Q(('entered_in_error', False), models.Q(('error_reason', ''), _negated=True), _connector='OR'), name='measurement_error_has_reason'),
+            model_name="covariatemeasurement",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("entered_in_error", False),
+                    models.Q(("error_reason", ""), _negated=True),
+                    _connector="OR",
+                ),
+                name="measurement_error_has_reason",
+            ),
         ),
     ]
