@@ -9,6 +9,7 @@ used only when the patient consented to its use for dosing.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,7 @@ from mipd_engine.covariate_sources import (
     parse_covariate_sources,
     resolve_covariates,
 )
+from mipd_engine.errors import InvalidInputError
 from mipd_engine.model import PopulationModel, parse_model
 from mipd_engine.regimens import Regimen
 from mipd_engine.targets import METRICS
@@ -99,13 +101,23 @@ def _level_document(level: DrugLevel, origin: dt.datetime, model: PopulationMode
     return document
 
 
-def next_dose_hour(dose_times_h: list[float], now_h: float) -> float:
-    """When the next dose is due: the last interval repeated, or now (rounded up to the half hour)."""
+def next_dose_hour(
+    dose_ends_h: list[tuple[float, float]], now_h: float, interval_options_h: list[float]
+) -> float:
+    """When the next dose is due: never before the last recorded dose has ended, nor before now.
+
+    ``dose_ends_h`` are (start, end) times of the recorded doses. With two or more, the last interval is
+    repeated; with one, the shortest interval the drug allows. "Now" is rounded up to the half hour.
+    """
     soon = math.ceil(now_h * 2.0) / 2.0
-    if len(dose_times_h) >= 2:
-        due = dose_times_h[-1] + (dose_times_h[-1] - dose_times_h[-2])
-        return max(due, soon)
-    return soon
+    if not dose_ends_h:
+        return soon
+    last_start, last_end = dose_ends_h[-1]
+    starts = [start for start, _ in dose_ends_h]
+    gaps = [b - a for a, b in itertools.pairwise(starts) if b - a > 0.1]
+    interval = gaps[-1] if gaps else (min(interval_options_h) if interval_options_h else 0.0)
+    due = last_start + interval
+    return max(due, last_end, soon)  # the schedule's own time, or the next half hour from now
 
 
 def population_warnings(model: PopulationModel, facts: PatientFacts, weight_kg: float | None) -> list[str]:
@@ -132,14 +144,17 @@ def population_warnings(model: PopulationModel, facts: PatientFacts, weight_kg: 
 
 
 def _constraints(
-    course: TherapyCourse, doses: list[DoseAdministration], model: PopulationModel
+    course: TherapyCourse, doses: list[DoseAdministration], model: PopulationModel, weight_kg: float | None
 ) -> dict[str, Any]:
     drug = course.drug
     route = doses[-1].route if doses else (drug.routes[0] if drug.routes else next(iter(model.routes)))
     constraints: dict[str, Any] = {"route": route}
     intervals = list(drug.interval_options_h or [])
     if not intervals and len(doses) >= 2:
-        intervals = [round(hours(doses[-1].given_at, doses[-2].given_at), 2)]
+        # The interval in use (doses recorded twice at one time would give 0: skip those).
+        gaps = [hours(b.given_at, a.given_at) for a, b in itertools.pairwise(doses)]
+        positive = [gap for gap in gaps if gap > 0.1]
+        intervals = [round(positive[-1], 2)] if positive else []
     if intervals:
         constraints["interval_options_h"] = intervals
     if drug.strengths_mg:
@@ -150,6 +165,8 @@ def _constraints(
         constraints["max_dose_mg"] = drug.max_single_dose_mg
     if drug.max_daily_dose_mg:
         constraints["max_daily_dose_mg"] = drug.max_daily_dose_mg
+    if drug.max_daily_dose_mg_per_kg and weight_kg is not None:
+        constraints.update(max_mg_per_kg_per_day=drug.max_daily_dose_mg_per_kg, weight_kg=weight_kg)
     if route == "iv_infusion":
         if drug.max_infusion_rate_mg_per_h:
             constraints["max_infusion_rate_mg_per_h"] = drug.max_infusion_rate_mg_per_h
@@ -160,16 +177,32 @@ def _constraints(
     return constraints
 
 
+# Hard limits: a course may narrow the drug's, never lift them.
+_CEILINGS = ("max_dose_mg", "max_daily_dose_mg", "max_infusion_rate_mg_per_h", "max_mg_per_kg_per_day")
+
+
+def _merge_limits(drug_constraints: dict[str, Any], course_target: dict[str, Any]) -> dict[str, Any]:
+    merged = {**drug_constraints, **course_target}
+    for key in _CEILINGS:
+        values = [
+            float(source[key]) for source in (drug_constraints, course_target) if source.get(key) is not None
+        ]
+        if values:
+            merged[key] = min(values)
+    return merged
+
+
 def course_case(course: TherapyCourse, *, now: dt.datetime | None = None, seed: int = 1) -> CourseCase:
     """The course's case document as recorded now: fit, bands, regimen search from the next dose."""
     now = now or timezone.now()
     version = course.model_version
     model = parse_model(version.document)
-    if not version.covariate_sources:
+    try:  # a model without covariates needs no source; one that uses covariates needs all of them
+        sources = parse_covariate_sources(version.covariate_sources or {}, model)
+    except InvalidInputError as exc:
         raise CaseBuildError(
-            f"{version}: the catalog gives no covariate sources for this model; a curator must add them"
-        )
-    sources = parse_covariate_sources(version.covariate_sources, model)
+            f"{version}: {exc}; a curator must complete the model's covariate sources"
+        ) from None
     doses = list(course.doses.filter(entered_in_error=False).order_by("given_at", "pk"))
     origin = doses[0].given_at if doses else now
     genotype_used = (
@@ -183,14 +216,21 @@ def course_case(course: TherapyCourse, *, now: dt.datetime | None = None, seed: 
     levels = course.levels.filter(entered_in_error=False, excluded=False).order_by("sampled_at", "pk")
     now_h = hours(now, origin)
     dose_times = [hours(dose.given_at, origin) for dose in doses]
-    next_dose = next_dose_hour(dose_times, now_h)
+    dose_ends = [
+        (t, t + (dose.infusion_duration_h or 0.0)) for t, dose in zip(dose_times, doses, strict=True)
+    ]
+    next_dose = next_dose_hour(dose_ends, now_h, list(course.drug.interval_options_h or []))
     end_h = max(now_h, next_dose, dose_times[-1] if dose_times else 0.0) + FORECAST_HORIZON_H
     target = dict(course.target)
     info = METRICS.get(str(target.get("metric", "")))
     if course.mic_mg_per_l and info is not None and info.needs_mic:
         target.setdefault("mic_mg_per_l", course.mic_mg_per_l)
-    # The drug's limits are the defaults; a course's own target document may narrow them (its keys win).
-    target = {**_constraints(course, doses, model), **target, "start_h": next_dose}
+    weights = facts.measurements.get("weight") or []
+    latest_weight = weights[-1][1] if weights else None
+    target = {
+        **_merge_limits(_constraints(course, doses, model, latest_weight), target),
+        "start_h": next_dose,
+    }
     if "max_dose_mg" not in target:  # the regimen search never proposes a dose without a hard ceiling
         raise CaseBuildError(
             f"{course.drug}: the catalog gives no maximum single dose; a curator sets one for the drug "
@@ -206,8 +246,7 @@ def course_case(course: TherapyCourse, *, now: dt.datetime | None = None, seed: 
         "posterior": {"samples": 2000, "seed": seed, "quantiles": list(BAND_QUANTILES)},
         "target": target,
     }
-    weights = facts.measurements.get("weight") or []
-    warnings = list(resolved.notes) + population_warnings(model, facts, weights[-1][1] if weights else None)
+    warnings = list(resolved.notes) + population_warnings(model, facts, latest_weight)
     if not genotype_used and course.patient.genotypes.filter(entered_in_error=False).exists():
         warnings.append("the patient's genotype is not used: no consent to use it for dosing")
     return CourseCase(

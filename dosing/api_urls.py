@@ -15,5 +15,7 @@ urlpatterns = [
         name="course-recommendations",
     ),
     path("levels/<int:pk>/exclude/", apis.LevelExcludeApi.as_view(), name="level-exclude"),
+    path("levels/<int:pk>/entered-in-error/", apis.LevelInErrorApi.as_view(), name="level-entered-in-error"),
+    path("doses/<int:pk>/entered-in-error/", apis.DoseInErrorApi.as_view(), name="dose-entered-in-error"),
     path("updates/<int:pk>/", apis.UpdateDetailApi.as_view(), name="update"),
 ]

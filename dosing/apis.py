@@ -349,6 +349,44 @@ class LevelExcludeApi(APIView):
         return Response(LevelOutputSerializer(level).data)
 
 
+class EntryInErrorInputSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000)
+
+
+class DoseInErrorApi(APIView):
+    """Mark a dose entered in error: it stays in the history, struck, and leaves every later fit."""
+
+    @extend_schema(
+        request=EntryInErrorInputSerializer,
+        responses=DoseOutputSerializer,
+        operation_id="doses_entered_in_error",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        dose = _child_of_course(DoseAdministration, request=request, pk=pk)
+        serializer = EntryInErrorInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        with service_errors():
+            dose = services.entry_mark_in_error(entry=dose, user=request.user, **serializer.validated_data)
+        return Response(DoseOutputSerializer(dose).data)
+
+
+class LevelInErrorApi(APIView):
+    """Mark a level entered in error (a wrong result, not a valid one left out: that is "exclude")."""
+
+    @extend_schema(
+        request=EntryInErrorInputSerializer,
+        responses=LevelOutputSerializer,
+        operation_id="levels_entered_in_error",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        level = _child_of_course(DrugLevel, request=request, pk=pk)
+        serializer = EntryInErrorInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        with service_errors():
+            level = services.entry_mark_in_error(entry=level, user=request.user, **serializer.validated_data)
+        return Response(LevelOutputSerializer(level).data)
+
+
 class UpdateListApi(APIView):
     """A course's Bayesian updates, newest first (without results); POST asks for a new one."""
 

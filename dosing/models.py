@@ -58,6 +58,10 @@ class DoseAdministration(models.Model):
     recorded_at = models.DateTimeField(auto_now_add=True)
     entered_in_error = models.BooleanField(default=False)
     error_reason = models.TextField(blank=True)
+    error_marked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    error_marked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ("given_at", "pk")
@@ -98,10 +102,18 @@ class DrugLevel(models.Model):
     )
     excluded = models.BooleanField(default=False)
     exclusion_reason = models.TextField(blank=True)
+    excluded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    excluded_at = models.DateTimeField(null=True, blank=True)
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     recorded_at = models.DateTimeField(auto_now_add=True)
     entered_in_error = models.BooleanField(default=False)
     error_reason = models.TextField(blank=True)
+    error_marked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    error_marked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ("sampled_at", "pk")

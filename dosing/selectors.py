@@ -30,6 +30,7 @@ class TimelineEntry:
     text: str
     struck: bool  # entered in error or excluded
     note: str = ""
+    pk: int | None = None  # doses and levels: what the "entered in error" form acts on
 
 
 def course_timeline(*, course: TherapyCourse) -> list[TimelineEntry]:
@@ -41,6 +42,7 @@ def course_timeline(*, course: TherapyCourse) -> list[TimelineEntry]:
             + (f" over {dose.infusion_duration_h:g} h" if dose.infusion_duration_h else ""),
             dose.entered_in_error,
             dose.error_reason,
+            dose.pk,
         )
         for dose in course.doses.all()
     ]
@@ -53,7 +55,12 @@ def course_timeline(*, course: TherapyCourse) -> list[TimelineEntry]:
         note = level.exclusion_reason if level.excluded else level.error_reason
         entries.append(
             TimelineEntry(
-                level.sampled_at, "level", f"level {shown}", level.excluded or level.entered_in_error, note
+                level.sampled_at,
+                "level",
+                f"level {shown}",
+                level.excluded or level.entered_in_error,
+                note,
+                level.pk,
             )
         )
     for measurement in course.patient.measurements.all():
@@ -75,9 +82,8 @@ def latest_update(*, course: TherapyCourse) -> BayesianUpdate | None:
 
 
 def latest_finished_update(*, course: TherapyCourse) -> BayesianUpdate | None:
-    return (
-        course.updates.filter(status=BayesianUpdate.Status.SUCCEEDED).order_by("-finished_at", "-pk").first()
-    )
+    """The newest successful update by request order (a slow older one never hides a newer one)."""
+    return course.updates.filter(status=BayesianUpdate.Status.SUCCEEDED).order_by("-pk").first()
 
 
 def current_recommendation(*, course: TherapyCourse) -> Recommendation | None:

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.roles import Role
@@ -68,11 +69,17 @@ def course_open(
         )
     if target_protocol is not None and target_protocol.drug_id != model_version.drug_id:
         raise ValidationError({"target_protocol": ["the protocol is for another drug"]})
+    if target_protocol is not None and not target_protocol.active:
+        raise ValidationError({"target_protocol": ["this protocol is no longer in use"]})
     target = dict(target or (target_protocol.target if target_protocol else {}))
     if not target:
         raise ValidationError({"target": ["choose a target protocol or give a target"]})
     target_from_document(target)
     consent = consent_status(patient=patient, scope=ConsentRecord.Scope.MODEL_BASED_DOSING)
+    if consent in (ConsentRecord.Status.REFUSED, ConsentRecord.Status.WITHDRAWN):
+        raise ValidationError(
+            {"consent_override_reason": [f"the patient has {consent} consent to model-based dosing"]}
+        )
     if consent != "granted" and not consent_override_reason.strip():
         raise ValidationError(
             {
@@ -192,13 +199,17 @@ def level_record(
         )
     except units.UnitError as exc:
         raise ValidationError({"unit": [str(exc)]}) from None
-    ceiling = course.drug.max_plausible_concentration
-    if value_model is not None and ceiling is not None and value_model > ceiling:
+    ceiling = course.drug.max_plausible_concentration  # in the drug's concentration unit
+    drug_unit = course.drug.concentration_unit
+    value_drug = (
+        None if value is None else units.convert(value, unit, drug_unit, molar_mass_g_per_mol=molar_mass)
+    )
+    if value_drug is not None and ceiling is not None and value_drug > ceiling:
         raise ValidationError(
             {
                 "value": [
-                    f"{value:g} {unit} is {value_model:g} {model_unit}, above the plausible maximum "
-                    f"{ceiling:g} {model_unit}: check the value and the unit"
+                    f"{value:g} {unit} is {value_drug:g} {drug_unit}, above the plausible maximum "
+                    f"{ceiling:g} {drug_unit}: check the value and the unit"
                 ]
             }
         )
@@ -223,30 +234,57 @@ def level_record(
 
 @transaction.atomic
 def level_exclude(*, level: DrugLevel, reason: str, user: AbstractBaseUser) -> DrugLevel:
+    """Leave a valid measurement out of the fit (e.g. sampled from the infusion line), with the reason."""
     _require_clinician(user)
     if not reason.strip():
         raise ValidationError({"reason": ["say why the level is excluded"]})
+    if level.excluded or level.entered_in_error:
+        raise ValidationError({"reason": ["this level is already left out of the fit"]})
     level.excluded = True
     level.exclusion_reason = reason.strip()
-    level.save(update_fields=["excluded", "exclusion_reason"])
+    level.excluded_by = user
+    level.excluded_at = timezone.now()
+    level.save(update_fields=["excluded", "exclusion_reason", "excluded_by", "excluded_at"])
     update_request(course=level.course, user=user, trigger="level excluded")
     return level
 
 
+@transaction.atomic
+def entry_mark_in_error(
+    *, entry: DoseAdministration | DrugLevel, reason: str, user: AbstractBaseUser
+) -> DoseAdministration | DrugLevel:
+    """A dose or level that was wrongly recorded: kept for the record, left out of every later fit."""
+    _require_clinician(user)
+    if not reason.strip():
+        raise ValidationError({"reason": ["say why the entry is wrong"]})
+    if entry.entered_in_error:
+        raise ValidationError({"reason": ["this entry is already marked as entered in error"]})
+    entry.entered_in_error = True
+    entry.error_reason = reason.strip()
+    entry.error_marked_by = user
+    entry.error_marked_at = timezone.now()
+    entry.save(update_fields=["entered_in_error", "error_reason", "error_marked_by", "error_marked_at"])
+    kind = "dose" if isinstance(entry, DoseAdministration) else "level"
+    update_request(course=entry.course, user=user, trigger=f"{kind} entered in error")
+    return entry
+
+
 def update_request(*, course: TherapyCourse, user: AbstractBaseUser, trigger: str) -> BayesianUpdate:
-    """Queue an update of the course; older queued ones are superseded. Runs after the transaction commits."""
+    """Queue an update of the course; older queued ones are superseded. Runs after the transaction commits.
+
+    New data makes the pending recommendation stale: it is superseded at once, so nobody approves a regimen
+    computed without the latest dose, level, covariate or consent.
+    """
     from dosing.tasks import run_bayesian_update  # tasks import services: import here to avoid a cycle
 
     _require_clinician(user)
     with transaction.atomic():
-        TherapyCourse.objects.select_for_update().filter(
-            pk=course.pk
-        ).first()  # serialise requests per course
+        TherapyCourse.objects.select_for_update().filter(pk=course.pk).first()  # one request at a time
         now = timezone.now()
         course.updates.filter(status=Status.QUEUED).update(status=Status.SUPERSEDED, finished_at=now)
-        # A RUNNING row older than the hard time limit belongs to a worker that died: say so.
-        course.updates.filter(status=Status.RUNNING, started_at__lt=now - STALE_AFTER).update(
-            status=Status.FAILED, finished_at=now, error="the worker stopped before finishing; superseded"
+        _reap_stale(course, now)
+        course.recommendations.filter(status=Recommendation.Status.PENDING_REVIEW).update(
+            status=Recommendation.Status.SUPERSEDED
         )
         update = BayesianUpdate.objects.create(
             course=course, trigger=trigger[:200], requested_by=user, model_version=course.model_version
@@ -255,13 +293,23 @@ def update_request(*, course: TherapyCourse, user: AbstractBaseUser, trigger: st
     return update
 
 
+def _reap_stale(course: TherapyCourse, now: dt.datetime) -> None:
+    """A RUNNING row older than the hard time limit belongs to a worker that died: say so."""
+    course.updates.filter(status=Status.RUNNING, started_at__lt=now - STALE_AFTER).update(
+        status=Status.FAILED, finished_at=now, error="the worker stopped before finishing"
+    )
+
+
 def updates_request_for_patient(*, patient: Patient, user: AbstractBaseUser, trigger: str) -> None:
     for course in patient.courses.filter(status=TherapyCourse.Status.ACTIVE):
         update_request(course=course, user=user, trigger=trigger)
 
 
 def _claim(update_id: int) -> BayesianUpdate | None:
-    claimed = BayesianUpdate.objects.filter(pk=update_id, status=Status.QUEUED).update(
+    """Take a queued update, or one left RUNNING by a worker that died (acks_late redelivers it)."""
+    stale_before = timezone.now() - STALE_AFTER
+    claimable = Q(status=Status.QUEUED) | Q(status=Status.RUNNING, started_at__lt=stale_before)
+    claimed = BayesianUpdate.objects.filter(claimable, pk=update_id).update(
         status=Status.RUNNING, started_at=timezone.now(), worker=socket.gethostname()[:200]
     )
     if not claimed:
@@ -271,17 +319,42 @@ def _claim(update_id: int) -> BayesianUpdate | None:
     ).get(pk=update_id)
 
 
-def _fail(update: BayesianUpdate, message: str) -> None:
-    BayesianUpdate.objects.filter(pk=update.pk).update(
+def _fail(update: BayesianUpdate, message: str) -> BayesianUpdate:
+    BayesianUpdate.objects.filter(pk=update.pk, status=Status.RUNNING).update(
         status=Status.FAILED, error=message[:5000], finished_at=timezone.now()
     )
+    return BayesianUpdate.objects.get(pk=update.pk)
+
+
+def model_based_dosing_blocked(course: TherapyCourse) -> str:
+    """Why model-based dosing may not run for this course now, or "" when it may.
+
+    Consent granted: it may. Otherwise the override reason recorded when the course was opened counts only
+    while the patient has not refused or withdrawn consent since: a later refusal always blocks.
+    """
+    latest = (
+        course.patient.consents.filter(scope=ConsentRecord.Scope.MODEL_BASED_DOSING)
+        .order_by("-recorded_at", "-pk")
+        .first()
+    )
+    if latest is not None and latest.status == ConsentRecord.Status.GRANTED:
+        return ""
+    status = latest.status if latest else "not recorded"
+    if latest is not None and latest.recorded_at >= course.opened_at:
+        return (
+            f"model-based dosing is blocked: the patient's consent was {status} after the course was opened"
+        )
+    if not course.consent_override_reason:
+        return f"model-based dosing is blocked: consent is {status} and no override reason is recorded"
+    return ""
 
 
 def update_run(*, update_id: int) -> BayesianUpdate | None:
     """Run one queued update: build the case, fit, band, search regimens, forecast; store everything.
 
     Returns None when the update was already claimed, finished or superseded (a second delivery).
-    Expected failures (missing covariates, a fit that does not converge) are stored with their reason.
+    Expected failures (missing covariates, a fit that does not converge) are stored with their reason; so is
+    any unexpected error, so that no row stays RUNNING.
     """
     update = _claim(update_id)
     if update is None:
@@ -289,12 +362,9 @@ def update_run(*, update_id: int) -> BayesianUpdate | None:
     course = update.course
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    consent = consent_status(patient=course.patient, scope=ConsentRecord.Scope.MODEL_BASED_DOSING)
-    if consent != "granted" and not course.consent_override_reason:
-        _fail(
-            update, f"model-based dosing is blocked: consent is {consent} and no override reason is recorded"
-        )
-        return BayesianUpdate.objects.get(pk=update.pk)
+    blocked = model_based_dosing_blocked(course)
+    if blocked:
+        return _fail(update, blocked)
     try:
         case = adapters.course_case(course, seed=update.pk)
         inputs_sha = hashlib.sha256(json.dumps(case.document, sort_keys=True).encode()).hexdigest()
@@ -311,21 +381,32 @@ def update_run(*, update_id: int) -> BayesianUpdate | None:
             tic = time.perf_counter()
             forecast = _forecast(case, recommended["regimens"][0])
             timings["forecast_s"] = time.perf_counter() - tic
+        results = build_results(case=case, course=course, recommended=recommended, forecast=forecast)
+        timings["total_s"] = time.perf_counter() - started
+        return _finish(update, recommended=recommended, results=results, timings=timings)
     except adapters.CaseBuildError as exc:
-        _fail(update, str(exc))
-        return BayesianUpdate.objects.get(pk=update.pk)
+        return _fail(update, str(exc))
     except EngineError as exc:
-        _fail(update, f"the engine refused the case: {exc}")
-        return BayesianUpdate.objects.get(pk=update.pk)
+        return _fail(update, f"the engine refused the case: {exc}")
     except Exception as exc:  # unexpected: keep the reason on the row, and the traceback in the log
         logger.exception("Bayesian update %s failed", update.pk)
-        _fail(update, f"internal error: {type(exc).__name__}: {exc}")
-        return BayesianUpdate.objects.get(pk=update.pk)
-    results = build_results(case=case, course=course, recommended=recommended, forecast=forecast)
-    timings["total_s"] = time.perf_counter() - started
+        return _fail(update, f"internal error: {type(exc).__name__}: {exc}")
+
+
+def _finish(
+    update: BayesianUpdate, *, recommended: dict[str, Any], results: dict[str, Any], timings: dict[str, float]
+) -> BayesianUpdate:
+    """Store the outcome, unless the row was reaped meanwhile or a newer update finished first."""
     with transaction.atomic():
+        TherapyCourse.objects.select_for_update().filter(pk=update.course_id).first()
         update = BayesianUpdate.objects.select_for_update().get(pk=update.pk)
-        if not recommended["success"]:
+        if update.status != Status.RUNNING:
+            return update  # reaped as stale: another update owns the course now
+        newer = update.course.updates.filter(pk__gt=update.pk, status=Status.SUCCEEDED).exists()
+        if newer:
+            update.status = Status.SUPERSEDED
+            update.error = "a newer update finished first; this one's results are kept for the record only"
+        elif not recommended["success"]:
             update.status = Status.FAILED
             update.error = "the fit did not converge: " + (recommended.get("message") or "no reason given")
         else:
@@ -354,9 +435,9 @@ def _forecast(case: adapters.CourseCase, regimen_document: dict[str, Any]) -> di
 
 def _recommendation_store(update: BayesianUpdate, results: dict[str, Any]) -> Recommendation:
     course = update.course
-    course.recommendations.filter(status=Recommendation.Status.PENDING_REVIEW).update(
-        status=Recommendation.Status.SUPERSEDED
-    )
+    course.recommendations.filter(
+        status=Recommendation.Status.PENDING_REVIEW, update__pk__lt=update.pk
+    ).update(status=Recommendation.Status.SUPERSEDED)
     best = results["recommendation"]
     return Recommendation.objects.create(
         course=course,
@@ -385,6 +466,45 @@ def what_if(*, course: TherapyCourse, regimen: dict[str, Any]) -> dict[str, Any]
     if not forecast["success"]:
         raise ValidationError("the fit did not converge: " + (forecast.get("message") or ""))
     return {"case": case, "forecast": forecast}
+
+
+def _checked_regimen(recommendation: Recommendation, regimen: dict[str, Any]) -> dict[str, Any]:
+    """A pharmacist's changed regimen within the same hard limits as the engine's (route and start kept)."""
+    drug = recommendation.course.drug
+    try:
+        dose_mg = float(regimen["dose_mg"])
+        interval_h = float(regimen["interval_h"])
+    except (KeyError, TypeError, ValueError):
+        raise ValidationError({"final_regimen": ["give the dose (mg) and the interval (h)"]}) from None
+    duration_h = float(regimen.get("duration_h") or 0.0)
+    if dose_mg <= 0 or interval_h < 0.5 or duration_h < 0 or duration_h > interval_h:
+        raise ValidationError(
+            {"final_regimen": ["dose > 0, interval >= 0.5 h, infusion within the interval"]}
+        )
+    daily_mg = dose_mg * 24.0 / interval_h
+    if drug.max_single_dose_mg and dose_mg > drug.max_single_dose_mg:
+        raise ValidationError(
+            {"final_regimen": [f"{dose_mg:g} mg exceeds the maximum dose {drug.max_single_dose_mg:g} mg"]}
+        )
+    if drug.max_daily_dose_mg and daily_mg > drug.max_daily_dose_mg + 1e-9:
+        raise ValidationError(
+            {"final_regimen": [f"{daily_mg:g} mg/day exceeds the maximum {drug.max_daily_dose_mg:g} mg/day"]}
+        )
+    route = recommendation.regimen.get("route", "")
+    if route == "iv_infusion":
+        if duration_h <= 0:
+            raise ValidationError({"final_regimen": ["an infusion needs its duration"]})
+        rate = drug.max_infusion_rate_mg_per_h
+        if rate and dose_mg / duration_h > rate + 1e-9:
+            raise ValidationError({"final_regimen": [f"infusion faster than {rate:g} mg/h"]})
+    return {
+        "dose_mg": dose_mg,
+        "interval_h": interval_h,
+        "duration_h": duration_h or None,
+        "route": route,
+        "start_h": recommendation.regimen.get("start_h"),
+        "daily_dose_mg": daily_mg,
+    }
 
 
 @transaction.atomic
@@ -418,6 +538,8 @@ def recommendation_review(
         raise ValidationError({"decision": ["approve, modify or reject"]})
     if decision == "modify" and not final_regimen:
         raise ValidationError({"final_regimen": ["state the regimen you approve instead"]})
+    if decision == "modify":
+        final_regimen = _checked_regimen(recommendation, final_regimen or {})
     if decision in ("modify", "reject") and not note.strip():
         raise ValidationError({"note": ["say why"]})
     recommendation.status = statuses[decision]

@@ -27,7 +27,8 @@ class UnitError(ValueError):
 
 
 def _key(unit: str) -> str:
-    return unit.strip().lower().replace(" ", "")
+    # The micro sign (U+00B5) and the Greek mu (U+03BC) look alike: accept both, and "u"/"mc".
+    return unit.strip().lower().replace(" ", "").replace("\u03bc", "\u00b5")
 
 
 def is_known_unit(unit: str) -> bool:

@@ -12,6 +12,11 @@ urlpatterns = [
     path("courses/<int:pk>/record/<slug:what>/", views.course_record, name="course_record"),
     path("courses/<int:pk>/levels/<int:level_pk>/exclude/", views.level_exclude, name="level_exclude"),
     path("courses/<int:pk>/what-if/", views.course_what_if, name="what_if"),
+    path(
+        "courses/<int:pk>/<slug:kind>s/<int:entry_pk>/entered-in-error/",
+        views.course_entry_error,
+        name="entry_error",
+    ),
     path("review/", views.review_queue, name="review_queue"),
     path(
         "courses/<int:pk>/recommendations/<int:rec_pk>/review/",

@@ -9,7 +9,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts.roles import Role
@@ -53,12 +53,12 @@ def _course_context(request: HttpRequest, course: Any, **extra: Any) -> dict[str
         what_if_initial["duration_h"] = last_dose.infusion_duration_h
     latest = selectors.latest_update(course=course)
     done = selectors.latest_finished_update(course=course)
-    plot = dict(done.results["plot"]) if done else None
+    what_if = extra.pop("what_if", None)
+    # A what-if is computed on the course as recorded now: its whole plot, on its own time origin.
+    source = what_if["plot"] if what_if is not None else (done.results["plot"] if done else None)
+    plot = dict(source) if source is not None else None
     if plot is not None:
         plot["time_zone"] = settings.TIME_ZONE
-    what_if = extra.pop("what_if", None)
-    if plot is not None and what_if is not None:
-        plot["forecast"] = what_if["plot"]["forecast"]
     return {
         "course": course,
         "patient": course.patient,
@@ -68,6 +68,7 @@ def _course_context(request: HttpRequest, course: Any, **extra: Any) -> dict[str
         "timeline": selectors.course_timeline(course=course),
         "latest": latest,
         "done": done,
+        "stale": done is not None and latest is not None and latest.pk != done.pk,
         "results": done.results if done else None,
         "plot": plot,
         "recommendation": selectors.current_recommendation(course=course),
@@ -155,7 +156,7 @@ def course_record(request: HttpRequest, pk: int, what: str) -> HttpResponse:
 @login_required
 def level_exclude(request: HttpRequest, pk: int, level_pk: int) -> HttpResponse:
     course = selectors.course_get(user=request.user, pk=pk)
-    level = course.levels.get(pk=level_pk)
+    level = get_object_or_404(course.levels, pk=level_pk)
     form = ExclusionForm(request.POST)
     if form.is_valid():
         try:
@@ -209,7 +210,7 @@ def review_queue(request: HttpRequest) -> HttpResponse:
 @login_required
 def recommendation_review(request: HttpRequest, pk: int, rec_pk: int) -> HttpResponse:
     course = selectors.course_get(user=request.user, pk=pk)
-    recommendation = course.recommendations.get(pk=rec_pk)
+    recommendation = get_object_or_404(course.recommendations, pk=rec_pk)
     form = ReviewForm(request.POST)
     if form.is_valid():
         try:
@@ -229,3 +230,24 @@ def recommendation_review(request: HttpRequest, pk: int, rec_pk: int) -> HttpRes
     return render(
         request, "dosing/course.html", _course_context(request, course, review_form=form), status=400
     )
+
+
+@require_POST
+@login_required
+def course_entry_error(request: HttpRequest, pk: int, kind: str, entry_pk: int) -> HttpResponse:
+    """Mark a dose or a level as entered in error (kept for the record, left out of the fit)."""
+    course = selectors.course_get(user=request.user, pk=pk)
+    rows = {"dose": course.doses, "level": course.levels}
+    if kind not in rows:
+        return HttpResponse(status=404)
+    entry = get_object_or_404(rows[kind], pk=entry_pk)
+    form = ExclusionForm(request.POST)
+    try:
+        if not form.is_valid():
+            raise ValidationError({"reason": ["say why the entry is wrong"]})
+        services.entry_mark_in_error(entry=entry, reason=form.cleaned_data["reason"], user=request.user)
+    except ValidationError as exc:
+        messages.error(request, "; ".join(exc.messages))
+    else:
+        messages.success(request, f"The {kind} is marked as entered in error; the update is queued.")
+    return redirect("dosing:course", pk=course.pk)

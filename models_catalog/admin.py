@@ -1,5 +1,5 @@
 """Django admin for the catalog. Model versions move through their life only via the curator pages and the
-services (four-eyes, validation); here they are read-only, drugs and target protocols are editable."""
+services (four-eyes, validation, audit); the admin shows everything read-only."""
 
 from typing import Any
 
@@ -28,7 +28,9 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Drug)
-class DrugAdmin(admin.ModelAdmin):
+class DrugAdmin(ReadOnlyAdmin):
+    """Limits are edited on the catalog pages (curators only, audited), not here."""
+
     list_display = (
         "name",
         "display_name",

@@ -155,3 +155,38 @@ class TargetProtocolForm(forms.Form):
         if not isinstance(target, dict):
             raise forms.ValidationError("expected a JSON object")
         return target
+
+
+class DrugLimitsForm(forms.Form):
+    """The hospital's limits for one drug: hard limits of every regimen the engine proposes."""
+
+    dose_step_mg = forms.FloatField(required=False, min_value=0.001, label="Dose step (mg)")
+    strengths_mg = forms.CharField(required=False, label="Unit strengths (mg, comma-separated; oral forms)")
+    max_single_dose_mg = forms.FloatField(required=False, min_value=0.001, label="Maximum single dose (mg)")
+    max_daily_dose_mg = forms.FloatField(required=False, min_value=0.001, label="Maximum daily dose (mg)")
+    max_daily_dose_mg_per_kg = forms.FloatField(required=False, min_value=0.001, label="Maximum mg/kg/day")
+    max_infusion_rate_mg_per_h = forms.FloatField(
+        required=False, min_value=0.001, label="Maximum infusion rate (mg/h)"
+    )
+    interval_options_h = forms.CharField(required=False, label="Dosing intervals (h, comma-separated)")
+    continuous_infusion = forms.BooleanField(required=False, label="Consider continuous infusion")
+    max_plausible_concentration = forms.FloatField(
+        required=False, min_value=0.001, label="Implausible level above (drug's concentration unit)"
+    )
+    limits_source = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), label="Source of these limits")
+
+    @staticmethod
+    def _numbers(text: str, field: str) -> list[float]:
+        try:
+            values = [float(part) for part in text.replace(";", ",").split(",") if part.strip()]
+        except ValueError:
+            raise forms.ValidationError("numbers separated by commas", code="numbers") from None
+        if any(value <= 0 for value in values):
+            raise forms.ValidationError("every value must be positive", code="positive")
+        return values
+
+    def clean_strengths_mg(self) -> list[float]:
+        return self._numbers(self.cleaned_data.get("strengths_mg") or "", "strengths_mg")
+
+    def clean_interval_options_h(self) -> list[float]:
+        return self._numbers(self.cleaned_data.get("interval_options_h") or "", "interval_options_h")

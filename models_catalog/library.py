@@ -32,7 +32,7 @@ DRUG_FIELDS = (
     "strengths_mg",
     "max_single_dose_mg",
     "max_daily_dose_mg",
-    "max_dose_mg_per_kg",
+    "max_daily_dose_mg_per_kg",
     "max_infusion_rate_mg_per_h",
     "interval_options_h",
     "continuous_infusion",

@@ -33,7 +33,7 @@ class Drug(models.Model):
     strengths_mg = models.JSONField(default=list, blank=True, help_text="available unit strengths (oral)")
     max_single_dose_mg = models.FloatField(null=True, blank=True)
     max_daily_dose_mg = models.FloatField(null=True, blank=True)
-    max_dose_mg_per_kg = models.FloatField(null=True, blank=True)
+    max_daily_dose_mg_per_kg = models.FloatField(null=True, blank=True)
     max_infusion_rate_mg_per_h = models.FloatField(null=True, blank=True)
     interval_options_h = models.JSONField(
         default=list, blank=True, help_text="dosing intervals the regimen search considers, e.g. [8, 12, 24]"
@@ -64,8 +64,8 @@ class Drug(models.Model):
                 name="drug_max_daily_dose_positive",
             ),
             models.CheckConstraint(
-                condition=Q(max_dose_mg_per_kg__isnull=True) | Q(max_dose_mg_per_kg__gt=0),
-                name="drug_max_dose_per_kg_positive",
+                condition=Q(max_daily_dose_mg_per_kg__isnull=True) | Q(max_daily_dose_mg_per_kg__gt=0),
+                name="drug_max_daily_dose_per_kg_positive",
             ),
             models.CheckConstraint(
                 condition=Q(max_infusion_rate_mg_per_h__isnull=True) | Q(max_infusion_rate_mg_per_h__gt=0),
@@ -151,16 +151,24 @@ class ModelVersion(models.Model):
     def __str__(self) -> str:
         return f"{self.model_id} {self.version}"
 
+    # What a published version's users rely on: none of it may change once published.
+    FROZEN_FIELDS = ("document", "covariate_sources", "reference_checks", "drug_id", "model_id", "version")
+
     def save(self, *args: Any, **kwargs: Any) -> None:
-        # Last line of defence behind the services: a frozen version's document can never change.
+        # Last line of defence behind the services: the hash is recomputed from the document itself, and a
+        # published or retired version's clinical content cannot change, whatever the caller set.
+        from models_catalog.engine_adapter import canonical_sha256
+
+        self.document_sha256 = canonical_sha256(self.document)
         if self.pk is not None:
-            stored = ModelVersion.objects.filter(pk=self.pk).values("status", "document_sha256").first()
-            if (
-                stored is not None
-                and stored["status"] in (self.Status.PUBLISHED, self.Status.RETIRED)
-                and stored["document_sha256"] != self.document_sha256
-            ):
-                raise ImmutableVersionError(f"{self} is {stored['status']}: its model file cannot change")
+            stored = ModelVersion.objects.filter(pk=self.pk).values("status", *self.FROZEN_FIELDS).first()
+            if stored is not None and stored["status"] in (self.Status.PUBLISHED, self.Status.RETIRED):
+                changed = [name for name in self.FROZEN_FIELDS if stored[name] != getattr(self, name)]
+                if changed:
+                    raise ImmutableVersionError(
+                        f"{self} is {stored['status']}: {', '.join(changed)} cannot change; "
+                        "create a new version"
+                    )
         super().save(*args, **kwargs)
 
     @property

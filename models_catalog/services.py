@@ -27,6 +27,7 @@ from models_catalog.models import (
     TargetProtocol,
     ValidationRun,
 )
+from models_catalog.selectors import declared_measurement_kinds
 
 SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?$")
 Status = ModelVersion.Status
@@ -240,6 +241,26 @@ def model_version_validate(*, model_version: ModelVersion, user: AbstractBaseUse
     return run
 
 
+def _require_usable_for_patients(model_version: ModelVersion) -> None:
+    """Every covariate the model uses has a source, in a unit no other published model contradicts."""
+    model = engine_adapter.model_from_document(model_version.document)
+    sources = engine_adapter.covariate_sources_parse(model_version.covariate_sources or {}, model)
+    declared = declared_measurement_kinds()
+    for name, spec in sources.items():
+        if spec.get("from") != "measurement":
+            continue
+        kind, unit = str(spec["kind"]), str(spec.get("unit", ""))
+        if kind in declared and declared[kind] != unit:
+            raise ValidationError(
+                {
+                    "covariate_sources": [
+                        f"{name}: published models record '{kind}' in '{declared[kind]}', not '{unit}'; use "
+                        "another kind name or the same unit"
+                    ]
+                }
+            )
+
+
 def _require_passing_validation(model_version: ModelVersion) -> None:
     latest = model_version.validation_runs.first()
     if latest is None or not latest.success or latest.document_sha256 != model_version.document_sha256:
@@ -259,6 +280,7 @@ def model_version_request_publication(
             f"{model_version} is {model_version.status}: only a validated version can be published"
         )
     _require_passing_validation(model_version)
+    _require_usable_for_patients(model_version)
     model_version.publication_requested_by = user
     model_version.publication_requested_at = timezone.now()
     model_version.save()
@@ -369,3 +391,42 @@ def target_protocol_save(
         after={"target": protocol.target, "active": protocol.active},
     )
     return protocol
+
+
+DRUG_LIMIT_FIELDS = (
+    "dose_step_mg",
+    "strengths_mg",
+    "max_single_dose_mg",
+    "max_daily_dose_mg",
+    "max_daily_dose_mg_per_kg",
+    "max_infusion_rate_mg_per_h",
+    "interval_options_h",
+    "continuous_infusion",
+    "max_plausible_concentration",
+    "limits_source",
+)
+
+
+@transaction.atomic
+def drug_limits_update(*, drug: Drug, user: AbstractBaseUser, **values: Any) -> Drug:
+    """The hospital's dose limits and steps for a drug; every change is audited with before and after."""
+    _require_curator(user)
+    unknown = set(values) - set(DRUG_LIMIT_FIELDS)
+    if unknown:
+        raise ValidationError(f"not a drug limit: {', '.join(sorted(unknown))}")
+    if not str(values.get("limits_source", drug.limits_source)).strip():
+        raise ValidationError(
+            {"limits_source": ["say where the limits come from (guideline, SmPC, local decision)"]}
+        )
+    drug = Drug.objects.select_for_update().get(pk=drug.pk)
+    before = {name: getattr(drug, name) for name in DRUG_LIMIT_FIELDS}
+    for name, value in values.items():
+        setattr(drug, name, value)
+    drug.full_clean()
+    drug.save()
+    after = {name: getattr(drug, name) for name in DRUG_LIMIT_FIELDS}
+    changed = {
+        name: {"before": before[name], "after": after[name]} for name in after if before[name] != after[name]
+    }
+    _event(actor=user, action="drug_limits_edited", drug=drug.name, changes=changed)
+    return drug

@@ -14,4 +14,5 @@ urlpatterns = [
     path("versions/<int:pk>/<slug:action>/", views.version_action, name="version_action"),
     path("targets/<int:pk>/", views.target_protocol_edit, name="target_edit"),
     path("drugs/<slug:drug>/targets/new/", views.target_protocol_edit, name="target_new"),
+    path("drugs/<slug:name>/limits/", views.drug_limits_edit, name="drug_limits"),
 ]

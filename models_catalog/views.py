@@ -16,7 +16,14 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from models_catalog import engine_adapter, selectors, services
-from models_catalog.forms import ModelFileForm, NewVersionForm, PreviewForm, ReasonForm, TargetProtocolForm
+from models_catalog.forms import (
+    DrugLimitsForm,
+    ModelFileForm,
+    NewVersionForm,
+    PreviewForm,
+    ReasonForm,
+    TargetProtocolForm,
+)
 from models_catalog.models import Drug, ModelVersion, TargetProtocol
 from models_catalog.plots import prediction_band_svg
 
@@ -240,6 +247,13 @@ def target_protocol_edit(
     form = TargetProtocolForm(request.POST or None, initial=initial)
     if protocol:
         form.fields["indication"].disabled = True  # another indication is another protocol
+    if (
+        request.method == "POST"
+        and form.is_valid()
+        and protocol is None
+        and target_drug.target_protocols.filter(indication=form.cleaned_data["indication"]).exists()
+    ):
+        form.add_error("indication", "a protocol for this indication exists: edit it instead")
     if request.method == "POST" and form.is_valid():
         try:
             services.target_protocol_save(drug=target_drug, user=request.user, **form.cleaned_data)
@@ -251,3 +265,21 @@ def target_protocol_edit(
     return render(
         request, "models_catalog/target_form.html", {"form": form, "drug": target_drug, "protocol": protocol}
     )
+
+
+@curator_required
+def drug_limits_edit(request: HttpRequest, name: str) -> HttpResponse:
+    drug = get_object_or_404(Drug, name=name)
+    initial = {field: getattr(drug, field) for field in services.DRUG_LIMIT_FIELDS}
+    initial["strengths_mg"] = ", ".join(f"{value:g}" for value in drug.strengths_mg or [])
+    initial["interval_options_h"] = ", ".join(f"{value:g}" for value in drug.interval_options_h or [])
+    form = DrugLimitsForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.drug_limits_update(drug=drug, user=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            _errors_onto_form(form, exc, document_field="limits_source")
+        else:
+            messages.success(request, f"Limits of {drug} saved.")
+            return redirect("models_catalog:index")
+    return render(request, "models_catalog/drug_form.html", {"form": form, "drug": drug})

@@ -13,4 +13,9 @@ urlpatterns = [
         apis.MeasurementInErrorApi.as_view(),
         name="measurement-entered-in-error",
     ),
+    path(
+        "genotypes/<int:pk>/entered-in-error/",
+        apis.GenotypeInErrorApi.as_view(),
+        name="genotype-entered-in-error",
+    ),
 ]

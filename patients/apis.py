@@ -372,6 +372,30 @@ class GenotypeListApi(APIView):
         return Response(GenotypeOutputSerializer(genotype).data, status=status.HTTP_201_CREATED)
 
 
+class GenotypeInErrorApi(APIView):
+    """Mark a genotype entered in error: kept, struck, and no longer used for dosing."""
+
+    class GenotypeInErrorInputSerializer(serializers.Serializer):
+        reason = serializers.CharField(max_length=2000)
+
+    @extend_schema(
+        request=GenotypeInErrorInputSerializer,
+        responses=GenotypeOutputSerializer,
+        operation_id="genotypes_mark_entered_in_error",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        selectors.require_clinical_role(user=request.user)
+        genotype = get_object_or_404(Genotype, pk=pk)
+        selectors.patient_get(user=request.user, pk=genotype.patient_id)
+        serializer = self.GenotypeInErrorInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        with service_errors():
+            genotype = services.entry_mark_in_error(
+                entry=genotype, user=request.user, **serializer.validated_data
+            )
+        return Response(GenotypeOutputSerializer(genotype).data)
+
+
 class ConsentListApi(APIView):
     """A patient's consent records, newest first per scope; the latest per scope is the current status."""
 

@@ -54,6 +54,10 @@ class CovariateMeasurement(models.Model):
     recorded_at = models.DateTimeField(auto_now_add=True)
     entered_in_error = models.BooleanField(default=False)
     error_reason = models.TextField(blank=True)
+    error_marked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    error_marked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ("measured_at", "pk")
@@ -95,6 +99,10 @@ class Genotype(models.Model):
     recorded_at = models.DateTimeField(auto_now_add=True)
     entered_in_error = models.BooleanField(default=False)
     error_reason = models.TextField(blank=True)
+    error_marked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    error_marked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ("gene", "-reported_on", "-pk")

@@ -159,23 +159,35 @@ def consent_record(
     record = ConsentRecord(patient=patient, scope=scope, status=status, note=note.strip(), recorded_by=user)
     record.full_clean()
     record.save()
-    if covariates_changed_hook is not None and scope == ConsentRecord.Scope.GENOTYPE_USE:
-        covariates_changed_hook(patient=patient, user=user, trigger="genotype consent changed")
+    if covariates_changed_hook is not None and scope != ConsentRecord.Scope.RESEARCH_USE:
+        # Dosing consent or genotype consent changes what the engine may use: recompute, and retire
+        # recommendations made under the old consent.
+        covariates_changed_hook(patient=patient, user=user, trigger=f"consent changed: {record}")
     return record
 
 
 @transaction.atomic
-def measurement_mark_in_error(
-    *, measurement: CovariateMeasurement, reason: str, user: AbstractBaseUser
-) -> CovariateMeasurement:
+def entry_mark_in_error(
+    *, entry: CovariateMeasurement | Genotype, reason: str, user: AbstractBaseUser
+) -> CovariateMeasurement | Genotype:
+    """A wrongly recorded measurement or genotype: kept for the record, used no more."""
     _require_clinician(user)
     if not reason.strip():
         raise ValidationError({"reason": ["say why the entry is wrong"]})
-    measurement.entered_in_error = True
-    measurement.error_reason = reason.strip()
-    measurement.save(update_fields=["entered_in_error", "error_reason"])
+    if entry.entered_in_error:
+        raise ValidationError({"reason": ["this entry is already marked as entered in error"]})
+    entry.entered_in_error = True
+    entry.error_reason = reason.strip()
+    entry.error_marked_by = user
+    entry.error_marked_at = timezone.now()
+    entry.save(update_fields=["entered_in_error", "error_reason", "error_marked_by", "error_marked_at"])
     if covariates_changed_hook is not None:
-        covariates_changed_hook(
-            patient=measurement.patient, user=user, trigger="measurement entered in error"
-        )
-    return measurement
+        what = "measurement" if isinstance(entry, CovariateMeasurement) else "genotype"
+        covariates_changed_hook(patient=entry.patient, user=user, trigger=f"{what} entered in error")
+    return entry
+
+
+def measurement_mark_in_error(
+    *, measurement: CovariateMeasurement, reason: str, user: AbstractBaseUser
+) -> CovariateMeasurement:
+    return entry_mark_in_error(entry=measurement, reason=reason, user=user)  # type: ignore[return-value]

@@ -56,6 +56,14 @@ def to_canonical(
         converted = value
     if kind == "dialysis" and converted not in (0.0, 1.0):
         raise CovariateUnitError("value", "dialysis is 1 (on intermittent haemodialysis) or 0")
+    # Model-specific quantities: a flag is 0 or 1, a fraction lies in [0, 1] (35 "L/L" is a percentage).
+    unit_key = canonical_unit(kind, declared_unit).strip().lower()
+    if unit_key == "flag" and converted not in (0.0, 1.0):
+        raise CovariateUnitError("value", f"{kind} is 1 (yes) or 0 (no)")
+    if unit_key in ("l/l", "fraction") and not 0.0 <= converted <= 1.0:
+        raise CovariateUnitError("value", f"{kind} is a fraction between 0 and 1 (not a percentage)")
+    if unit_key == "%" and not 0.0 <= converted <= 100.0:
+        raise CovariateUnitError("value", f"{kind} is a percentage between 0 and 100")
     low, high = PLAUSIBLE.get(kind, (0.0, float("inf")))
     if not low <= converted <= high:
         shown = f"{converted:g} {canonical_unit(kind, declared_unit)}"

@@ -9,4 +9,9 @@ urlpatterns = [
     path("new/", views.patient_new, name="new"),
     path("<int:pk>/", views.patient_detail, name="detail"),
     path("<int:pk>/record/<slug:what>/", views.patient_record, name="record"),
+    path(
+        "<int:pk>/<slug:kind>s/<int:entry_pk>/entered-in-error/",
+        views.patient_entry_error,
+        name="entry_error",
+    ),
 ]

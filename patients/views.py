@@ -8,7 +8,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts.roles import Role
@@ -129,3 +129,21 @@ def patient_record(request: HttpRequest, pk: int, what: str) -> HttpResponse:
     return render(
         request, "patients/detail.html", detail_context(request, patient, **{key: form}), status=400
     )
+
+
+@require_POST
+@login_required
+def patient_entry_error(request: HttpRequest, pk: int, kind: str, entry_pk: int) -> HttpResponse:
+    """Mark a measurement or a genotype as entered in error (kept for the record, used no more)."""
+    patient = selectors.patient_get(user=request.user, pk=pk)
+    rows = {"measurement": patient.measurements, "genotype": patient.genotypes}
+    if kind not in rows:
+        return HttpResponse(status=404)
+    entry = get_object_or_404(rows[kind], pk=entry_pk)
+    try:
+        services.entry_mark_in_error(entry=entry, reason=request.POST.get("reason", ""), user=request.user)
+    except ValidationError as exc:
+        messages.error(request, "; ".join(exc.messages))
+    else:
+        messages.success(request, f"The {kind} is marked as entered in error.")
+    return redirect("patients:detail", pk=patient.pk)

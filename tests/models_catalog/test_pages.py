@@ -116,7 +116,11 @@ def test_two_curators_publish_through_the_pages(client, drug, curator, second_cu
 def _published(curator, second_curator) -> ModelVersion:
     entry = library_entry()
     version = services.model_version_create(
-        document=entry["model"], version="1.0.0", user=curator, reference_checks=entry["reference_checks"]
+        document=entry["model"],
+        version="1.0.0",
+        user=curator,
+        reference_checks=entry["reference_checks"],
+        covariate_sources=entry["covariate_sources"],
     )
     services.model_version_validate(model_version=version, user=curator)
     services.model_version_request_publication(model_version=version, user=curator)

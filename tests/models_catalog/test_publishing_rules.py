@@ -23,6 +23,7 @@ def draft(user, **overrides) -> ModelVersion:
         user=user,
         model_card=entry["model_card"],
         reference_checks=entry["reference_checks"],
+        covariate_sources=entry["covariate_sources"],
         transcription=entry["transcription"],
     )
 
@@ -217,3 +218,23 @@ def test_invalid_documents_are_refused_with_the_field_and_nothing_is_saved(
 def test_version_numbers_are_semantic(drug, curator) -> None:
     with pytest.raises(ValidationError, match="semantic version"):
         services.model_version_create(document=model_document(), version="v1", user=curator)
+
+
+def test_a_published_document_cannot_change_even_if_the_hash_is_left_alone(
+    drug, curator, second_curator
+) -> None:
+    version = published(drug, curator, second_curator)
+    version.document["thetas"]["TVCL"] = 40.0  # the caller does not touch document_sha256
+    with pytest.raises(ImmutableVersionError, match="document"):
+        version.save()
+    version = ModelVersion.objects.get(pk=version.pk)
+    version.covariate_sources = {}
+    with pytest.raises(ImmutableVersionError, match="covariate_sources"):
+        version.save()
+
+
+def test_publishing_needs_a_source_for_every_covariate(drug, curator) -> None:
+    version = draft(curator, covariate_sources={})
+    services.model_version_validate(model_version=version, user=curator)
+    with pytest.raises(ValidationError, match="no source for covariate"):
+        services.model_version_request_publication(model_version=version, user=curator)
