@@ -53,7 +53,10 @@ def plot_document(
         if quantiles
         else None
     )
-    levels = course.levels.filter(entered_in_error=False).order_by("sampled_at", "pk")
+    # The plot shows the model's first output; levels of another output (another assay) are not on its scale.
+    levels = course.levels.filter(entered_in_error=False, model_output__in=["", output]).order_by(
+        "sampled_at", "pk"
+    )
     observations = []
     for level in levels:
         time_h = (level.sampled_at - case.origin).total_seconds() / 3600.0

@@ -192,3 +192,28 @@ def test_a_curator_edits_a_target_protocol_and_the_engine_checks_it(client, drug
     )
     assert good.status_code == 302
     assert drug.target_protocols.get().target == {"metric": "auc24", "low": 400, "high": 600}
+
+
+def test_a_curator_edits_drug_limits_and_the_change_is_audited(client, drug, curator, clinician) -> None:
+    from models_catalog.models import CatalogEvent
+
+    url = reverse("models_catalog:drug_limits", args=["testdrug"])
+    client.force_login(clinician)
+    assert client.get(url).status_code == 403
+    client.force_login(curator)
+    response = client.post(
+        url,
+        {
+            "dose_step_mg": "50",
+            "max_single_dose_mg": "2000",
+            "interval_options_h": "8, 12",
+            "limits_source": "local committee 2026-11",
+        },
+    )
+    assert response.status_code == 302
+    drug.refresh_from_db()
+    assert drug.max_single_dose_mg == 2000
+    assert drug.interval_options_h == [8.0, 12.0]
+    event = CatalogEvent.objects.get(action="drug_limits_edited")
+    assert event.actor == curator
+    assert event.details["changes"]["max_single_dose_mg"] == {"before": None, "after": 2000.0}
