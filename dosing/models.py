@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from models_catalog.fields import OrderedJSONField
 from models_catalog.models import Drug, ModelVersion, TargetProtocol
 from patients.models import Patient
 
@@ -160,7 +161,7 @@ class BayesianUpdate(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="+")
     engine_version = models.CharField(max_length=32, blank=True)
-    inputs = models.JSONField(
+    inputs = OrderedJSONField(  # the model file inside keeps its key order
         default=dict, blank=True, help_text="the exact case document given to the engine"
     )
     inputs_sha256 = models.CharField(max_length=64, blank=True)

@@ -73,6 +73,7 @@ class TargetProtocolListApi(ListAPIView):
 
 class ModelVersionOutputSerializer(serializers.ModelSerializer):
     drug = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    model_card = serializers.JSONField(read_only=True)
     published_by = serializers.StringRelatedField()
 
     class Meta:
@@ -96,6 +97,8 @@ class ModelVersionOutputSerializer(serializers.ModelSerializer):
 
 
 class ModelVersionDetailOutputSerializer(ModelVersionOutputSerializer):
+    document = serializers.JSONField(read_only=True)
+
     class Meta(ModelVersionOutputSerializer.Meta):
         fields = (
             *ModelVersionOutputSerializer.Meta.fields,

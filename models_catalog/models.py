@@ -15,6 +15,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from models_catalog.fields import OrderedJSONField
+
 
 class ImmutableVersionError(Exception):
     """Raised when code tries to change the document of a version that is no longer a draft."""
@@ -98,11 +100,13 @@ class ModelVersion(models.Model):
     version = models.CharField(max_length=32, help_text="semantic version, e.g. 1.0.0")
     title = models.CharField(max_length=300)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
-    document = models.JSONField(help_text="the mipd-model/1 document, as the engine reads it")
+    document = OrderedJSONField(
+        help_text="the mipd-model/1 document, as the engine reads it (key order kept)"
+    )
     document_sha256 = models.CharField(max_length=64, help_text="SHA-256 of the canonical JSON of document")
     citation_text = models.TextField()
     doi = models.CharField(max_length=200, blank=True)
-    model_card = models.JSONField(default=dict, blank=True)
+    model_card = OrderedJSONField(default=dict, blank=True)
     reference_checks = models.JSONField(default=list, blank=True)
     covariate_sources = models.JSONField(
         default=dict, blank=True, help_text="where each covariate comes from in the patient's record"
@@ -233,7 +237,7 @@ class PgxRuleTable(models.Model):
     guideline = models.TextField()
     guideline_version = models.TextField(help_text="as the guideline table states it (may be a sentence)")
     doi = models.CharField(max_length=200, blank=True)
-    document = models.JSONField()
+    document = OrderedJSONField()
     document_sha256 = models.CharField(max_length=64)
     loaded_at = models.DateTimeField(auto_now_add=True)
 

@@ -238,3 +238,16 @@ def test_publishing_needs_a_source_for_every_covariate(drug, curator) -> None:
     services.model_version_validate(model_version=version, user=curator)
     with pytest.raises(ValidationError, match="no source for covariate"):
         services.model_version_request_publication(model_version=version, user=curator)
+
+
+def test_the_model_file_keeps_its_key_order_in_the_database(drug, curator) -> None:
+    """PostgreSQL's jsonb sorts keys; a model file's order has meaning (earlier parameters, first output)."""
+    document = model_document()
+    # jsonb would return "V" before "CL" (shorter keys first) and "aa_conc" before "zz_conc".
+    document["parameters"] = {"CL": "TVCL * (WT/70)**0.75 * exp(ETA_CL)", "V": "TVV * (WT/70) * exp(ETA_V)"}
+    document["outputs"] = {"zz_conc": document["outputs"]["conc"], "aa_conc": document["outputs"]["conc"]}
+    version = services.model_version_create(document=document, version="1.0.0", user=curator)
+    stored = ModelVersion.objects.get(pk=version.pk).document
+    assert list(stored["parameters"]) == ["CL", "V"]
+    assert list(stored["outputs"]) == ["zz_conc", "aa_conc"]  # the first output is the default one
+    assert list(stored) == list(document)
