@@ -22,11 +22,12 @@ if TYPE_CHECKING:
 
     from playwright.sync_api import Browser, Page
 
-# Playwright's sync API runs an asyncio event loop in the main thread for as long as the browser is open,
-# and the session-scoped browser stays open while the rest of the suite runs. Django then takes every ORM
-# call (live_server's database set-up and flush, the tests' own queries) for one made from async code and
-# raises SynchronousOnlyOperation. Nothing here is async: the calls are all synchronous, so allow them.
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+# Playwright's sync API runs an asyncio event loop in the main thread for as long as it is started. Django
+# then takes every ORM call made meanwhile (live_server's database set-up and flush, the tests' own queries)
+# for one made from async code and raises SynchronousOnlyOperation. Nothing here is async, so the browser
+# fixture allows those calls while Playwright runs, one test module at a time, and restores the setting
+# afterwards: the rest of the suite (and `check --deploy`, which refuses the variable) never sees it.
+ASYNC_UNSAFE = "DJANGO_ALLOW_ASYNC_UNSAFE"
 
 CHROMIUM = Path(os.environ.get("MIPD_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -67,9 +68,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         item.add_marker(skip)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Debian's Chromium, headless, for the whole session."""
+    """Debian's Chromium, headless, for one test module."""
     problem = chromium_problem()
     if problem:
         if services_required():
@@ -77,12 +78,20 @@ def browser() -> Iterator[Browser]:
         pytest.skip(f"{SKIP_PREFIX}: {problem}. To run: {HOW_TO_INSTALL}")
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    previous = os.environ.get(ASYNC_UNSAFE)
+    os.environ[ASYNC_UNSAFE] = "true"
+    try:
+        with sync_playwright() as playwright:
+            chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            try:
+                yield chromium
+            finally:
+                chromium.close()
+    finally:
+        if previous is None:
+            os.environ.pop(ASYNC_UNSAFE, None)
+        else:
+            os.environ[ASYNC_UNSAFE] = previous
 
 
 @pytest.fixture
