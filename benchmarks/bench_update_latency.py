@@ -29,13 +29,15 @@ import subprocess
 import sys
 import time
 import warnings
-from io import StringIO
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+from _scratch_services import admin_execute, load_library, services_missing  # noqa: E402 (a sibling module)
+
 # Level sampling times (hours after the first dose): the trough before and a level after each of doses 2-6.
 SAMPLE_TIMES_H = (11.5, 14.0, 23.5, 26.0, 35.5, 38.0, 47.5, 50.0, 59.5, 61.9)
 
@@ -56,52 +58,6 @@ def scratch_environment(database_url: str, redis_url: str) -> dict[str, str]:
         "CSRF_COOKIE_SECURE": "0",
         "LOG_LEVEL": "WARNING",
     }
-
-
-def admin_execute(server_url: str, statement: str) -> None:
-    import psycopg
-
-    with psycopg.connect(f"{server_url}/postgres", autocommit=True) as connection:
-        connection.execute(statement)
-
-
-def services_missing(postgres_url: str, redis_url: str | None) -> str:
-    """Why the benchmark cannot run here ("" when it can): it needs the real services, not the defaults."""
-    import psycopg
-
-    try:
-        with psycopg.connect(f"{postgres_url}/postgres", connect_timeout=3):
-            pass
-    except psycopg.Error as exc:
-        return f"PostgreSQL at {postgres_url} is unreachable: {str(exc).strip().splitlines()[0]}"
-    if redis_url:
-        import redis
-
-        client = redis.Redis.from_url(redis_url, socket_connect_timeout=3)
-        try:
-            client.ping()
-        except redis.RedisError as exc:
-            return f"Redis at {redis_url} is unreachable: {exc}"
-        finally:
-            client.close()
-    return ""
-
-
-def load_library() -> None:
-    """The published model library; an entry that fails to load is reported, the others are used."""
-    from django.core.management import CommandError, call_command
-
-    err = StringIO()
-    try:
-        call_command(
-            "load_model_library",
-            requested_by="demo-curator",
-            approved_by="demo-curator-2",
-            stdout=StringIO(),
-            stderr=err,
-        )
-    except CommandError as exc:
-        print(f"model library: {exc}: {' '.join(err.getvalue().split())}")
 
 
 def record_courses(n_courses: int, clinician: Any, now: dt.datetime) -> list[Any]:

@@ -13,7 +13,7 @@ from django.db.models import Q
 
 from models_catalog.fields import OrderedJSONField
 from models_catalog.models import Drug, ModelVersion, TargetProtocol
-from patients.models import Patient
+from patients.models import ERROR_HAS_REASON, EnteredInError, Patient
 
 
 class TherapyCourse(models.Model):
@@ -49,7 +49,7 @@ class TherapyCourse(models.Model):
         return f"{self.drug} for {self.patient} ({self.indication})"
 
 
-class DoseAdministration(models.Model):
+class DoseAdministration(EnteredInError):
     course = models.ForeignKey(TherapyCourse, on_delete=models.PROTECT, related_name="doses")
     given_at = models.DateTimeField()
     amount_mg = models.FloatField()
@@ -57,12 +57,6 @@ class DoseAdministration(models.Model):
     infusion_duration_h = models.FloatField(null=True, blank=True)
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     recorded_at = models.DateTimeField(auto_now_add=True)
-    entered_in_error = models.BooleanField(default=False)
-    error_reason = models.TextField(blank=True)
-    error_marked_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
-    error_marked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ("given_at", "pk")
@@ -77,16 +71,14 @@ class DoseAdministration(models.Model):
                 condition=~Q(route="iv_infusion") | Q(infusion_duration_h__isnull=False),
                 name="dose_infusion_has_duration",
             ),
-            models.CheckConstraint(
-                condition=Q(entered_in_error=False) | ~Q(error_reason=""), name="dose_error_has_reason"
-            ),
+            ERROR_HAS_REASON,
         )
 
     def __str__(self) -> str:
         return f"{self.amount_mg:g} mg {self.route} at {self.given_at:%Y-%m-%d %H:%M}"
 
 
-class DrugLevel(models.Model):
+class DrugLevel(EnteredInError):
     """A measured concentration. ``value`` is as reported; ``value_model_unit`` is in the model's unit."""
 
     course = models.ForeignKey(TherapyCourse, on_delete=models.PROTECT, related_name="levels")
@@ -109,12 +101,6 @@ class DrugLevel(models.Model):
     excluded_at = models.DateTimeField(null=True, blank=True)
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     recorded_at = models.DateTimeField(auto_now_add=True)
-    entered_in_error = models.BooleanField(default=False)
-    error_reason = models.TextField(blank=True)
-    error_marked_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
-    error_marked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ("sampled_at", "pk")
@@ -134,9 +120,7 @@ class DrugLevel(models.Model):
             models.CheckConstraint(
                 condition=Q(excluded=False) | ~Q(exclusion_reason=""), name="level_exclusion_has_reason"
             ),
-            models.CheckConstraint(
-                condition=Q(entered_in_error=False) | ~Q(error_reason=""), name="level_error_has_reason"
-            ),
+            ERROR_HAS_REASON,
         )
 
     def __str__(self) -> str:

@@ -82,6 +82,30 @@ def _number(value: Any, path: str) -> float:
     return float(value)
 
 
+def parse_dose(document: Any, path: str) -> Dose:
+    """One case-file dose object (time_h, amount_mg, route, duration_h, interval_h, additional...)."""
+    if not isinstance(document, Mapping):
+        raise InvalidInputError(path, "expected an object")
+    unknown = set(document) - _DOSE_FIELDS
+    if unknown:
+        raise InvalidInputError(path, f"unknown field(s) {', '.join(sorted(unknown))}")
+    try:
+        return Dose(
+            time_h=document.get("time_h"),
+            amount_mg=document.get("amount_mg"),
+            route=document.get("route"),
+            compartment=document.get("compartment"),
+            duration_h=document.get("duration_h"),
+            rate_mg_per_h=document.get("rate_mg_per_h"),
+            modeled_duration=bool(document.get("modeled_duration", False)),
+            interval_h=document.get("interval_h"),
+            additional=document.get("additional", 0),
+            steady_state=bool(document.get("steady_state", False)),
+        )
+    except InvalidInputError as exc:
+        raise InvalidInputError(f"{path}.{exc.path}", exc.message) from None
+
+
 def parse_case(document: Any, *, base_dir: Path | None = None) -> Case:
     if not isinstance(document, Mapping):
         raise InvalidInputError("case", "a case file must be a JSON object")
@@ -118,31 +142,7 @@ def parse_case(document: Any, *, base_dir: Path | None = None) -> Case:
             values[name] = _number(value, f"{path}.{name}")
         changes.append(CovariateChange(_number(change["time_h"], f"{path}.time_h"), values))
 
-    doses = []
-    for i, dose in enumerate(document.get("doses") or []):
-        path = f"doses[{i}]"
-        if not isinstance(dose, Mapping):
-            raise InvalidInputError(path, "expected an object")
-        unknown = set(dose) - _DOSE_FIELDS
-        if unknown:
-            raise InvalidInputError(path, f"unknown field(s) {', '.join(sorted(unknown))}")
-        try:
-            doses.append(
-                Dose(
-                    time_h=dose.get("time_h"),
-                    amount_mg=dose.get("amount_mg"),
-                    route=dose.get("route"),
-                    compartment=dose.get("compartment"),
-                    duration_h=dose.get("duration_h"),
-                    rate_mg_per_h=dose.get("rate_mg_per_h"),
-                    modeled_duration=bool(dose.get("modeled_duration", False)),
-                    interval_h=dose.get("interval_h"),
-                    additional=dose.get("additional", 0),
-                    steady_state=bool(dose.get("steady_state", False)),
-                )
-            )
-        except InvalidInputError as exc:
-            raise InvalidInputError(f"{path}.{exc.path}", exc.message) from None
+    doses = [parse_dose(dose, f"doses[{i}]") for i, dose in enumerate(document.get("doses") or [])]
 
     observations = []
     for i, obs in enumerate(document.get("observations") or []):

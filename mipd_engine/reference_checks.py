@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from .case import parse_dose
 from .errors import EngineError, InvalidInputError
 from .events import Dose, PatientRecord
 from .exposure import Window, auc
@@ -53,21 +54,6 @@ _CHECK_FIELDS = frozenset(
         "expected",
         "unit",
         "rel_tol",
-    }
-)
-# The dose fields of a case file (model-spec section 2), parsed with the same rules as mipd_engine.case.
-_DOSE_FIELDS = frozenset(
-    {
-        "time_h",
-        "amount_mg",
-        "route",
-        "compartment",
-        "duration_h",
-        "rate_mg_per_h",
-        "interval_h",
-        "additional",
-        "steady_state",
-        "modeled_duration",
     }
 )
 _MAX_REL_TOL = 0.5
@@ -199,29 +185,6 @@ class ReferenceReport:
 # -- parsing ---------------------------------------------------------------------------------------------
 
 
-def _parse_dose(document: Any, path: str) -> Dose:
-    if not isinstance(document, Mapping):
-        raise InvalidInputError(path, "expected an object")
-    unknown = set(document) - _DOSE_FIELDS
-    if unknown:
-        raise InvalidInputError(path, f"unknown field(s) {', '.join(sorted(unknown))}")
-    try:
-        return Dose(
-            time_h=document.get("time_h"),
-            amount_mg=document.get("amount_mg"),
-            route=document.get("route"),
-            compartment=document.get("compartment"),
-            duration_h=document.get("duration_h"),
-            rate_mg_per_h=document.get("rate_mg_per_h"),
-            modeled_duration=bool(document.get("modeled_duration", False)),
-            interval_h=document.get("interval_h"),
-            additional=document.get("additional", 0),
-            steady_state=bool(document.get("steady_state", False)),
-        )
-    except InvalidInputError as exc:
-        raise InvalidInputError(f"{path}.{exc.path}", exc.message) from None
-
-
 def _parse_check(document: Any, path: str) -> ReferenceCheck:
     if not isinstance(document, Mapping):
         raise InvalidInputError(path, "expected an object")
@@ -248,7 +211,7 @@ def _parse_check(document: Any, path: str) -> ReferenceCheck:
     doses_doc = document.get("doses", [])
     if not isinstance(doses_doc, list):
         raise InvalidInputError(f"{path}.doses", "must be a list of dose objects")
-    doses = tuple(_parse_dose(dose, f"{path}.doses[{i}]") for i, dose in enumerate(doses_doc))
+    doses = tuple(parse_dose(dose, f"{path}.doses[{i}]") for i, dose in enumerate(doses_doc))
     window = document.get("window_h")
     if window is not None and not isinstance(window, list):
         raise InvalidInputError(f"{path}.window_h", "must be a list [start, end]")

@@ -12,6 +12,26 @@ from django.db import models
 from django.db.models import Q
 
 
+class EnteredInError(models.Model):
+    """Clinical entries are never deleted: a wrong one is struck, with who marked it, when and why."""
+
+    entered_in_error = models.BooleanField(default=False)
+    error_reason = models.TextField(blank=True)
+    error_marked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    error_marked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+# Each concrete model lists it in its constraints; %(class)s makes the name unique per model.
+ERROR_HAS_REASON = models.CheckConstraint(
+    condition=Q(entered_in_error=False) | ~Q(error_reason=""), name="%(app_label)s_%(class)s_error_has_reason"
+)
+
+
 class Patient(models.Model):
     class Sex(models.TextChoices):
         FEMALE = "female", "Female"
@@ -38,7 +58,7 @@ class Patient(models.Model):
         return f"{self.family_name.upper()}, {self.given_name} ({self.mrn})"
 
 
-class CovariateMeasurement(models.Model):
+class CovariateMeasurement(EnteredInError):
     """One measured value of a covariate at a time (weight, creatinine, ... or a model-specific quantity)."""
 
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="measurements")
@@ -52,12 +72,6 @@ class CovariateMeasurement(models.Model):
     measured_at = models.DateTimeField()
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     recorded_at = models.DateTimeField(auto_now_add=True)
-    entered_in_error = models.BooleanField(default=False)
-    error_reason = models.TextField(blank=True)
-    error_marked_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
-    error_marked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ("measured_at", "pk")
@@ -76,16 +90,14 @@ class CovariateMeasurement(models.Model):
                 condition=~Q(kind="serum_creatinine") | Q(value__gte=0.05, value__lte=30),
                 name="measurement_creatinine_plausible",
             ),
-            models.CheckConstraint(
-                condition=Q(entered_in_error=False) | ~Q(error_reason=""), name="measurement_error_has_reason"
-            ),
+            ERROR_HAS_REASON,
         )
 
     def __str__(self) -> str:
         return f"{self.kind} {self.value:g} {self.unit} at {self.measured_at:%Y-%m-%d %H:%M}"
 
 
-class Genotype(models.Model):
+class Genotype(EnteredInError):
     """A genotyping result; the phenotype is called by the engine's PGx tables, not typed by hand."""
 
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="genotypes")
@@ -97,15 +109,10 @@ class Genotype(models.Model):
     reported_on = models.DateField()
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     recorded_at = models.DateTimeField(auto_now_add=True)
-    entered_in_error = models.BooleanField(default=False)
-    error_reason = models.TextField(blank=True)
-    error_marked_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
-    error_marked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ("gene", "-reported_on", "-pk")
+        constraints = (ERROR_HAS_REASON,)
 
     def __str__(self) -> str:
         return f"{self.gene} {self.diplotype} ({self.phenotype})"
