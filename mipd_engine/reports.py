@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import copy
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -13,8 +15,14 @@ from .dose_solver import dose_for_auc
 from .errors import InvalidInputError
 from .estimation import MapResult, fit_map
 from .objective import Objective
-from .posterior import credible_band, sample_posterior, shrinkage
-from .regimens import Regimen, parse_recommendation_request, search_regimens
+from .posterior import PosteriorSample, credible_band, sample_posterior, shrinkage
+from .regimens import (
+    Regimen,
+    extend_record,
+    parse_recommendation_request,
+    search_regimens,
+    truncate_record,
+)
 from .simulation import PatientSimulator
 
 
@@ -49,12 +57,23 @@ def _prediction_block(case: Case, curves: dict[str, dict[str, Any]], times: np.n
     return block
 
 
+@dataclass(frozen=True)
+class _Fitted:
+    """What a fit leaves for the steps after it: the posterior sample is drawn once and reused."""
+
+    document: dict[str, Any]
+    objective: Objective
+    fit: MapResult
+    sample: PosteriorSample | None = None
+    rng: np.random.Generator | None = None  # the generator as it stood right after sampling
+
+
 def fit_case(case: Case) -> dict[str, Any]:
     """MAP fit (or fixed etas), observation diagnostics, prediction with credible bands."""
-    return _fit_case(case)[0]
+    return _fit_case(case).document
 
 
-def _fit_case(case: Case) -> tuple[dict[str, Any], Objective, MapResult]:
+def _fit_case(case: Case) -> _Fitted:
     model = case.model
     objective = Objective(model, case.record, prior_weight=case.prior_weight)
     warnings = _warnings(case)
@@ -99,7 +118,9 @@ def _fit_case(case: Case) -> tuple[dict[str, Any], Objective, MapResult]:
         document["map"]["kappa"] = [dict(zip(model.kappa_names, _floats(k), strict=True)) for k in fit.kappa]
     if not fit.success:
         # A failed fit reports why and no predictions that could pass for an individual estimate.
-        return document, objective, fit
+        return _Fitted(document, objective, fit)
+    sample: PosteriorSample | None = None
+    rng: np.random.Generator | None = None
     ipred = objective.predictions(fit.theta)[0]
     pred = objective.predictions(np.zeros(objective.dimension))[0]
     rows = []
@@ -142,7 +163,7 @@ def _fit_case(case: Case) -> tuple[dict[str, Any], Objective, MapResult]:
                 sample,
                 times,
                 quantiles=case.posterior.quantiles,
-                rng=rng,
+                rng=copy.deepcopy(rng),  # the band's draws leave the generator as sampling left it
                 prediction_interval=case.posterior.prediction_interval,
             )
             for name in model.outputs:
@@ -158,7 +179,7 @@ def _fit_case(case: Case) -> tuple[dict[str, Any], Objective, MapResult]:
             }
             warnings += list(sample.warnings)
         document["prediction"] = _prediction_block(case, curves, times)
-    return document, objective, fit
+    return _Fitted(document, objective, fit, sample, rng)
 
 
 def simulate_case(case: Case) -> dict[str, Any]:
@@ -200,17 +221,21 @@ def simulate_case(case: Case) -> dict[str, Any]:
     }
 
 
-def recommend_case(case: Case) -> dict[str, Any]:
+def recommend_case(case: Case, *, forecast: bool = False) -> dict[str, Any]:
     """The fit, then ranked regimens for the case's ``target`` (and the exact dose when asked for).
 
     ``target`` either describes a target range with regimen constraints (model-spec: metric, low, high,
     interval_options_h, dose_step_mg, max_dose_mg, start_h...) or an exact solve: ``{"metric": "auc",
     "window_h": [a, b], "value": v}`` with a ``regimen`` shape, which gives the unrounded dose at the point
     estimate (MAP, or the case's etas).
+
+    ``forecast=True`` adds ``"forecast"``: the MAP curve and credible band over the ``predict`` grid with the
+    best regimen replacing the doses from its start, from the same posterior draws (no second fit).
     """
     if not isinstance(case.target, Mapping):
         raise InvalidInputError("target", "recommend needs a 'target' object")
-    document, objective, fit = _fit_case(case)
+    fitted = _fit_case(case)
+    document, objective, fit = fitted.document, fitted.objective, fitted.fit
     if not document["success"]:
         document["regimens"] = []
         return document
@@ -221,13 +246,18 @@ def recommend_case(case: Case) -> dict[str, Any]:
         return document
     target, constraints = parse_recommendation_request(_with_current_infusion_duration(case, document))
     request = case.posterior or PosteriorRequest(samples=2000, seed=1, quantiles=(0.05, 0.5, 0.95))
-    rng = np.random.default_rng(request.seed)
     if case.eta is not None:
+        rng = np.random.default_rng(request.seed)
         draws = theta[None, :]  # known etas: one point, no parameter uncertainty
+    elif fitted.sample is not None and fitted.rng is not None:
+        # The fit drew them for its band; sampling again with the same seed would only repeat them.
+        sample, rng = fitted.sample, fitted.rng
+        draws = sample.theta
     else:
-        draws = sample_posterior(
-            objective, fit, n_samples=request.samples, rng=rng, method=request.method
-        ).theta
+        rng = np.random.default_rng(request.seed)
+        sample = sample_posterior(objective, fit, n_samples=request.samples, rng=rng, method=request.method)
+        draws = sample.theta
+    forecast_rng = copy.deepcopy(rng)  # for the forecast band: the draws a separate fit would have made
     result = search_regimens(
         model=model,
         record=case.record,
@@ -248,7 +278,46 @@ def recommend_case(case: Case) -> dict[str, Any]:
     document["regimens"] = search["regimens"]
     if not result.success:
         document["warnings"].append(result.message)
+    if forecast and result.regimens and case.predict is not None and case.eta is None:
+        document["forecast"] = _forecast(
+            case, fit, sample, result.regimens[0].regimen, forecast_rng, request.quantiles
+        )
     return document
+
+
+def _forecast(
+    case: Case,
+    fit: MapResult,
+    sample: PosteriorSample,
+    regimen: Regimen,
+    rng: np.random.Generator,
+    quantiles: Sequence[float],
+) -> dict[str, Any]:
+    """The record with ``regimen`` from its start: MAP curve and credible band from the posterior draws.
+
+    Future doses add no data, so the posterior is the one already sampled; future occasions draw fresh
+    kappas inside the band, as for any forecast.
+    """
+    assert case.predict is not None
+    times = case.predict.times()
+    kept, _ = truncate_record(case.record, regimen.start_h)
+    record = extend_record(kept, regimen.doses(until_h=float(times[-1])))
+    objective = Objective(case.model, record, prior_weight=case.prior_weight)
+    map_curve = objective.simulator.predict(times, *objective.split(fit.theta[None, :])).outputs
+    band = credible_band(objective, sample, times, quantiles=quantiles, rng=rng)
+    curves = {
+        name: {
+            "map": _floats(map_curve[name][0]),
+            "quantiles": {f"{q:g}": _floats(band.quantiles[q][name]) for q in band.quantiles},
+            "band": band.kind,
+        }
+        for name in case.model.outputs
+    }
+    return {
+        "success": True,
+        "regimen": regimen.describe(),
+        "prediction": _prediction_block(case, curves, times),
+    }
 
 
 def _exact_dose(case: Case, objective: Objective, theta: np.ndarray) -> dict[str, Any]:
