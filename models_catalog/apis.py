@@ -31,24 +31,7 @@ def _drf_error(exc: DjangoValidationError) -> ValidationError:
 class DrugOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = Drug
-        fields = (
-            "name",
-            "display_name",
-            "atc_code",
-            "molar_mass_g_per_mol",
-            "routes",
-            "concentration_unit",
-            "dose_step_mg",
-            "strengths_mg",
-            "max_single_dose_mg",
-            "max_daily_dose_mg",
-            "max_daily_dose_mg_per_kg",
-            "max_infusion_rate_mg_per_h",
-            "interval_options_h",
-            "continuous_infusion",
-            "max_plausible_concentration",
-            "limits_source",
-        )
+        fields = ("name", *Drug.DESCRIPTION_FIELDS, *Drug.LIMIT_FIELDS)
 
 
 class DrugListApi(ListAPIView):

@@ -22,23 +22,7 @@ from models_catalog.models import Drug, ModelVersion, PgxRuleTable, TargetProtoc
 
 LIBRARY_DIRECTORY = Path(__file__).resolve().parent / "library"
 LIBRARY_FORMAT = "mipd-library/1"
-DRUG_FIELDS = (
-    "display_name",
-    "atc_code",
-    "molar_mass_g_per_mol",
-    "routes",
-    "concentration_unit",
-    "dose_step_mg",
-    "strengths_mg",
-    "max_single_dose_mg",
-    "max_daily_dose_mg",
-    "max_daily_dose_mg_per_kg",
-    "max_infusion_rate_mg_per_h",
-    "interval_options_h",
-    "continuous_infusion",
-    "max_plausible_concentration",
-    "limits_source",
-)
+DRUG_FIELDS = (*Drug.DESCRIPTION_FIELDS, *Drug.LIMIT_FIELDS)
 
 
 class LibraryError(Exception):

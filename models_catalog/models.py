@@ -47,6 +47,21 @@ class Drug(models.Model):
     limits_source = models.TextField(blank=True, help_text="where the limits come from; review per hospital")
     updated_at = models.DateTimeField(auto_now=True)
 
+    # The hospital's limits (curators edit them, audited) and the descriptive fields the library sets.
+    LIMIT_FIELDS = (
+        "dose_step_mg",
+        "strengths_mg",
+        "max_single_dose_mg",
+        "max_daily_dose_mg",
+        "max_daily_dose_mg_per_kg",
+        "max_infusion_rate_mg_per_h",
+        "interval_options_h",
+        "continuous_infusion",
+        "max_plausible_concentration",
+        "limits_source",
+    )
+    DESCRIPTION_FIELDS = ("display_name", "atc_code", "molar_mass_g_per_mol", "routes", "concentration_unit")
+
     class Meta:
         ordering = ("name",)
         constraints = (

@@ -393,25 +393,11 @@ def target_protocol_save(
     return protocol
 
 
-DRUG_LIMIT_FIELDS = (
-    "dose_step_mg",
-    "strengths_mg",
-    "max_single_dose_mg",
-    "max_daily_dose_mg",
-    "max_daily_dose_mg_per_kg",
-    "max_infusion_rate_mg_per_h",
-    "interval_options_h",
-    "continuous_infusion",
-    "max_plausible_concentration",
-    "limits_source",
-)
-
-
 @transaction.atomic
 def drug_limits_update(*, drug: Drug, user: AbstractBaseUser, **values: Any) -> Drug:
     """The hospital's dose limits and steps for a drug; every change is audited with before and after."""
     _require_curator(user)
-    unknown = set(values) - set(DRUG_LIMIT_FIELDS)
+    unknown = set(values) - set(Drug.LIMIT_FIELDS)
     if unknown:
         raise ValidationError(f"not a drug limit: {', '.join(sorted(unknown))}")
     if not str(values.get("limits_source", drug.limits_source)).strip():
@@ -419,12 +405,12 @@ def drug_limits_update(*, drug: Drug, user: AbstractBaseUser, **values: Any) -> 
             {"limits_source": ["say where the limits come from (guideline, SmPC, local decision)"]}
         )
     drug = Drug.objects.select_for_update().get(pk=drug.pk)
-    before = {name: getattr(drug, name) for name in DRUG_LIMIT_FIELDS}
+    before = {name: getattr(drug, name) for name in Drug.LIMIT_FIELDS}
     for name, value in values.items():
         setattr(drug, name, value)
     drug.full_clean()
     drug.save()
-    after = {name: getattr(drug, name) for name in DRUG_LIMIT_FIELDS}
+    after = {name: getattr(drug, name) for name in Drug.LIMIT_FIELDS}
     changed = {
         name: {"before": before[name], "after": after[name]} for name in after if before[name] != after[name]
     }

@@ -270,7 +270,7 @@ def target_protocol_edit(
 @curator_required
 def drug_limits_edit(request: HttpRequest, name: str) -> HttpResponse:
     drug = get_object_or_404(Drug, name=name)
-    initial = {field: getattr(drug, field) for field in services.DRUG_LIMIT_FIELDS}
+    initial = {field: getattr(drug, field) for field in Drug.LIMIT_FIELDS}
     initial["strengths_mg"] = ", ".join(f"{value:g}" for value in drug.strengths_mg or [])
     initial["interval_options_h"] = ", ".join(f"{value:g}" for value in drug.interval_options_h or [])
     form = DrugLimitsForm(request.POST or None, initial=initial)

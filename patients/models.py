@@ -7,9 +7,13 @@ cm, serum creatinine mg/dL, albumin g/L) next to the value and unit as entered.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 
 class EnteredInError(models.Model):
@@ -24,6 +28,18 @@ class EnteredInError(models.Model):
 
     class Meta:
         abstract = True
+
+    def mark_in_error(self, *, reason: str, user: Any) -> None:
+        """Strike this entry (who, when, why); a second mark or an empty reason is refused."""
+        if not reason.strip():
+            raise ValidationError({"reason": ["say why the entry is wrong"]})
+        if self.entered_in_error:
+            raise ValidationError({"reason": ["this entry is already marked as entered in error"]})
+        self.entered_in_error = True
+        self.error_reason = reason.strip()
+        self.error_marked_by = user
+        self.error_marked_at = timezone.now()
+        self.save(update_fields=["entered_in_error", "error_reason", "error_marked_by", "error_marked_at"])
 
 
 # Each concrete model lists it in its constraints; %(class)s makes the name unique per model.

@@ -172,15 +172,7 @@ def entry_mark_in_error(
 ) -> CovariateMeasurement | Genotype:
     """A wrongly recorded measurement or genotype: kept for the record, used no more."""
     _require_clinician(user)
-    if not reason.strip():
-        raise ValidationError({"reason": ["say why the entry is wrong"]})
-    if entry.entered_in_error:
-        raise ValidationError({"reason": ["this entry is already marked as entered in error"]})
-    entry.entered_in_error = True
-    entry.error_reason = reason.strip()
-    entry.error_marked_by = user
-    entry.error_marked_at = timezone.now()
-    entry.save(update_fields=["entered_in_error", "error_reason", "error_marked_by", "error_marked_at"])
+    entry.mark_in_error(reason=reason, user=user)
     if covariates_changed_hook is not None:
         what = "measurement" if isinstance(entry, CovariateMeasurement) else "genotype"
         covariates_changed_hook(patient=entry.patient, user=user, trigger=f"{what} entered in error")
