@@ -3,7 +3,9 @@ published model library. Imported by the bench_*.py scripts that sit next to it.
 
 from __future__ import annotations
 
+import warnings
 from io import StringIO
+from typing import Any
 
 
 def admin_execute(server_url: str, statement: str) -> None:
@@ -50,3 +52,28 @@ def load_library() -> None:
         )
     except CommandError as exc:
         print(f"model library: {exc}: {' '.join(err.getvalue().split())}")
+
+
+# The manifest of collected static files is not built for a benchmark: plain static storage for templates.
+PLAIN_STATIC_STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+
+def django_with_library() -> Any:
+    """Django on the scratch database: migrated, demo users, the published library; the demo clinician."""
+    import django
+
+    # collectstatic has not run: WhiteNoise warns that STATIC_ROOT is missing, which does not matter here.
+    warnings.filterwarnings("ignore", message="No directory at")
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    from accounts.services import demo_users_seed
+
+    call_command("migrate", verbosity=0)
+    demo_users_seed()
+    load_library()
+    return get_user_model().objects.get(username="demo-clinician")

@@ -25,7 +25,6 @@ import datetime as dt
 import os
 import secrets
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,7 @@ import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-from _scratch_services import admin_execute, load_library, services_missing  # noqa: E402 (a sibling module)
+from _scratch_services import PLAIN_STATIC_STORAGES, admin_execute, django_with_library, services_missing  # noqa: E402 (a sibling module)
 
 BATCH = 5000
 
@@ -296,27 +295,16 @@ def time_page(client: Any, url: str, repeats: int) -> tuple[list[float], int, in
 
 
 def measure(args: argparse.Namespace) -> None:
-    import django
-
-    # collectstatic has not run: WhiteNoise warns that STATIC_ROOT is missing, which does not matter here.
-    warnings.filterwarnings("ignore", message="No directory at")
-    django.setup()
-    from django.contrib.auth import get_user_model
-    from django.core.management import call_command
+    clinician = django_with_library()
     from django.db import connection
     from django.test import Client
     from django.test.utils import override_settings
     from django.utils import timezone
 
-    from accounts.services import demo_users_seed
     from dosing.models import BayesianUpdate, DrugLevel, TherapyCourse
     from models_catalog.models import ModelVersion, TargetProtocol
     from patients.models import Patient
 
-    call_command("migrate", verbosity=0)
-    demo_users_seed()
-    load_library()
-    clinician = get_user_model().objects.get(username="demo-clinician")
     version = ModelVersion.objects.published().get(model_id="vancomycin-goti-2018")
     protocol = TargetProtocol.objects.filter(drug=version.drug, target__metric="auc24").first()
     now = timezone.now()
@@ -348,12 +336,7 @@ def measure(args: argparse.Namespace) -> None:
     client.force_login(clinician)
     results: dict[str, dict[str, list[float]]] = {"patient page": {}, "course page": {}}
     bad: list[str] = []
-    with override_settings(
-        STORAGES={
-            "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-            "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-        }
-    ):
+    with override_settings(STORAGES=PLAIN_STATIC_STORAGES):
         for patient_pk in sorted(sampled):
             course = TherapyCourse.objects.filter(patient_id=patient_pk).order_by("-pk").first()
             for page, url in (

@@ -28,7 +28,6 @@ import secrets
 import subprocess
 import sys
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +35,7 @@ import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-from _scratch_services import admin_execute, load_library, services_missing  # noqa: E402 (a sibling module)
+from _scratch_services import PLAIN_STATIC_STORAGES, admin_execute, django_with_library, services_missing  # noqa: E402 (a sibling module)
 
 # Level sampling times (hours after the first dose): the trough before and a level after each of doses 2-6.
 SAMPLE_TIMES_H = (11.5, 14.0, 23.5, 26.0, 35.5, 38.0, 47.5, 50.0, 59.5, 61.9)
@@ -129,26 +128,14 @@ def wait_until_idle(timeout_s: float) -> None:
 
 
 def measure(args: argparse.Namespace) -> None:
-    import django
-
-    # collectstatic has not run: WhiteNoise warns that STATIC_ROOT is missing, which does not matter here.
-    warnings.filterwarnings("ignore", message="No directory at")
-    django.setup()
-    from django.core.management import call_command
+    clinician = django_with_library()
     from django.test import Client
     from django.test.utils import override_settings
     from django.utils import timezone
 
-    from accounts.services import demo_users_seed
     from dosing import services as dosing
     from dosing.models import BayesianUpdate
 
-    call_command("migrate", verbosity=0)
-    demo_users_seed()
-    load_library()
-    from django.contrib.auth import get_user_model
-
-    clinician = get_user_model().objects.get(username="demo-clinician")
     now = timezone.now()
     courses = record_courses(args.courses, clinician, now)
     wait_until_idle(args.timeout)
@@ -157,13 +144,7 @@ def measure(args: argparse.Namespace) -> None:
     rng = np.random.default_rng(args.seed)
     rows: list[dict[str, float]] = []
     failures: list[str] = []
-    # The manifest of collected static files is not built here: plain static storage for the templates.
-    with override_settings(
-        STORAGES={
-            "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-            "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-        }
-    ):
+    with override_settings(STORAGES=PLAIN_STATIC_STORAGES):
         for k in range(args.updates):
             course = courses[k % len(courses)]
             round_ = k // len(courses)
