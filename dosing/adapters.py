@@ -1,21 +1,29 @@
 """The only place where a therapy course's rows become the engine's case document.
 
-Clock times become hours from the course's origin (its first dose; "now" when no dose is recorded yet).
-Levels go in the model output's unit; doses and levels entered in error, and excluded levels, stay out.
-Covariates come from the patient's record through the model version's ``covariate_sources``; a genotype is
-used only when the patient consented to its use for dosing.
+Clock times become hours from the course's origin: its first dose, or, before any dose, the next half-hour
+slot (the planned first dose), so that the same record gives the same document until that slot passes.
+Levels go in the model output's unit; only levels in the fit (not entered in error, not excluded, and
+accepted or confirmed by the plausibility check) are included. Covariates come from the patient's record
+through the model version's ``covariate_sources``; a genotype is used only when the patient consented to its
+use for dosing.
+
+Reproducibility: the posterior seed is derived from the document itself (SHA-256 of its canonical JSON
+without the seed), so the same record always gives the same document, the same hash and the same results.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import itertools
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.utils import timezone
 
+from dosing.administration import allowed_routes, usual_route
 from dosing.models import DoseAdministration, DrugLevel, TherapyCourse
 from mipd_engine.covariate_sources import (
     PatientFacts,
@@ -27,12 +35,16 @@ from mipd_engine.errors import InvalidInputError
 from mipd_engine.model import PopulationModel, parse_model
 from mipd_engine.regimens import Regimen
 from mipd_engine.targets import METRICS
+from models_catalog.labels import is_infusion
+from models_catalog.models import ModelVersion
 from patients.models import ConsentRecord, Patient
 from patients.selectors import consent_status
 
 FORECAST_HORIZON_H = 72.0
 GRID_POINTS = 400
 BAND_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+POSTERIOR_SAMPLES = 2000
+SLOT_H = 0.5  # next doses are proposed on the half hour
 
 
 class CaseBuildError(Exception):
@@ -41,13 +53,17 @@ class CaseBuildError(Exception):
 
 @dataclass(frozen=True)
 class CourseCase:
-    document: dict[str, Any]  # the case file given to the engine (model inline)
+    document: dict[str, Any]  # the case file given to the engine (model inline), seed included
     origin: dt.datetime  # clock time of t = 0 h
     now_h: float
     next_dose_h: float
     model: PopulationModel
     covariates: ResolvedCovariates
+    facts: PatientFacts
     genotype_used: bool
+    levels: tuple[DrugLevel, ...]  # the levels in the document, in its order
+    seed: int
+    inputs_sha256: str
     warnings: list[str] = field(default_factory=list)
 
 
@@ -55,9 +71,30 @@ def hours(moment: dt.datetime, origin: dt.datetime) -> float:
     return (moment - origin).total_seconds() / 3600.0
 
 
+def canonical_sha256(document: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
+
+
+def seed_from(document: dict[str, Any]) -> int:
+    """A seed determined by the case's content (its posterior block's seed left out)."""
+    unseeded = {
+        **document,
+        "posterior": {k: v for k, v in document.get("posterior", {}).items() if k != "seed"},
+    }
+    return int(canonical_sha256(unseeded)[:15], 16)
+
+
 def _age_years(birth_date: dt.date, at: dt.datetime) -> float:
     local = timezone.localtime(at).date()
     return (local - birth_date).days / 365.25
+
+
+def next_slot(moment: dt.datetime) -> dt.datetime:
+    """The next half hour at or after ``moment`` (seconds dropped)."""
+    slot = dt.timedelta(hours=SLOT_H)
+    epoch = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+    steps = math.ceil((moment - epoch) / slot - 1e-9)
+    return epoch + steps * slot
 
 
 def patient_facts(patient: Patient, origin: dt.datetime, *, use_genotype: bool) -> PatientFacts:
@@ -70,12 +107,21 @@ def patient_facts(patient: Patient, origin: dt.datetime, *, use_genotype: bool) 
             "gene", "-reported_on", "-pk"
         ):
             phenotypes.setdefault(genotype.gene, genotype.phenotype)
+    sessions = [
+        (
+            session.modality,
+            hours(session.started_at, origin),
+            None if session.ended_at is None else hours(session.ended_at, origin),
+        )
+        for session in patient.support_sessions.filter(entered_in_error=False).order_by("started_at", "pk")
+    ]
     sex = patient.sex if patient.sex in (Patient.Sex.MALE, Patient.Sex.FEMALE) else None
     return PatientFacts(
         age_years_at_origin=_age_years(patient.birth_date, origin),
         sex=sex,
         measurements=measurements,
         phenotypes=phenotypes,
+        sessions=sessions,
     )
 
 
@@ -85,12 +131,12 @@ def _dose_document(dose: DoseAdministration, origin: dt.datetime) -> dict[str, A
         "amount_mg": dose.amount_mg,
         "route": dose.route,
     }
-    if dose.infusion_duration_h:
+    if dose.infusion_duration_h and is_infusion(dose.route):
         document["duration_h"] = dose.infusion_duration_h
     return document
 
 
-def _level_document(level: DrugLevel, origin: dt.datetime, model: PopulationModel) -> dict[str, Any]:
+def level_document(level: DrugLevel, origin: dt.datetime, model: PopulationModel) -> dict[str, Any]:
     document: dict[str, Any] = {"time_h": hours(level.sampled_at, origin)}
     if level.below_lloq:
         document.update(value=None, lloq=level.lloq_model_unit)
@@ -101,6 +147,25 @@ def _level_document(level: DrugLevel, origin: dt.datetime, model: PopulationMode
     return document
 
 
+def levels_in_fit(course: TherapyCourse) -> list[DrugLevel]:
+    return list(
+        course.levels.filter(
+            entered_in_error=False,
+            excluded=False,
+            plausibility__in=[DrugLevel.Plausibility.ACCEPTED, DrugLevel.Plausibility.CONFIRMED],
+        ).order_by("sampled_at", "pk")
+    )
+
+
+def pending_levels(course: TherapyCourse) -> list[DrugLevel]:
+    """Levels not yet scored for plausibility, in the order they were recorded."""
+    return list(
+        course.levels.filter(
+            entered_in_error=False, excluded=False, plausibility=DrugLevel.Plausibility.PENDING
+        ).order_by("recorded_at", "pk")
+    )
+
+
 def next_dose_hour(
     dose_ends_h: list[tuple[float, float]], now_h: float, interval_options_h: list[float]
 ) -> float:
@@ -109,7 +174,7 @@ def next_dose_hour(
     ``dose_ends_h`` are (start, end) times of the recorded doses. With two or more, the last interval is
     repeated; with one, the shortest interval the drug allows. "Now" is rounded up to the half hour.
     """
-    soon = math.ceil(now_h * 2.0) / 2.0
+    soon = math.ceil(now_h / SLOT_H - 1e-9) * SLOT_H
     if not dose_ends_h:
         return soon
     last_start, last_end = dose_ends_h[-1]
@@ -120,34 +185,18 @@ def next_dose_hour(
     return max(due, last_end, soon)  # the schedule's own time, or the next half hour from now
 
 
-def population_warnings(model: PopulationModel, facts: PatientFacts, weight_kg: float | None) -> list[str]:
-    """The model's population (age, weight) compared with the patient's: a warning when outside."""
-    warnings = []
-    population = model.population or {}
-    age_range = population.get("age_years")
-    if isinstance(age_range, list) and len(age_range) == 2 and facts.age_years_at_origin is not None:
-        low, high = age_range
-        if not low <= facts.age_years_at_origin <= high:
-            warnings.append(
-                f"age {facts.age_years_at_origin:.0f} years lies outside the population the model was "
-                f"built on ({low:g}-{high:g} years)"
-            )
-    weight_range = population.get("weight_kg")
-    if isinstance(weight_range, list) and len(weight_range) == 2 and weight_kg is not None:
-        low, high = weight_range
-        if not low <= weight_kg <= high:
-            warnings.append(
-                f"weight {weight_kg:g} kg lies outside the population the model was built on "
-                f"({low:g}-{high:g} kg)"
-            )
-    return warnings
-
-
 def _constraints(
     course: TherapyCourse, doses: list[DoseAdministration], model: PopulationModel, weight_kg: float | None
 ) -> dict[str, Any]:
     drug = course.drug
-    route = doses[-1].route if doses else (drug.routes[0] if drug.routes else next(iter(model.routes)))
+    routes = allowed_routes(drug, model)
+    if not routes:
+        raise CaseBuildError(
+            f"{drug}: none of the drug's routes ({', '.join(drug.routes)}) is a route of the model "
+            f"({', '.join(model.routes)}); choose another model"
+        )
+    last = doses[-1].route if doses else None
+    route = last if last in routes else usual_route(drug, model)
     constraints: dict[str, Any] = {"route": route}
     intervals = list(drug.interval_options_h or [])
     if not intervals and len(doses) >= 2:
@@ -167,11 +216,15 @@ def _constraints(
         constraints["max_daily_dose_mg"] = drug.max_daily_dose_mg
     if drug.max_daily_dose_mg_per_kg and weight_kg is not None:
         constraints.update(max_mg_per_kg_per_day=drug.max_daily_dose_mg_per_kg, weight_kg=weight_kg)
-    if route == "iv_infusion":
+    if is_infusion(str(route)):
         if drug.max_infusion_rate_mg_per_h:
             constraints["max_infusion_rate_mg_per_h"] = drug.max_infusion_rate_mg_per_h
+            if drug.usual_infusion_duration_h:
+                constraints["min_infusion_duration_h"] = drug.usual_infusion_duration_h
         elif doses and doses[-1].infusion_duration_h:
             constraints["infusion_duration_h"] = doses[-1].infusion_duration_h
+        elif drug.usual_infusion_duration_h:
+            constraints["infusion_duration_h"] = drug.usual_infusion_duration_h
         if drug.continuous_infusion:
             constraints["continuous_infusion"] = True
     return constraints
@@ -189,38 +242,51 @@ def _merge_limits(drug_constraints: dict[str, Any], course_target: dict[str, Any
         ]
         if values:
             merged[key] = min(values)
+    merged["route"] = drug_constraints["route"]  # a course target never changes how the drug is given
     return merged
 
 
-def course_case(course: TherapyCourse, *, now: dt.datetime | None = None, seed: int = 1) -> CourseCase:
-    """The course's case document as recorded now: fit, bands, regimen search from the next dose."""
-    now = now or timezone.now()
-    version = course.model_version
-    model = parse_model(version.document)
+def model_covariates(
+    version: ModelVersion, model: PopulationModel, facts: PatientFacts
+) -> ResolvedCovariates:
+    """The model's covariates from the patient's facts, through the version's covariate sources."""
     try:  # a model without covariates needs no source; one that uses covariates needs all of them
         sources = parse_covariate_sources(version.covariate_sources or {}, model)
     except InvalidInputError as exc:
         raise CaseBuildError(
             f"{version}: {exc}; a curator must complete the model's covariate sources"
         ) from None
+    return resolve_covariates(sources, model, facts)
+
+
+def course_origin(course: TherapyCourse, now: dt.datetime) -> tuple[dt.datetime, list[DoseAdministration]]:
     doses = list(course.doses.filter(entered_in_error=False).order_by("given_at", "pk"))
-    origin = doses[0].given_at if doses else now
+    return (doses[0].given_at if doses else next_slot(now)), doses
+
+
+def course_case(course: TherapyCourse, *, now: dt.datetime | None = None) -> CourseCase:
+    """The course's case document as recorded now: fit, bands, regimen search from the next dose."""
+    now = now or timezone.now()
+    version = course.model_version
+    model = parse_model(version.document)
+    origin, doses = course_origin(course, now)
     genotype_used = (
         consent_status(patient=course.patient, scope=ConsentRecord.Scope.GENOTYPE_USE) == "granted"
     )
     facts = patient_facts(course.patient, origin, use_genotype=genotype_used)
-    resolved = resolve_covariates(sources, model, facts)
+    resolved = model_covariates(version, model, facts)
     if not resolved.success:
         raise CaseBuildError(resolved.message)
     covariates, changes = resolved.case_covariates()
-    levels = course.levels.filter(entered_in_error=False, excluded=False).order_by("sampled_at", "pk")
+    levels = levels_in_fit(course)
     now_h = hours(now, origin)
     dose_times = [hours(dose.given_at, origin) for dose in doses]
     dose_ends = [
         (t, t + (dose.infusion_duration_h or 0.0)) for t, dose in zip(dose_times, doses, strict=True)
     ]
     next_dose = next_dose_hour(dose_ends, now_h, list(course.drug.interval_options_h or []))
-    end_h = max(now_h, next_dose, dose_times[-1] if dose_times else 0.0) + FORECAST_HORIZON_H
+    # The horizon follows the next dose (on the half hour), not the clock: the same record, the same grid.
+    end_h = max(next_dose, dose_times[-1] if dose_times else 0.0) + FORECAST_HORIZON_H
     target = dict(course.target)
     info = METRICS.get(str(target.get("metric", "")))
     if course.mic_mg_per_l and info is not None and info.needs_mic:
@@ -241,12 +307,14 @@ def course_case(course: TherapyCourse, *, now: dt.datetime | None = None, seed: 
         "covariates": covariates,
         "covariate_changes": changes,
         "doses": [_dose_document(dose, origin) for dose in doses],
-        "observations": [_level_document(level, origin, model) for level in levels],
+        "observations": [level_document(level, origin, model) for level in levels],
         "predict": {"from_h": 0.0, "to_h": end_h, "step_h": end_h / GRID_POINTS},
-        "posterior": {"samples": 2000, "seed": seed, "quantiles": list(BAND_QUANTILES)},
+        "posterior": {"samples": POSTERIOR_SAMPLES, "quantiles": list(BAND_QUANTILES)},
         "target": target,
     }
-    warnings = list(resolved.notes) + population_warnings(model, facts, latest_weight)
+    seed = seed_from(document)
+    document["posterior"] = {"samples": POSTERIOR_SAMPLES, "seed": seed, "quantiles": list(BAND_QUANTILES)}
+    warnings = list(resolved.notes)
     if not genotype_used and course.patient.genotypes.filter(entered_in_error=False).exists():
         warnings.append("the patient's genotype is not used: no consent to use it for dosing")
     return CourseCase(
@@ -256,7 +324,11 @@ def course_case(course: TherapyCourse, *, now: dt.datetime | None = None, seed: 
         next_dose_h=next_dose,
         model=model,
         covariates=resolved,
+        facts=facts,
         genotype_used=genotype_used,
+        levels=tuple(levels),
+        seed=seed,
+        inputs_sha256=canonical_sha256(document),
         warnings=warnings,
     )
 

@@ -15,6 +15,12 @@ urlpatterns = [
         name="course-recommendations",
     ),
     path("levels/<int:pk>/exclude/", apis.LevelExcludeApi.as_view(), name="level-exclude"),
+    path("levels/<int:pk>/confirm/", apis.LevelConfirmApi.as_view(), name="level-confirm"),
+    path(
+        "recommendations/<int:pk>/review/",
+        apis.RecommendationReviewApi.as_view(),
+        name="recommendation-review",
+    ),
     path("levels/<int:pk>/entered-in-error/", apis.LevelInErrorApi.as_view(), name="level-entered-in-error"),
     path("doses/<int:pk>/entered-in-error/", apis.DoseInErrorApi.as_view(), name="dose-entered-in-error"),
     path("updates/<int:pk>/", apis.UpdateDetailApi.as_view(), name="update"),

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.http import Http404
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
@@ -50,6 +51,7 @@ class DoseOutputSerializer(serializers.ModelSerializer):
             "amount_mg",
             "route",
             "infusion_duration_h",
+            "notices",
             "recorded_by",
             "recorded_at",
             "entered_in_error",
@@ -59,6 +61,8 @@ class DoseOutputSerializer(serializers.ModelSerializer):
 
 class LevelOutputSerializer(serializers.ModelSerializer):
     recorded_by = serializers.StringRelatedField()
+    confirmed_by = serializers.StringRelatedField()
+    plausibility = StatusField(choices=DrugLevel.Plausibility.choices, read_only=True)
 
     class Meta:
         model = DrugLevel
@@ -72,8 +76,15 @@ class LevelOutputSerializer(serializers.ModelSerializer):
             "below_lloq",
             "lloq",
             "lloq_model_unit",
+            "value_as_entered",
             "assay",
             "model_output",
+            "plausibility",
+            "plausibility_score",
+            "confirmed_by",
+            "confirmed_at",
+            "confirmation_reason",
+            "notices",
             "excluded",
             "exclusion_reason",
             "recorded_by",
@@ -108,6 +119,7 @@ class UpdateOutputSerializer(serializers.ModelSerializer):
             "model_version",
             "engine_version",
             "inputs_sha256",
+            "seed",
             "origin",
         )
 
@@ -138,6 +150,8 @@ class RecommendationOutputSerializer(serializers.ModelSerializer):
             "rationale",
             "uncertainty_text",
             "warnings",
+            "alerts",
+            "acknowledged_alerts",
             "candidates",
             "reviewed_by",
             "reviewed_at",
@@ -167,6 +181,8 @@ class CourseOutputSerializer(serializers.ModelSerializer):
             "mic_mg_per_l",
             "status",
             "consent_override_reason",
+            "missing_data_reason",
+            "no_organ_support_confirmed_at",
             "opened_by",
             "opened_at",
         )
@@ -218,6 +234,16 @@ class CourseListApi(APIView):
         mic_mg_per_l = serializers.FloatField(required=False, allow_null=True, default=None)
         consent_override_reason = serializers.CharField(
             required=False, allow_blank=True, default="", max_length=2000
+        )
+        missing_data_reason = serializers.CharField(
+            required=False,
+            allow_blank=True,
+            default="",
+            max_length=2000,
+            help_text="why the course opens before the record holds everything the model needs",
+        )
+        no_organ_support_confirmed = serializers.BooleanField(
+            required=False, default=False, help_text="the patient receives no dialysis, CRRT or ECMO"
         )
 
     @extend_schema(
@@ -276,8 +302,17 @@ class DoseListApi(APIView):
     class DoseCreateInputSerializer(serializers.Serializer):
         given_at = ClinicalDateTimeField(help_text="local time, or UTC / the hospital's offset")
         amount_mg = serializers.FloatField()
-        route = serializers.CharField(max_length=32, help_text="a route of the model: iv_infusion, ...")
+        route = serializers.CharField(
+            max_length=32, help_text="a route of the drug and the model: iv_infusion, ..."
+        )
         infusion_duration_h = serializers.FloatField(required=False, allow_null=True, default=None)
+        confirmation_reason = serializers.CharField(
+            required=False,
+            allow_blank=True,
+            default="",
+            max_length=2000,
+            help_text="why a dose answered with 409 (a duplicate, faster than the rate limit) is right",
+        )
 
     @extend_schema(responses=DoseOutputSerializer(many=True), operation_id="courses_doses_list")
     def get(self, request: Request, pk: int) -> Response:
@@ -286,8 +321,10 @@ class DoseListApi(APIView):
 
     @extend_schema(
         request=DoseCreateInputSerializer,
-        responses={201: DoseOutputSerializer},
+        responses={201: DoseOutputSerializer, 400: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT},
         operation_id="courses_doses_create",
+        description="409 when the dose looks like a duplicate or runs faster than the drug's rate limit: the "
+        "body names the field and what to check; resend with confirmation_reason to record it anyway.",
     )
     def post(self, request: Request, pk: int) -> Response:
         course = selectors.course_get(user=request.user, pk=pk)
@@ -328,6 +365,7 @@ class LevelListApi(APIView):
         serializer.is_valid(raise_exception=True)
         with service_errors():
             level = services.level_record(course=course, user=request.user, **serializer.validated_data)
+        level.refresh_from_db()  # without a broker the update (and its plausibility check) has already run
         return Response(LevelOutputSerializer(level).data, status=status.HTTP_201_CREATED)
 
 
@@ -346,6 +384,25 @@ class LevelExcludeApi(APIView):
         serializer.is_valid(raise_exception=True)
         with service_errors():
             level = services.level_exclude(level=level, user=request.user, **serializer.validated_data)
+        return Response(LevelOutputSerializer(level).data)
+
+
+class LevelConfirmApi(APIView):
+    """Confirm a level held as implausible (e.g. re-measured), with the reason: it enters the next fit."""
+
+    class LevelConfirmInputSerializer(serializers.Serializer):
+        reason = serializers.CharField(max_length=2000)
+
+    @extend_schema(
+        request=LevelConfirmInputSerializer, responses=LevelOutputSerializer, operation_id="levels_confirm"
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        level = _child_of_course(DrugLevel, request=request, pk=pk)
+        serializer = self.LevelConfirmInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        with service_errors():
+            level = services.level_confirm(level=level, user=request.user, **serializer.validated_data)
+        level.refresh_from_db()
         return Response(LevelOutputSerializer(level).data)
 
 
@@ -479,7 +536,10 @@ class WhatIfApi(APIView):
             "regimen": {**regimen, "start_h": case.next_dose_h},
             "t0": case.origin,
             "start_h": case.next_dose_h,
-            "plot": plot_document(case=case, course=course, fit=forecast, forecast=forecast, label=label),
+            "plot": {
+                **plot_document(case=case, course=course, fit=forecast, forecast=forecast, label=label),
+                "now_h": case.now_h,
+            },
             "predicted": forecast.get("predicted"),
             "warnings": [*case.warnings, *forecast.get("warnings", [])],
         }
@@ -496,3 +556,37 @@ class RecommendationListApi(APIView):
         course = selectors.course_get(user=request.user, pk=pk)
         rows = course.recommendations.select_related("reviewed_by").order_by("-created_at", "-pk")
         return Response(RecommendationOutputSerializer(rows, many=True).data)
+
+
+class RecommendationReviewApi(APIView):
+    """A pharmacist approves, modifies or rejects a recommendation, signing with their password.
+
+    Approving (with or without changes) needs every red warning acknowledged: ``acknowledged_alerts`` lists
+    the ``code`` of each of the recommendation's ``alerts``.
+    """
+
+    class ReviewInputSerializer(serializers.Serializer):
+        decision = serializers.ChoiceField(choices=["approve", "modify", "reject"])
+        password = serializers.CharField(help_text="the signature: the pharmacist's password")
+        note = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+        final_regimen = serializers.JSONField(
+            required=False, allow_null=True, default=None, help_text="modify: dose_mg, interval_h, duration_h"
+        )
+        acknowledged_alerts = serializers.ListField(
+            child=serializers.CharField(max_length=120), required=False, default=list
+        )
+
+    @extend_schema(
+        request=ReviewInputSerializer,
+        responses=RecommendationOutputSerializer,
+        operation_id="recommendations_review",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        recommendation = _child_of_course(Recommendation, request=request, pk=pk)
+        serializer = self.ReviewInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        with service_errors():
+            recommendation = services.recommendation_review(
+                recommendation=recommendation, user=request.user, **serializer.validated_data
+            )
+        return Response(RecommendationOutputSerializer(recommendation).data)

@@ -120,7 +120,6 @@ def _icu_vancomycin(user: AbstractBaseUser, now: dt.datetime) -> Patient:
     admitted = now - dt.timedelta(hours=74)
     _measure(patient, user, "weight", 92, "kg", admitted)
     _measure(patient, user, "height", 178, "cm", admitted)
-    _measure(patient, user, "dialysis", 0, "flag", admitted)
     # Acute kidney injury on vancomycin: creatinine 0.9 -> 1.8 mg/dL over three days (CrCL about 117 -> 58).
     for hours_ago, scr_umol_per_l in ((72, 80), (48, 106), (24, 133), (3, 159)):
         _measure(
@@ -132,19 +131,20 @@ def _icu_vancomycin(user: AbstractBaseUser, now: dt.datetime) -> Patient:
         target_protocol=_protocol(version, "auc24"),
         indication="MRSA bacteraemia (demo)",
         user=user,
+        no_organ_support_confirmed=True,
     )
     first = now - dt.timedelta(hours=62)
-    for i in range(6):  # 1 g over 1 h every 12 h; the last one 2 h ago
+    for i in range(6):  # 1 g over 2 h (at most 10 mg/min) every 12 h; the last one 2 h ago
         dosing.dose_record(
             course=course,
             given_at=first + dt.timedelta(hours=12 * i),
             amount_mg=1000,
             route="iv_infusion",
-            infusion_duration_h=1,
+            infusion_duration_h=2,
             user=user,
         )
-    # A trough before the 5th dose, and a level 2 h after the end of the 5th infusion.
-    for after_first_h, value in ((47.5, 17.8), (51.0, 33.5)):
+    # A trough before the 5th dose, and a level 1 h after the end of the 5th infusion.
+    for after_first_h, value in ((47.5, 17.8), (51.0, 30.5)):
         dosing.level_record(
             course=course,
             sampled_at=first + dt.timedelta(hours=after_first_h),
@@ -195,6 +195,7 @@ def _kidney_transplant_tacrolimus(user: AbstractBaseUser, now: dt.datetime) -> P
         target={**protocol.target, "max_dose_mg": 19},
         indication="kidney transplantation, first weeks (demo)",
         user=user,
+        no_organ_support_confirmed=True,
     )
     first = now - dt.timedelta(hours=86)
     for i in range(
@@ -266,6 +267,7 @@ def _cystic_fibrosis_tobramycin(user: AbstractBaseUser, now: dt.datetime) -> Pat
         target={**protocol.target, "max_dose_mg": 630},
         indication="cystic fibrosis, pulmonary exacerbation (Pseudomonas) (demo)",
         user=user,
+        no_organ_support_confirmed=True,
     )
     first = now - dt.timedelta(hours=50)
     for i in range(3):  # 10 mg/kg (420 mg) over 30 min once daily; the last one 2 h ago

@@ -6,22 +6,45 @@ from typing import Any
 
 from django import forms
 
+from models_catalog.labels import output_label, route_label
 from patients.forms import CourseOpenForm, LocalDateTimeInput
 
-__all__ = ["CourseOpenForm", "DoseForm", "ExclusionForm", "LevelForm", "ReviewForm", "WhatIfForm"]
+__all__ = [
+    "CourseOpenForm",
+    "DoseForm",
+    "ExclusionForm",
+    "LevelConfirmForm",
+    "LevelForm",
+    "ReviewForm",
+    "WhatIfForm",
+]
 
 LOCAL_FORMATS = ["%Y-%m-%dT%H:%M"]
 
 
+def _route_choices(routes: list[str]) -> list[tuple[str, str]]:
+    return [(route, route_label(route)) for route in routes]
+
+
 class DoseForm(forms.Form):
+    """A dose as given. Routes: the drug's that the model can represent; the usual one first."""
+
     given_at = forms.DateTimeField(widget=LocalDateTimeInput(), input_formats=LOCAL_FORMATS)
     amount_mg = forms.FloatField(label="Dose (mg)")
     route = forms.ChoiceField()
-    infusion_duration_h = forms.FloatField(required=False, label="Infusion duration (h)")
+    infusion_duration_h = forms.FloatField(
+        required=False, label="Infusion duration (h)", help_text="infusions only; empty for a bolus or tablet"
+    )
+    confirmation_reason = forms.CharField(
+        required=False,
+        max_length=2000,
+        label="Confirmation (only if asked)",
+        help_text="why a dose flagged as a duplicate or too fast is right",
+    )
 
     def __init__(self, *args: Any, routes: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["route"].choices = [(route, route.replace("_", " ")) for route in routes]
+        self.fields["route"].choices = _route_choices(routes)
 
 
 class LevelForm(forms.Form):
@@ -35,10 +58,16 @@ class LevelForm(forms.Form):
     def __init__(self, *args: Any, outputs: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if len(outputs) > 1:  # the model distinguishes assays (e.g. LC-MS/MS versus immunoassay)
-            self.fields["model_output"] = forms.ChoiceField(choices=[(name, name) for name in outputs])
+            self.fields["model_output"] = forms.ChoiceField(
+                choices=[(name, output_label(name)) for name in outputs], label="Assay (model output)"
+            )
 
 
 class ExclusionForm(forms.Form):
+    reason = forms.CharField(max_length=2000)
+
+
+class LevelConfirmForm(forms.Form):
     reason = forms.CharField(max_length=2000)
 
 
@@ -50,7 +79,7 @@ class WhatIfForm(forms.Form):
 
     def __init__(self, *args: Any, routes: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["route"].choices = [(route, route.replace("_", " ")) for route in routes]
+        self.fields["route"].choices = _route_choices(routes)
 
 
 class ReviewForm(forms.Form):
@@ -62,7 +91,20 @@ class ReviewForm(forms.Form):
     interval_h = forms.FloatField(required=False, min_value=0.5, label="Changed interval (h)")
     duration_h = forms.FloatField(required=False, min_value=0, label="Changed infusion duration (h)")
     note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    acknowledged_alerts = forms.MultipleChoiceField(
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="I have read and weighed each red warning",
+    )
     password = forms.CharField(widget=forms.PasswordInput, label="Signature: your password")
+
+    def __init__(self, *args: Any, alerts: list[dict[str, str]] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        alerts = alerts or []
+        if alerts:
+            self.fields["acknowledged_alerts"].choices = [(a["code"], a["message"]) for a in alerts]
+        else:
+            del self.fields["acknowledged_alerts"]
 
     def final_regimen(self) -> dict[str, Any] | None:
         data = self.cleaned_data

@@ -34,6 +34,12 @@ class TherapyCourse(models.Model):
     consent_override_reason = models.TextField(
         blank=True, help_text="why model-based dosing proceeds without the patient's consent"
     )
+    missing_data_reason = models.TextField(
+        blank=True, help_text="why the course was opened before the record held everything the model needs"
+    )
+    no_organ_support_confirmed_at = models.DateTimeField(
+        null=True, blank=True, help_text="when the opener confirmed: no dialysis, CRRT or ECMO"
+    )
     opened_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     opened_at = models.DateTimeField(auto_now_add=True)
 
@@ -55,6 +61,11 @@ class DoseAdministration(EnteredInError):
     amount_mg = models.FloatField()
     route = models.CharField(max_length=32)
     infusion_duration_h = models.FloatField(null=True, blank=True)
+    notices = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="what was unusual when it was recorded and confirmed, with the reason",
+    )
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     recorded_at = models.DateTimeField(auto_now_add=True)
 
@@ -79,7 +90,18 @@ class DoseAdministration(EnteredInError):
 
 
 class DrugLevel(EnteredInError):
-    """A measured concentration. ``value`` is as reported; ``value_model_unit`` is in the model's unit."""
+    """A measured concentration. ``value`` is as reported; ``value_model_unit`` is in the model's unit.
+
+    A new level is scored against what the patient's model expects before it enters a fit
+    (:mod:`mipd_engine.plausibility`): ``pending`` until scored, then ``accepted``, or ``held`` (kept out of
+    every fit until a clinician confirms it, with the reason, or marks it entered in error).
+    """
+
+    class Plausibility(models.TextChoices):
+        PENDING = "pending", "Not yet checked"
+        ACCEPTED = "accepted", "Plausible"
+        HELD = "held", "Held: implausible, not used"
+        CONFIRMED = "confirmed", "Confirmed by a clinician"
 
     course = models.ForeignKey(TherapyCourse, on_delete=models.PROTECT, related_name="levels")
     sampled_at = models.DateTimeField()
@@ -99,6 +121,21 @@ class DrugLevel(EnteredInError):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     excluded_at = models.DateTimeField(null=True, blank=True)
+    value_as_entered = models.FloatField(
+        null=True, blank=True, help_text="the number typed, when it was below the LLOQ (stored as below)"
+    )
+    plausibility = models.CharField(max_length=10, choices=Plausibility.choices, default=Plausibility.PENDING)
+    plausibility_score = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="the level against the predictive distribution of the data before it",
+    )
+    confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    confirmation_reason = models.TextField(blank=True)
+    notices = models.JSONField(default=list, blank=True, help_text="what the clinician should know about it")
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     recorded_at = models.DateTimeField(auto_now_add=True)
 
@@ -120,7 +157,20 @@ class DrugLevel(EnteredInError):
             models.CheckConstraint(
                 condition=Q(excluded=False) | ~Q(exclusion_reason=""), name="level_exclusion_has_reason"
             ),
+            models.CheckConstraint(
+                condition=~Q(plausibility="confirmed") | ~Q(confirmation_reason=""),
+                name="level_confirmation_has_reason",
+            ),
             ERROR_HAS_REASON,
+        )
+
+    @property
+    def in_fit(self) -> bool:
+        """Used by the next fit: not struck, not excluded, and plausible or confirmed."""
+        return (
+            not self.entered_in_error
+            and not self.excluded
+            and self.plausibility in (self.Plausibility.ACCEPTED, self.Plausibility.CONFIRMED)
         )
 
     def __str__(self) -> str:
@@ -150,6 +200,9 @@ class BayesianUpdate(models.Model):
     )
     inputs_sha256 = models.CharField(max_length=64, blank=True)
     origin = models.DateTimeField(null=True, blank=True, help_text="clock time of t = 0 h in inputs/results")
+    seed = models.BigIntegerField(
+        null=True, blank=True, help_text="random seed of the posterior draws, derived from the inputs"
+    )
     results = models.JSONField(default=dict, blank=True)
     timings_s = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
@@ -185,6 +238,12 @@ class Recommendation(models.Model):
     rationale = models.TextField()
     uncertainty_text = models.TextField(help_text="the uncertainty in plain words")
     warnings = models.JSONField(default=list, blank=True)
+    alerts = models.JSONField(
+        default=list, blank=True, help_text="warnings the reviewer must acknowledge: code, message"
+    )
+    acknowledged_alerts = models.JSONField(
+        default=list, blank=True, help_text="codes the reviewer acknowledged"
+    )
     candidates = models.JSONField(default=list, blank=True, help_text="the other ranked regimens")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING_REVIEW)
     reviewed_by = models.ForeignKey(

@@ -5,10 +5,12 @@ The plot document follows the contract of ``static/js/concentration_plot.js`` (t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from dosing.adapters import CourseCase
 from dosing.models import TherapyCourse
+from dosing.safety import Alert
 from mipd_engine import ENGINE_VERSION
 from mipd_engine.targets import METRICS
 from patients.selectors import consents_current
@@ -60,14 +62,21 @@ def plot_document(
     observations = []
     for level in levels:
         time_h = (level.sampled_at - case.origin).total_seconds() / 3600.0
+        held = level.plausibility in (level.Plausibility.HELD, level.Plausibility.PENDING)
+        if level.excluded:
+            shown = f"{level} (excluded: {level.exclusion_reason})"
+        elif held:
+            shown = f"{level} ({level.get_plausibility_display().lower()})"
+        else:
+            shown = str(level)
         observations.append(
             {
                 "time_h": time_h,
                 "value": level.value_model_unit,
-                "excluded": level.excluded,
+                "excluded": level.excluded or held,
                 "below_lloq": level.below_lloq,
                 "lloq": level.lloq_model_unit,
-                "label": f"{level} (excluded: {level.exclusion_reason})" if level.excluded else str(level),
+                "label": shown,
             }
         )
     target = course.target
@@ -99,7 +108,7 @@ def plot_document(
     return {
         "t0": case.origin.isoformat(),
         "unit": unit,
-        "now_h": case.now_h,
+        "now_h": None,  # set when the plot is shown: stored results do not depend on the clock
         "times_h": times,
         "map": _clip(times, curves.get("map"), until) if has_levels else None,
         "population": _clip(times, curves.get("apriori"), until),
@@ -160,9 +169,18 @@ def _recommendation(recommended: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def build_results(
-    *, case: CourseCase, course: TherapyCourse, recommended: dict[str, Any], forecast: dict[str, Any] | None
+    *,
+    case: CourseCase,
+    course: TherapyCourse,
+    recommended: dict[str, Any],
+    forecast: dict[str, Any] | None,
+    alerts: Sequence[Alert] = (),
 ) -> dict[str, Any]:
-    """Everything the course page needs to show one update, and the basis to review it independently."""
+    """Everything the course page needs to show one update, and the basis to review it independently.
+
+    ``alerts`` are the red warnings the reviewer must acknowledge; ``warnings`` the other notes (an alert's
+    message is not repeated among them).
+    """
     version = course.model_version
     best = _recommendation(recommended) if recommended.get("success") else None
     label = f"recommended: {best['regimen']['description']}" if best else ""
@@ -171,7 +189,9 @@ def build_results(
         warnings.append(
             (recommended.get("recommendation") or {}).get("message") or "no regimen reaches the target"
         )
-    warnings = list(dict.fromkeys(warnings))  # the engine may state one warning in two places
+    alert_messages = {alert.message for alert in alerts}
+    # The engine may state one warning in two places; an alert is shown once, in red.
+    warnings = [w for w in dict.fromkeys(warnings) if w not in alert_messages]
     card = version.model_card or {}
     basis = (recommended.get("recommendation") or {}).get(
         "basis", "bayesian" if case.document["observations"] else "a priori"
@@ -236,5 +256,8 @@ def build_results(
             for regimen in (recommended.get("regimens") or [])
         ],
         "warnings": warnings,
+        "alerts": [alert.as_dict() for alert in alerts],
+        "seed": case.seed,
+        "inputs_sha256": case.inputs_sha256,
         "next_dose_h": case.next_dose_h,
     }

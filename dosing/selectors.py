@@ -7,8 +7,10 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.http import Http404
+from django.utils import timezone
 
-from dosing.models import BayesianUpdate, Recommendation, TherapyCourse
+from dosing.models import BayesianUpdate, DrugLevel, Recommendation, TherapyCourse
+from models_catalog.labels import measurement_label, route_label
 from patients.selectors import require_clinical_role
 
 
@@ -26,7 +28,7 @@ def course_get(*, user: AbstractBaseUser | AnonymousUser, pk: int) -> TherapyCou
 @dataclass(frozen=True)
 class TimelineEntry:
     at: Any
-    kind: str  # "dose", "level", "covariate"
+    kind: str  # "dose", "level", "covariate", "session"
     text: str
     struck: bool  # entered in error or excluded
     note: str = ""
@@ -34,32 +36,46 @@ class TimelineEntry:
 
 
 def course_timeline(*, course: TherapyCourse) -> list[TimelineEntry]:
-    entries = [
-        TimelineEntry(
-            dose.given_at,
-            "dose",
-            f"{dose.amount_mg:g} mg {dose.route.replace('_', ' ')}"
-            + (f" over {dose.infusion_duration_h:g} h" if dose.infusion_duration_h else ""),
-            dose.entered_in_error,
-            dose.error_reason,
-            dose.pk,
+    entries = []
+    for dose in course.doses.all():
+        notes = [dose.error_reason] if dose.entered_in_error else []
+        notes += [f"{n['message']} Confirmed: {n.get('reason', '')}" for n in dose.notices]
+        entries.append(
+            TimelineEntry(
+                dose.given_at,
+                "dose",
+                f"{dose.amount_mg:g} mg {route_label(dose.route)}"
+                + (f" over {dose.infusion_duration_h:g} h" if dose.infusion_duration_h else ""),
+                dose.entered_in_error,
+                " ".join(notes),
+                dose.pk,
+            )
         )
-        for dose in course.doses.all()
-    ]
     for level in course.levels.all():
         shown = (
             f"< {level.lloq:g} {level.unit} (below LLOQ)"
             if level.below_lloq
             else f"{level.value:g} {level.unit}"
         )
-        note = level.exclusion_reason if level.excluded else level.error_reason
+        notes = []
+        if level.excluded:
+            notes.append(f"excluded: {level.exclusion_reason}")
+        if level.entered_in_error:
+            notes.append(f"entered in error: {level.error_reason}")
+        elif level.plausibility == DrugLevel.Plausibility.HELD:
+            notes.append(f"held, not used: {level.plausibility_score.get('reason', '')}")
+        elif level.plausibility == DrugLevel.Plausibility.PENDING:
+            notes.append("not yet checked against the model")
+        elif level.plausibility == DrugLevel.Plausibility.CONFIRMED:
+            notes.append(f"confirmed by {level.confirmed_by}: {level.confirmation_reason}")
+        notes += [notice["message"] for notice in level.notices]
         entries.append(
             TimelineEntry(
                 level.sampled_at,
                 "level",
                 f"level {shown}",
-                level.excluded or level.entered_in_error,
-                note,
+                level.excluded or level.entered_in_error or level.plausibility == DrugLevel.Plausibility.HELD,
+                "; ".join(notes),
                 level.pk,
             )
         )
@@ -68,13 +84,35 @@ def course_timeline(*, course: TherapyCourse) -> list[TimelineEntry]:
             TimelineEntry(
                 measurement.measured_at,
                 "covariate",
-                f"{measurement.kind.replace('_', ' ')} {measurement.value_as_entered:g} "
+                f"{measurement_label(measurement.kind)} {measurement.value_as_entered:g} "
                 f"{measurement.unit_as_entered}",
                 measurement.entered_in_error,
                 measurement.error_reason,
             )
         )
+    for session in course.patient.support_sessions.all():
+        end = f"{timezone.localtime(session.ended_at):%Y-%m-%d %H:%M}" if session.ended_at else "ongoing"
+        entries.append(
+            TimelineEntry(
+                session.started_at,
+                "session",
+                f"{session.get_modality_display()} until {end}",
+                session.entered_in_error,
+                session.error_reason,
+            )
+        )
     return sorted(entries, key=lambda entry: entry.at)
+
+
+def held_levels(*, course: TherapyCourse) -> list[DrugLevel]:
+    """Levels held as implausible (not used) or still waiting for their check, oldest first."""
+    return list(
+        course.levels.filter(
+            entered_in_error=False,
+            excluded=False,
+            plausibility__in=[DrugLevel.Plausibility.HELD, DrugLevel.Plausibility.PENDING],
+        ).order_by("sampled_at", "pk")
+    )
 
 
 def latest_update(*, course: TherapyCourse) -> BayesianUpdate | None:

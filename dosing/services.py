@@ -8,8 +8,6 @@ course that are still queued. The task claims its row with a conditional UPDATE,
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 import logging
 import socket
 import time
@@ -24,14 +22,18 @@ from django.utils import timezone
 
 from accounts.roles import Role
 from accounts.selectors import user_has_role
-from dosing import adapters, units
+from dosing import adapters, eligibility, plausibility, safety, units
+from dosing.administration import administration_problems, allowed_routes
 from dosing.models import BayesianUpdate, DoseAdministration, DrugLevel, Recommendation, TherapyCourse
 from dosing.results import build_results, plain_uncertainty
 from mipd_engine import ENGINE_VERSION
 from mipd_engine.case import parse_case
+from mipd_engine.domain import DomainCheck
 from mipd_engine.errors import EngineError
+from mipd_engine.model import parse_model
 from mipd_engine.reports import fit_case, recommend_case
 from models_catalog.engine_adapter import target_from_document
+from models_catalog.labels import is_infusion, route_label
 from models_catalog.models import ModelVersion, TargetProtocol
 from patients.clock import clinical_time
 from patients.models import ConsentRecord, Patient
@@ -40,6 +42,7 @@ from patients.selectors import consent_status
 logger = logging.getLogger(__name__)
 FUTURE_TOLERANCE = dt.timedelta(minutes=10)
 PLANNED_DOSE_LIMIT = dt.timedelta(hours=1)  # a dose is recorded when given, not weeks ahead
+DUPLICATE_WINDOW = dt.timedelta(minutes=5)  # the same amount this close to a recorded dose: the same dose?
 STALE_AFTER = dt.timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
 Status = BayesianUpdate.Status
 
@@ -47,6 +50,12 @@ Status = BayesianUpdate.Status
 def _require_clinician(user: AbstractBaseUser) -> None:
     if not user_has_role(user=user, role=Role.CLINICIAN):
         raise PermissionDenied("only clinicians record therapy data")
+
+
+class ConfirmationRequired(ValidationError):
+    """The entry looks wrong (a duplicate, a rate above the limit): resend it with a confirmation reason."""
+
+    http_status = 409  # the API answers 409 Conflict, naming the field
 
 
 @transaction.atomic
@@ -60,8 +69,16 @@ def course_open(
     target: dict[str, Any] | None = None,
     mic_mg_per_l: float | None = None,
     consent_override_reason: str = "",
+    missing_data_reason: str = "",
+    no_organ_support_confirmed: bool = False,
 ) -> TherapyCourse:
-    """Open a course on a published model version; model-based dosing needs consent or a stated reason."""
+    """Open a course on a published model version that may be used for this patient.
+
+    Refused, with the field named: a model outside whose hard domain the patient lies (the models whose domain
+    fits are named), a model none of the drug's routes can be given by, a record that lacks what the model
+    needs (unless a reason is given), an unconfirmed absence of dialysis, CRRT and ECMO when the model's
+    domain or covariates depend on them, and model-based dosing without consent or a stated reason.
+    """
     _require_clinician(user)
     if model_version.status != ModelVersion.Status.PUBLISHED:
         raise ValidationError(
@@ -91,6 +108,13 @@ def course_open(
         )
     if mic_mg_per_l is not None and mic_mg_per_l <= 0:
         raise ValidationError({"mic_mg_per_l": ["must be positive"]})
+    _check_model_fits_patient(
+        patient=patient,
+        version=model_version,
+        missing_data_reason=missing_data_reason,
+        no_organ_support_confirmed=no_organ_support_confirmed,
+    )
+    now = timezone.now()
     course = TherapyCourse(
         patient=patient,
         drug=model_version.drug,
@@ -100,12 +124,72 @@ def course_open(
         indication=indication.strip(),
         mic_mg_per_l=mic_mg_per_l,
         consent_override_reason=consent_override_reason.strip(),
+        missing_data_reason=missing_data_reason.strip(),
+        no_organ_support_confirmed_at=now if no_organ_support_confirmed else None,
         opened_by=user,
     )
     course.full_clean()
     course.save()
     update_request(course=course, user=user, trigger="course opened (a priori)")
     return course
+
+
+def _uses_organ_support(version: ModelVersion, domain_keys: frozenset[str]) -> bool:
+    sources = version.covariate_sources or {}
+    return bool(domain_keys & {"renal_replacement", "ecmo"}) or any(
+        spec.get("from") == "dialysis" for spec in sources.values() if isinstance(spec, dict)
+    )
+
+
+def _check_model_fits_patient(
+    *, patient: Patient, version: ModelVersion, missing_data_reason: str, no_organ_support_confirmed: bool
+) -> None:
+    model = parse_model(version.document)
+    drug = version.drug
+    if not allowed_routes(drug, model):
+        raise ValidationError(
+            {
+                "model_version": [
+                    f"{version.title} cannot represent how {drug} is given "
+                    f"({', '.join(route_label(r) for r in drug.routes)}): choose another model"
+                ]
+            }
+        )
+    now = timezone.now()
+    use_genotype = consent_status(patient=patient, scope=ConsentRecord.Scope.GENOTYPE_USE) == "granted"
+    result = eligibility.eligibility(
+        patient=patient, version=version, origin=now, now=now, use_genotype=use_genotype
+    )
+    outside = [finding for finding in result.check.hard if not finding.missing]
+    if outside:
+        alternatives = eligibility.eligible_alternatives(
+            patient=patient, drug=drug, exclude=version, now=now, use_genotype=use_genotype
+        )
+        stop = safety.domain_stop(version, result.check, alternatives)
+        raise ValidationError({"model_version": [str(stop)]})
+    lacking = [result.missing.removeprefix("missing patient data: ")] if result.missing else []
+    lacking += [finding.message for finding in result.check.hard if finding.missing and finding.key]
+    if lacking and not missing_data_reason.strip():
+        raise ValidationError(
+            {
+                "missing_data_reason": [
+                    f"the record lacks what {version.title} needs: {'; '.join(dict.fromkeys(lacking))}. "
+                    "Record it on the patient's page first, or state why the course opens without it "
+                    "(no recommendation is made until it is recorded)"
+                ]
+            }
+        )
+    recorded = patient.support_sessions.filter(entered_in_error=False).exists()
+    domain_keys = model.domain.keys if model.domain else frozenset()
+    if _uses_organ_support(version, domain_keys) and not recorded and not no_organ_support_confirmed:
+        raise ValidationError(
+            {
+                "no_organ_support_confirmed": [
+                    f"{version.title} depends on dialysis, CRRT and ECMO, and none is recorded: confirm that "
+                    "the patient receives none, or record the sessions on the patient's page"
+                ]
+            }
+        )
 
 
 @transaction.atomic
@@ -117,39 +201,93 @@ def dose_record(
     route: str,
     user: AbstractBaseUser,
     infusion_duration_h: float | None = None,
+    confirmation_reason: str = "",
 ) -> DoseAdministration:
+    """Record a dose as given. Refused: a route the drug or the model does not have, a bolus with a duration,
+    an infusion without one. Held for confirmation (:class:`ConfirmationRequired`, resend with a
+    ``confirmation_reason``): a dose identical to one already recorded, or an infusion faster than the
+    drug's maximum rate; the reason and what was unusual are kept on the dose."""
     _require_clinician(user)
     given_at = clinical_time(given_at, field="given_at")
     if given_at > timezone.now() + PLANNED_DOSE_LIMIT:
         raise ValidationError({"given_at": ["record a dose when it is given, not in advance"]})
     if amount_mg is None or amount_mg <= 0:
         raise ValidationError({"amount_mg": ["must be positive"]})
-    limit = course.drug.max_single_dose_mg
+    drug = course.drug
+    limit = drug.max_single_dose_mg
     if limit and amount_mg > 3 * limit:
         raise ValidationError(
             {"amount_mg": [f"{amount_mg:g} mg is over three times the maximum dose ({limit:g} mg)"]}
         )
-    model = adapters.parse_model(course.model_version.document)
-    if route not in model.routes:
-        raise ValidationError({"route": [f"the model has no route '{route}' ({', '.join(model.routes)})"]})
-    if route == "iv_infusion" and not infusion_duration_h:
-        raise ValidationError({"infusion_duration_h": ["an infusion needs its duration"]})
+    model = parse_model(course.model_version.document)
     if infusion_duration_h is not None and infusion_duration_h <= 0:
         raise ValidationError({"infusion_duration_h": ["must be positive"]})
+    problems = administration_problems(
+        drug=drug, model=model, route=route, dose_mg=None, duration_h=infusion_duration_h
+    )
+    if problems:
+        raise ValidationError({field: [message] for field, message in problems.items()})
     if given_at.date() < course.patient.birth_date:
         raise ValidationError({"given_at": ["lies before the patient's birth"]})
+    notices = _dose_notices(
+        course=course, given_at=given_at, amount_mg=amount_mg, route=route, duration_h=infusion_duration_h
+    )
+    if notices and not confirmation_reason.strip():
+        raise ConfirmationRequired(
+            {
+                "confirmation_reason": [
+                    " ".join(notice["message"] for notice in notices)
+                    + " If this is right, record the dose again with a confirmation reason."
+                ]
+            }
+        )
     dose = DoseAdministration(
         course=course,
         given_at=given_at,
         amount_mg=amount_mg,
         route=route,
-        infusion_duration_h=infusion_duration_h,
+        infusion_duration_h=infusion_duration_h if is_infusion(route) else None,
+        notices=[
+            {**notice, "confirmed_by": str(user), "reason": confirmation_reason.strip()} for notice in notices
+        ],
         recorded_by=user,
     )
     dose.full_clean()
     dose.save()
     update_request(course=course, user=user, trigger=f"dose {amount_mg:g} mg recorded")
     return dose
+
+
+def _dose_notices(
+    *, course: TherapyCourse, given_at: dt.datetime, amount_mg: float, route: str, duration_h: float | None
+) -> list[dict[str, str]]:
+    """What is unusual about a dose about to be recorded: a duplicate, an infusion above the rate limit."""
+    notices = []
+    duplicate = course.doses.filter(
+        entered_in_error=False,
+        given_at__gte=given_at - DUPLICATE_WINDOW,
+        given_at__lte=given_at + DUPLICATE_WINDOW,
+        amount_mg=amount_mg,
+    ).first()
+    if duplicate is not None:
+        notices.append(
+            {
+                "code": "duplicate",
+                "message": f"A dose of {amount_mg:g} mg at "
+                f"{timezone.localtime(duplicate.given_at):%Y-%m-%d %H:%M}"
+                " is already recorded: recording it again doubles the dose in the fit.",
+            }
+        )
+    problems = administration_problems(
+        drug=course.drug,
+        model=parse_model(course.model_version.document),
+        route=route,
+        dose_mg=amount_mg,
+        duration_h=duration_h,
+    )
+    if "infusion_duration_h" in problems:
+        notices.append({"code": "rate_above_limit", "message": problems["infusion_duration_h"] + "."})
+    return notices
 
 
 @transaction.atomic
@@ -165,7 +303,12 @@ def level_record(
     assay: str = "",
     model_output: str = "",
 ) -> DrugLevel:
-    """Store a level with its value in the model's unit; refuse what cannot be right."""
+    """Store a level with its value in the model's unit; refuse what cannot be right.
+
+    A number below the LLOQ is stored as a result below the LLOQ (the number kept, with a notice); 0 is
+    refused unless marked below the LLOQ. A level drawn during an infusion is flagged. The level enters the
+    fit only after the next update has scored it against what the patient's model expects (held if not).
+    """
     _require_clinician(user)
     sampled_at = clinical_time(sampled_at, field="sampled_at")
     if sampled_at > timezone.now() + FUTURE_TOLERANCE:
@@ -175,7 +318,7 @@ def level_record(
         raise ValidationError({"sampled_at": ["record the doses first: the course has no dose yet"]})
     if sampled_at < first.given_at:
         raise ValidationError({"sampled_at": ["the level was sampled before the first dose"]})
-    model = adapters.parse_model(course.model_version.document)
+    model = parse_model(course.model_version.document)
     output = model_output or model.default_output
     if output not in model.outputs:
         raise ValidationError({"model_output": [f"the model has no output '{output}'"]})
@@ -190,6 +333,23 @@ def level_record(
         raise ValidationError({"value": ["give the value, or mark the result below the LLOQ"]})
     elif value < 0:
         raise ValidationError({"value": ["a concentration cannot be negative"]})
+    elif value == 0:
+        raise ValidationError(
+            {"value": ["0 is not a measured concentration: mark the result below the LLOQ and give the LLOQ"]}
+        )
+    notices: list[dict[str, str]] = []
+    value_as_entered = None
+    if lloq is not None and lloq <= 0:
+        raise ValidationError({"lloq": ["must be positive"]})
+    if not below_lloq and value is not None and lloq is not None and value < lloq:
+        notices.append(
+            {
+                "code": "below_lloq",
+                "message": f"{value:g} {unit} is below the LLOQ ({lloq:g} {unit}): used as a result below "
+                "the LLOQ, not as a number",
+            }
+        )
+        value_as_entered, value, below_lloq = value, None, True
     try:
         value_model = (
             None if value is None else units.convert(value, unit, model_unit, molar_mass_g_per_mol=molar_mass)
@@ -213,6 +373,19 @@ def level_record(
                 ]
             }
         )
+    during = _infusion_running_at(course, sampled_at)
+    if during is not None:
+        end = during.given_at + dt.timedelta(hours=during.infusion_duration_h or 0.0)
+        notices.append(
+            {
+                "code": "during_infusion",
+                "message": f"the level at {timezone.localtime(sampled_at):%Y-%m-%d %H:%M} was drawn "
+                "during the "
+                f"infusion of {during.amount_mg:g} mg ({timezone.localtime(during.given_at):%H:%M}-"
+                f"{timezone.localtime(end):%H:%M}): if it came from the infusion line or arm it is far too "
+                "high; check the sampling site and time",
+            }
+        )
     level = DrugLevel(
         course=course,
         sampled_at=sampled_at,
@@ -222,13 +395,44 @@ def level_record(
         lloq=lloq,
         lloq_model_unit=lloq_model,
         below_lloq=below_lloq,
+        value_as_entered=value_as_entered,
         assay=assay.strip(),
         model_output="" if output == model.default_output else output,
+        notices=notices,
         recorded_by=user,
     )
     level.full_clean()
     level.save()
     update_request(course=course, user=user, trigger="new level")
+    return level
+
+
+def _infusion_running_at(course: TherapyCourse, moment: dt.datetime) -> DoseAdministration | None:
+    for dose in course.doses.filter(entered_in_error=False, infusion_duration_h__isnull=False):
+        end = dose.given_at + dt.timedelta(hours=dose.infusion_duration_h or 0.0)
+        if dose.given_at < moment < end:
+            return dose
+    return None
+
+
+@transaction.atomic
+def level_confirm(*, level: DrugLevel, reason: str, user: AbstractBaseUser) -> DrugLevel:
+    """A clinician confirms a level held as implausible (e.g. re-measured): it enters the next fit."""
+    _require_clinician(user)
+    if not reason.strip():
+        raise ValidationError({"reason": ["say why the level is right (e.g. re-measured, sampling checked)"]})
+    level = DrugLevel.objects.select_for_update().get(pk=level.pk)
+    if level.plausibility != DrugLevel.Plausibility.HELD or level.entered_in_error:
+        raise ValidationError(
+            {"reason": [f"this level is not held ({level.get_plausibility_display().lower()})"]}
+        )
+    level.plausibility = DrugLevel.Plausibility.CONFIRMED
+    level.confirmation_reason = reason.strip()
+    level.confirmed_by = user
+    level.confirmed_at = timezone.now()
+    level.full_clean()
+    level.save(update_fields=["plausibility", "confirmation_reason", "confirmed_by", "confirmed_at"])
+    update_request(course=level.course, user=user, trigger="held level confirmed")
     return level
 
 
@@ -311,9 +515,11 @@ def _claim(update_id: int) -> BayesianUpdate | None:
     ).get(pk=update_id)
 
 
-def _fail(update: BayesianUpdate, message: str) -> BayesianUpdate:
+def _fail(update: BayesianUpdate, message: str, *, stop: dict[str, Any] | None = None) -> BayesianUpdate:
+    """Store a failure with its reason; a stop (why no recommendation, what to do) goes in the results."""
+    results = {"stop": stop} if stop else {}
     BayesianUpdate.objects.filter(pk=update.pk, status=Status.RUNNING).update(
-        status=Status.FAILED, error=message[:5000], finished_at=timezone.now()
+        status=Status.FAILED, error=message[:5000], finished_at=timezone.now(), results=results
     )
     return BayesianUpdate.objects.get(pk=update.pk)
 
@@ -356,12 +562,18 @@ def update_run(*, update_id: int) -> BayesianUpdate | None:
     started = time.perf_counter()
     blocked = model_based_dosing_blocked(course)
     if blocked:
-        return _fail(update, blocked)
+        return _fail(update, blocked, stop={"code": "consent", "message": blocked, "action": _CONSENT_ACTION})
     try:
-        case = adapters.course_case(course, seed=update.pk)
-        inputs_sha = hashlib.sha256(json.dumps(case.document, sort_keys=True).encode()).hexdigest()
+        case = adapters.course_case(course)
+        case = plausibility.score_pending_levels(course, case, update_id=update.pk)
+        check = eligibility.check(case.model, case.facts, case.covariates, now_h=case.now_h)
+        _stop_when_not_applicable(course, case, check)
         BayesianUpdate.objects.filter(pk=update.pk).update(
-            inputs=case.document, inputs_sha256=inputs_sha, origin=case.origin, engine_version=ENGINE_VERSION
+            inputs=case.document,
+            inputs_sha256=case.inputs_sha256,
+            seed=case.seed,
+            origin=case.origin,
+            engine_version=ENGINE_VERSION,
         )
         engine_case = parse_case(case.document)
         timings["build_s"] = time.perf_counter() - started
@@ -369,16 +581,48 @@ def update_run(*, update_id: int) -> BayesianUpdate | None:
         recommended = recommend_case(engine_case, forecast=True)  # the best regimen's forecast, same draws
         timings["engine_s"] = time.perf_counter() - tic
         forecast = recommended.get("forecast")
-        results = build_results(case=case, course=course, recommended=recommended, forecast=forecast)
+        alerts = safety.alerts_for(
+            course=course, case=case, check=check, engine_warnings=list(recommended.get("warnings", []))
+        )
+        results = build_results(
+            case=case, course=course, recommended=recommended, forecast=forecast, alerts=alerts
+        )
         timings["total_s"] = time.perf_counter() - started
         return _finish(update, recommended=recommended, results=results, timings=timings)
+    except safety.CaseStop as stop:
+        return _fail(update, str(stop), stop=stop.as_dict())
     except adapters.CaseBuildError as exc:
-        return _fail(update, str(exc))
+        return _fail(
+            update,
+            str(exc),
+            stop={"code": "missing_data", "message": str(exc), "action": _MISSING_DATA_ACTION},
+        )
     except EngineError as exc:
         return _fail(update, f"the engine refused the case: {exc}")
     except Exception as exc:  # unexpected: keep the reason on the row, and the traceback in the log
         logger.exception("Bayesian update %s failed", update.pk)
         return _fail(update, f"internal error: {type(exc).__name__}: {exc}")
+
+
+_CONSENT_ACTION = "Record the patient's consent on the patient page, or close the course"
+_MISSING_DATA_ACTION = "Record the missing data on the patient page; the update then runs again by itself"
+
+
+def _stop_when_not_applicable(course: TherapyCourse, case: adapters.CourseCase, check: DomainCheck) -> None:
+    """Raise a :class:`safety.CaseStop` when the model may not be used for this patient as recorded now."""
+    version = course.model_version
+    conflicts = case.covariates.baseline_conflicts
+    if check.eligible and not conflicts:
+        return
+    now = timezone.now()
+    alternatives = eligibility.eligible_alternatives(
+        patient=course.patient, drug=course.drug, exclude=version, now=now, use_genotype=case.genotype_used
+    )
+    if not check.eligible:
+        raise safety.domain_stop(version, check, alternatives)
+    stop = safety.baseline_stop(case, version, alternatives)
+    assert stop is not None
+    raise stop
 
 
 def _finish(
@@ -438,12 +682,31 @@ def _recommendation_store(update: BayesianUpdate, results: dict[str, Any]) -> Re
         rationale=best["rationale"],
         uncertainty_text=plain_uncertainty(best["predicted"], best["pta"]),
         warnings=results["warnings"],
+        alerts=results["alerts"],
         candidates=results["regimens"],
     )
 
 
 def what_if(*, course: TherapyCourse, regimen: dict[str, Any]) -> dict[str, Any]:
-    """The forecast of a regimen the clinician types, on the course as recorded now (not stored)."""
+    """The forecast of a regimen the clinician types, on the course as recorded now (not stored).
+
+    The regimen obeys the same administration rules as an order: the drug's routes only, no duration for a
+    bolus, no infusion faster than the drug's rate limit.
+    """
+    problems = administration_problems(
+        drug=course.drug,
+        model=parse_model(course.model_version.document),
+        route=str(regimen.get("route", "")),
+        dose_mg=float(regimen["dose_mg"]),
+        duration_h=float(regimen.get("duration_h") or 0.0) or None,
+    )
+    if problems:
+        raise ValidationError(
+            {
+                ("duration_h" if field == "infusion_duration_h" else field): [m]
+                for field, m in problems.items()
+            }
+        )
     try:
         case = adapters.course_case(course)
         forecast = _forecast(case, {**regimen, "start_h": case.next_dose_h})
@@ -479,12 +742,15 @@ def _checked_regimen(recommendation: Recommendation, regimen: dict[str, Any]) ->
             {"final_regimen": [f"{daily_mg:g} mg/day exceeds the maximum {drug.max_daily_dose_mg:g} mg/day"]}
         )
     route = recommendation.regimen.get("route", "")
-    if route == "iv_infusion":
-        if duration_h <= 0:
-            raise ValidationError({"final_regimen": ["an infusion needs its duration"]})
-        rate = drug.max_infusion_rate_mg_per_h
-        if rate and dose_mg / duration_h > rate + 1e-9:
-            raise ValidationError({"final_regimen": [f"infusion faster than {rate:g} mg/h"]})
+    problems = administration_problems(
+        drug=drug,
+        model=parse_model(recommendation.course.model_version.document),
+        route=route,
+        dose_mg=dose_mg,
+        duration_h=duration_h or None,
+    )
+    if problems:
+        raise ValidationError({"final_regimen": list(problems.values())})
     return {
         "dose_mg": dose_mg,
         "interval_h": interval_h,
@@ -504,11 +770,13 @@ def recommendation_review(
     password: str,
     note: str = "",
     final_regimen: dict[str, Any] | None = None,
+    acknowledged_alerts: list[str] | None = None,
 ) -> Recommendation:
     """A pharmacist approves, modifies or rejects a recommendation, signing with their password.
 
     The signature is a re-authentication at the moment of the decision (the session alone is not enough);
-    a modification states the regimen actually approved, a rejection says why.
+    a modification states the regimen actually approved, a rejection says why. Approving (with or without
+    changes) needs every red warning of the recommendation acknowledged, by its code.
     """
     if not user_has_role(user=user, role=Role.PHARMACIST):
         raise PermissionDenied("only pharmacists review recommendations")
@@ -530,6 +798,19 @@ def recommendation_review(
         final_regimen = _checked_regimen(recommendation, final_regimen or {})
     if decision in ("modify", "reject") and not note.strip():
         raise ValidationError({"note": ["say why"]})
+    required = [alert["code"] for alert in recommendation.alerts]
+    acknowledged = [code for code in (acknowledged_alerts or []) if code in required]
+    if decision != "reject":
+        unread = [alert["message"] for alert in recommendation.alerts if alert["code"] not in acknowledged]
+        if unread:
+            raise ValidationError(
+                {
+                    "acknowledged_alerts": [
+                        f"acknowledge each red warning before approving: {'; '.join(unread)}"
+                    ]
+                }
+            )
+    recommendation.acknowledged_alerts = acknowledged
     recommendation.status = statuses[decision]
     recommendation.reviewed_by = user
     recommendation.reviewed_at = timezone.now()

@@ -11,6 +11,7 @@ urlpatterns = [
     path("courses/<int:pk>/results/", views.course_results_panel, name="course_results"),
     path("courses/<int:pk>/record/<slug:what>/", views.course_record, name="course_record"),
     path("courses/<int:pk>/levels/<int:level_pk>/exclude/", views.level_exclude, name="level_exclude"),
+    path("courses/<int:pk>/levels/<int:level_pk>/confirm/", views.level_confirm, name="level_confirm"),
     path("courses/<int:pk>/what-if/", views.course_what_if, name="what_if"),
     path(
         "courses/<int:pk>/<slug:kind>s/<int:entry_pk>/entered-in-error/",

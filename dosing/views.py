@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django.conf import settings
@@ -10,16 +11,27 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.roles import Role
 from accounts.selectors import user_has_role
 from dosing import selectors, services
-from dosing.adapters import parse_model
-from dosing.forms import CourseOpenForm, DoseForm, ExclusionForm, LevelForm, ReviewForm, WhatIfForm
+from dosing.administration import allowed_routes, default_infusion_h, usual_route
+from dosing.forms import (
+    CourseOpenForm,
+    DoseForm,
+    ExclusionForm,
+    LevelConfirmForm,
+    LevelForm,
+    ReviewForm,
+    WhatIfForm,
+)
 from dosing.models import BayesianUpdate
 from dosing.results import plot_document
+from mipd_engine.model import parse_model
 from mipd_engine.targets import Target
+from models_catalog.labels import is_infusion
 from models_catalog.selectors import model_card
 from patients.selectors import consents_current, patient_get
 from patients.views import detail_context, errors_onto_form
@@ -37,28 +49,51 @@ def course_open(request: HttpRequest, patient_pk: int) -> HttpResponse:
         except ValidationError as exc:
             errors_onto_form(form, exc)
         else:
-            messages.success(request, "Course opened; the a-priori recommendation is being computed.")
+            messages.success(request, _opened_message(course))
             return redirect("dosing:course", pk=course.pk)
     return render(
         request, "patients/detail.html", detail_context(request, patient, course_form=form), status=400
     )
 
 
+def _opened_message(course: Any) -> str:
+    """What happened to the course's first update (in process it has already run)."""
+    update = selectors.latest_update(course=course)
+    if update is None or not update.is_finished:
+        return "Course opened; the a-priori recommendation is queued."
+    if update.status == BayesianUpdate.Status.SUCCEEDED:
+        return "Course opened; the a-priori recommendation is ready below."
+    return f"Course opened, but no recommendation could be made: {update.error}"
+
+
 def _course_context(request: HttpRequest, course: Any, **extra: Any) -> dict[str, Any]:
     model = parse_model(course.model_version.document)
     last_dose = course.doses.filter(entered_in_error=False).order_by("-given_at", "-pk").first()
-    routes = list(model.routes)
-    what_if_initial = {"route": last_dose.route if last_dose else routes[0]}
-    if last_dose and last_dose.infusion_duration_h:
-        what_if_initial["duration_h"] = last_dose.infusion_duration_h
+    routes = allowed_routes(course.drug, model)
+    route = last_dose.route if last_dose and last_dose.route in routes else usual_route(course.drug, model)
+    dose_initial: dict[str, Any] = {"route": route}
+    duration = (
+        last_dose.infusion_duration_h
+        if last_dose and last_dose.infusion_duration_h
+        else default_infusion_h(course.drug, last_dose.amount_mg if last_dose else None)
+    )
+    if route and is_infusion(route) and duration:
+        dose_initial["infusion_duration_h"] = duration
+    what_if_initial = {"route": route}
+    if "infusion_duration_h" in dose_initial:
+        what_if_initial["duration_h"] = dose_initial["infusion_duration_h"]
     latest = selectors.latest_update(course=course)
     done = selectors.latest_finished_update(course=course)
+    recommendation = selectors.current_recommendation(course=course)
+    alerts = recommendation.alerts if recommendation else []
     what_if = extra.pop("what_if", None)
     # A what-if is computed on the course as recorded now: its whole plot, on its own time origin.
     source = what_if["plot"] if what_if is not None else (done.results["plot"] if done else None)
     plot = dict(source) if source is not None else None
     if plot is not None:
         plot["time_zone"] = settings.TIME_ZONE
+        t0 = dt.datetime.fromisoformat(plot["t0"])
+        plot["now_h"] = (timezone.now() - t0).total_seconds() / 3600.0
     return {
         "course": course,
         "patient": course.patient,
@@ -71,14 +106,23 @@ def _course_context(request: HttpRequest, course: Any, **extra: Any) -> dict[str
         "stale": done is not None and latest is not None and latest.pk != done.pk,
         "results": done.results if done else None,
         "plot": plot,
-        "recommendation": selectors.current_recommendation(course=course),
-        "dose_form": extra.pop("dose_form", None) or DoseForm(routes=routes, initial=what_if_initial),
+        "recommendation": recommendation,
+        "stop": (latest.results or {}).get("stop")
+        if latest and latest.status == BayesianUpdate.Status.FAILED
+        else None,
+        "held_levels": selectors.held_levels(course=course),
+        "level_confirm_form": LevelConfirmForm(),
+        "infusion_rule": {
+            "max_rate_mg_per_h": course.drug.max_infusion_rate_mg_per_h,
+            "usual_duration_h": course.drug.usual_infusion_duration_h,
+        },
+        "dose_form": extra.pop("dose_form", None) or DoseForm(routes=routes, initial=dose_initial),
         "level_form": extra.pop("level_form", None) or LevelForm(outputs=list(model.outputs)),
         "what_if_form": extra.pop("what_if_form", None) or WhatIfForm(routes=routes, initial=what_if_initial),
         "target_label": Target.from_mapping(course.target).describe(model),
         "what_if": what_if,
         "exclusion_form": ExclusionForm(),
-        "review_form": extra.pop("review_form", None) or ReviewForm(),
+        "review_form": extra.pop("review_form", None) or ReviewForm(alerts=alerts),
         "can_review": user_has_role(user=request.user, role=Role.PHARMACIST),
         "Status": BayesianUpdate.Status,
         **extra,
@@ -125,7 +169,7 @@ def course_record(request: HttpRequest, pk: int, what: str) -> HttpResponse:
     model = parse_model(course.model_version.document)
     form: Any
     if what == "dose":
-        form, key = DoseForm(request.POST, routes=list(model.routes)), "dose_form"
+        form, key = DoseForm(request.POST, routes=allowed_routes(course.drug, model)), "dose_form"
 
         def save(data: dict[str, Any]) -> None:
             services.dose_record(course=course, user=request.user, **data)
@@ -175,7 +219,7 @@ def course_what_if(request: HttpRequest, pk: int) -> HttpResponse:
     """The forecast of a regimen the clinician types (computed now, not stored)."""
     course = selectors.course_get(user=request.user, pk=pk)
     model = parse_model(course.model_version.document)
-    form = WhatIfForm(request.GET, routes=list(model.routes))
+    form = WhatIfForm(request.GET, routes=allowed_routes(course.drug, model))
     what_if = None
     if form.is_valid():
         regimen = {**form.cleaned_data, "duration_h": form.cleaned_data.get("duration_h") or 0.0}
@@ -211,7 +255,7 @@ def review_queue(request: HttpRequest) -> HttpResponse:
 def recommendation_review(request: HttpRequest, pk: int, rec_pk: int) -> HttpResponse:
     course = selectors.course_get(user=request.user, pk=pk)
     recommendation = get_object_or_404(course.recommendations, pk=rec_pk)
-    form = ReviewForm(request.POST)
+    form = ReviewForm(request.POST, alerts=recommendation.alerts)
     if form.is_valid():
         try:
             services.recommendation_review(
@@ -221,6 +265,7 @@ def recommendation_review(request: HttpRequest, pk: int, rec_pk: int) -> HttpRes
                 password=form.cleaned_data["password"],
                 note=form.cleaned_data["note"],
                 final_regimen=form.final_regimen(),
+                acknowledged_alerts=form.cleaned_data.get("acknowledged_alerts") or [],
             )
         except ValidationError as exc:
             errors_onto_form(form, exc)
@@ -230,6 +275,24 @@ def recommendation_review(request: HttpRequest, pk: int, rec_pk: int) -> HttpRes
     return render(
         request, "dosing/course.html", _course_context(request, course, review_form=form), status=400
     )
+
+
+@require_POST
+@login_required
+def level_confirm(request: HttpRequest, pk: int, level_pk: int) -> HttpResponse:
+    """A clinician confirms a level held as implausible, with the reason: it enters the next fit."""
+    course = selectors.course_get(user=request.user, pk=pk)
+    level = get_object_or_404(course.levels, pk=level_pk)
+    form = LevelConfirmForm(request.POST)
+    try:
+        if not form.is_valid():
+            raise ValidationError({"reason": ["say why the level is right"]})
+        services.level_confirm(level=level, reason=form.cleaned_data["reason"], user=request.user)
+    except ValidationError as exc:
+        messages.error(request, "; ".join(exc.messages))
+    else:
+        messages.success(request, "Level confirmed; the update is queued.")
+    return redirect("dosing:course", pk=course.pk)
 
 
 @require_POST

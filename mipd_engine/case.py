@@ -28,6 +28,7 @@ _DOSE_FIELDS = {
     "modeled_duration",
 }
 _OBSERVATION_FIELDS = {"time_h", "value", "lloq", "output"}
+BOLUS_ROUTE = "iv_bolus"  # the preset route name of an injection given at once
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,10 @@ def parse_dose(document: Any, path: str) -> Dose:
     unknown = set(document) - _DOSE_FIELDS
     if unknown:
         raise InvalidInputError(path, f"unknown field(s) {', '.join(sorted(unknown))}")
+    if document.get("route") == BOLUS_ROUTE and (document.get("duration_h") or document.get("rate_mg_per_h")):
+        raise InvalidInputError(
+            f"{path}.duration_h", "a bolus has no infusion duration or rate: use route iv_infusion"
+        )
     try:
         return Dose(
             time_h=document.get("time_h"),
@@ -140,6 +145,13 @@ def parse_case(document: Any, *, base_dir: Path | None = None) -> Case:
             if name not in model.covariates:
                 raise InvalidInputError(f"{path}.{name}", f"the model has no covariate '{name}'")
             values[name] = _number(value, f"{path}.{name}")
+        for name in model.baseline_covariates:
+            if name in values and values[name] != covariates.get(name):
+                raise InvalidInputError(
+                    f"{path}.{name}",
+                    f"{name} is a baseline covariate (fixed for the course): it cannot change from "
+                    f"{covariates.get(name, float('nan')):g} to {values[name]:g}",
+                )
         changes.append(CovariateChange(_number(change["time_h"], f"{path}.time_h"), values))
 
     doses = [parse_dose(dose, f"doses[{i}]") for i, dose in enumerate(document.get("doses") or [])]

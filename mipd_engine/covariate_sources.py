@@ -7,14 +7,30 @@ creatinine floor; CKD-EPI 2021; bedside Schwartz; body surface area). :func:`res
 patient's facts into the piecewise-constant covariates of a case (a value at time 0 and changes later), with
 every derivation and every assumption stated so the clinician can check it.
 
-Semantics: a measured value holds from its time until the next one (last observation carried forward).
-Before the first measurement the first value is used, and a note says so. Derived covariates are recomputed
-at every time one of their inputs changes. Times are hours from the case origin (the first dose).
+Semantics follow each covariate's ``variation`` in the model file:
+
+* ``carried_forward`` (default): a measured value holds from its time until the next one (last observation
+  carried forward). Derived covariates are recomputed at every time one of their inputs changes.
+* ``interpolated``: linear between consecutive values, approximated by steps of at most
+  :data:`INTERPOLATION_STEP_H` hours, each holding the value at its midpoint (case files are piecewise
+  constant).
+* ``baseline``: the value at time 0 holds for the whole course. A later value that differs is not used: it is
+  reported in ``baseline_conflicts`` (the caller must stop: a new course, or another model, is needed).
+
+Before the first measurement the first value is used, and a note says so. Times are hours from the case
+origin (the first dose).
+
+Renal replacement and ECMO are recorded as sessions with a start and an end (``PatientFacts.sessions``), not
+as measurements. The ``dialysis`` form is the patient-level flag "on intermittent haemodialysis": 1 from the
+start of a haemodialysis session until :data:`DIALYSIS_STATUS_H` hours after its end (a patient dialysed
+three times a week stays "on haemodialysis" between sessions), else 0; with no session recorded it is 0.
 """
 
 from __future__ import annotations
 
 import bisect
+import itertools
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,8 +45,10 @@ CANONICAL_UNITS = {
     "height": "cm",
     "serum_creatinine": "mg/dL",
     "albumin": "g/L",
-    "dialysis": "flag",
 }
+INTERPOLATION_STEP_H = 6.0
+DIALYSIS_STATUS_H = 7 * 24.0
+SESSION_MODALITIES = ("intermittent_haemodialysis", "crrt", "peritoneal_dialysis", "ecmo")
 SOURCE_FORMS = frozenset(
     {
         "weight",
@@ -51,7 +69,6 @@ _INPUTS = {  # the measurement kinds each form reads
     "weight": ("weight",),
     "height": ("height",),
     "albumin": ("albumin",),
-    "dialysis": ("dialysis",),
     "bsa": ("weight", "height"),
     "cockcroft_gault": ("weight", "serum_creatinine"),
     "ckd_epi_2021": ("serum_creatinine",),
@@ -72,13 +89,23 @@ class PatientFacts:
     """What the record holds, in canonical units; times in hours from the case origin.
 
     ``measurements`` maps a kind (``weight``, ``serum_creatinine``, or a model-specific slug) to its
-    ``(time_h, value)`` pairs; ``phenotypes`` maps a gene to the phenotype the PGx tables called.
+    ``(time_h, value)`` pairs; ``phenotypes`` maps a gene to the phenotype the PGx tables called;
+    ``sessions`` are renal replacement and ECMO sessions as ``(modality, start_h, end_h or None if ongoing)``.
     """
 
     age_years_at_origin: float | None
     sex: str | None  # "male", "female", or None when unknown
     measurements: Mapping[str, Sequence[tuple[float, float]]] = field(default_factory=dict)
     phenotypes: Mapping[str, str] = field(default_factory=dict)
+    sessions: Sequence[tuple[str, float, float | None]] = ()
+
+    def on_haemodialysis(self, time_h: float) -> bool:
+        """Within an intermittent haemodialysis session, or less than DIALYSIS_STATUS_H after one."""
+        return any(
+            start <= time_h <= (end if end is not None else float("inf")) + DIALYSIS_STATUS_H
+            for modality, start, end in self.sessions
+            if modality == "intermittent_haemodialysis"
+        )
 
 
 @dataclass(frozen=True)
@@ -94,6 +121,17 @@ class CovariateDerivation:
 
 
 @dataclass(frozen=True)
+class BaselineConflict:
+    """A baseline covariate whose value changes after time 0 (the later value is not used)."""
+
+    name: str
+    time_h: float
+    initial: float
+    later: float
+    formula: str
+
+
+@dataclass(frozen=True)
 class ResolvedCovariates:
     success: bool
     message: str
@@ -102,6 +140,7 @@ class ResolvedCovariates:
     derivations: tuple[CovariateDerivation, ...]  # at the latest time, for display
     notes: tuple[str, ...]
     missing: tuple[str, ...]  # what the clinician must record, in words
+    baseline_conflicts: tuple[BaselineConflict, ...] = ()
 
     def case_covariates(self) -> tuple[dict[str, float], list[dict[str, float]]]:
         """``covariates`` and ``covariate_changes`` of a case file."""
@@ -181,9 +220,19 @@ def _derive(
             raise _Missing(f"{name} needs the patient's sex (male or female) for its equation")
         return facts.sex
 
-    if form in ("weight", "height", "albumin", "dialysis"):
+    if form in ("weight", "height", "albumin"):
         value = measured(form)
         return CovariateDerivation(name, value, CANONICAL_UNITS[form], f"{form} as measured")
+    if form == "dialysis":
+        on = facts.on_haemodialysis(time_h)
+        sessions = sum(1 for modality, *_ in facts.sessions if modality == "intermittent_haemodialysis")
+        formula = (
+            "on intermittent haemodialysis (a session within the last 7 days)"
+            if on
+            else "not on intermittent haemodialysis"
+            + (" (no session within the last 7 days)" if sessions else " (no session recorded)")
+        )
+        return CovariateDerivation(name, 1.0 if on else 0.0, "flag", formula)
     if form == "measurement":
         return CovariateDerivation(name, measured(spec["kind"]), str(spec.get("unit", "")), "as recorded")
     if form == "age":
@@ -240,10 +289,17 @@ def _derive(
 def resolve_covariates(
     sources: Mapping[str, Mapping[str, Any]], model: PopulationModel, facts: PatientFacts
 ) -> ResolvedCovariates:
-    """Covariate values at time 0 and at every later time an input changes."""
+    """Covariate values at time 0 and at every later time an input changes (see the module docstring)."""
     series = {kind: sorted(values) for kind, values in facts.measurements.items() if values}
     names = [name for name in sources if name in model.covariates]
-    change_times = sorted({t for kind in series for t, _ in series[kind] if t > 0})
+    session_times = {
+        t
+        for modality, start, end in facts.sessions
+        if modality == "intermittent_haemodialysis"
+        for t in (start, None if end is None else end + DIALYSIS_STATUS_H + 1e-6)
+        if t is not None and t > 0
+    }
+    change_times = sorted({t for kind in series for t, _ in series[kind] if t > 0} | session_times)
     notes: list[str] = []
     for kind, values in series.items():
         if values[0][0] > 0:
@@ -252,11 +308,10 @@ def resolve_covariates(
                 "dose, is also used before it"
             )
     missing: list[str] = []
-    initial: dict[str, float] = {}
     latest: dict[str, CovariateDerivation] = {}
-    changes: list[tuple[float, dict[str, float]]] = []
+    steps: dict[str, list[tuple[float, float]]] = {name: [] for name in names}  # raw piecewise values
+    formulas: dict[tuple[str, float], str] = {}
     for time_h in [0.0, *change_times]:
-        values: dict[str, float] = {}
         for name in names:
             try:
                 derivation = _derive(name, sources[name], facts, series, time_h)
@@ -267,33 +322,56 @@ def resolve_covariates(
             except InvalidInputError as exc:
                 message = f"{name} at {time_h:.1f} h: {exc}"
                 return ResolvedCovariates(False, message, {}, (), (), tuple(notes), tuple(missing))
-            latest[name] = derivation
-            values[name] = derivation.value
-        if time_h == 0.0:
-            initial = values
-        else:
-            changed = {
-                name: value for name, value in values.items() if _last_value(changes, initial, name) != value
-            }
-            if changed:
-                changes.append((time_h, changed))
+            if not steps[name] or steps[name][-1][1] != derivation.value:
+                steps[name].append((time_h, derivation.value))
+                formulas[(name, time_h)] = derivation.formula
+            if model.covariates[name].variation != "baseline" or time_h == 0.0:
+                latest[name] = derivation
+    initial = {name: values[0][1] for name, values in steps.items() if values and values[0][0] == 0.0}
+    timeline: dict[float, dict[str, float]] = {}
+    conflicts: list[BaselineConflict] = []
+    for name, values in steps.items():
+        variation = model.covariates[name].variation
+        later = values[1:] if name in initial else values
+        if variation == "baseline":
+            if later and name in initial:
+                time_h, value = later[0]
+                conflicts.append(
+                    BaselineConflict(name, time_h, initial[name], value, formulas[(name, time_h)])
+                )
+            continue
+        if variation == "interpolated":
+            later = _interpolated(values)
+            if later and later[0][0] == 0.0:  # the first step starts at 0: it sets the initial value
+                initial[name] = later.pop(0)[1]
+        for time_h, value in later:
+            timeline.setdefault(time_h, {})[name] = value
+    changes = tuple((time_h, timeline[time_h]) for time_h in sorted(timeline))
     if missing:
         return ResolvedCovariates(
             False,
             "missing patient data: " + "; ".join(missing),
             initial,
-            tuple(changes),
+            changes,
             (),
             tuple(notes),
             tuple(missing),
+            tuple(conflicts),
         )
-    return ResolvedCovariates(True, "", initial, tuple(changes), tuple(latest.values()), tuple(notes), ())
+    return ResolvedCovariates(
+        True, "", initial, changes, tuple(latest.values()), tuple(notes), (), tuple(conflicts)
+    )
 
 
-def _last_value(
-    changes: Sequence[tuple[float, Mapping[str, float]]], initial: Mapping[str, float], name: str
-) -> float | None:
-    for _, values in reversed(changes):
-        if name in values:
-            return values[name]
-    return initial.get(name)
+def _interpolated(values: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Steps approximating linear interpolation between consecutive (time_h, value) points."""
+    result: list[tuple[float, float]] = []
+    for (t_a, v_a), (t_b, v_b) in itertools.pairwise(values):
+        n = max(1, math.ceil((t_b - t_a) / INTERPOLATION_STEP_H - 1e-9))
+        width = (t_b - t_a) / n
+        for k in range(n):
+            start = t_a + k * width
+            middle = start + width / 2.0
+            result.append((start, v_a + (v_b - v_a) * (middle - t_a) / (t_b - t_a)))
+        result.append((t_b, v_b))
+    return result

@@ -18,11 +18,13 @@ from typing import Any
 
 import numpy as np
 
+from .domain import ModelDomain, parse_domain
 from .errors import ModelError, ParameterValueError
 from .expressions import CompiledBlock, compile_block
 
 FORMAT = "mipd-model/1"
 ERROR_MODELS = ("additive", "proportional", "combined", "exponential")
+VARIATIONS = ("baseline", "carried_forward", "interpolated")
 
 # Presets with NONMEM ADVAN parameter names: compartments and first-order flows (from, to, rate).
 _PRESETS: dict[str, tuple[tuple[str, ...], list[tuple[str, str | None, str]], dict[str, str]]] = {
@@ -60,6 +62,10 @@ class CovariateSpec:
     max: float | None = None
     reference: float | None = None
     description: str = ""
+    # How the covariate may change within a course: "baseline" (fixed at the start, e.g. a patient-level
+    # flag), "carried_forward" (the last value holds until the next) or "interpolated" (linear between
+    # measurements). Case files are piecewise constant whatever the variation; see docs/model-format.md.
+    variation: str = "carried_forward"
 
     def typical_value(self) -> float | None:
         """A value inside the declared range, used for the model's load-time sanity evaluation."""
@@ -164,6 +170,12 @@ class PopulationModel:
     field_paths: Mapping[str, str] = field(default_factory=dict, repr=False)
     pd: PDModel | None = None
     population: Mapping[str, Any] = field(default_factory=dict)
+    domain: ModelDomain | None = None
+
+    @property
+    def baseline_covariates(self) -> tuple[str, ...]:
+        """Covariates fixed for a course: a case may not change them after time 0."""
+        return tuple(name for name, spec in self.covariates.items() if spec.variation == "baseline")
 
     @property
     def n_compartments(self) -> int:
@@ -378,6 +390,8 @@ class _Parser:
 
         block = compile_block(expressions, inputs=inputs_names, paths=paths)
         population = self._get("population", Mapping, required=False, default={})
+        domain_doc = self._get("domain", Mapping, required=False)
+        domain = None if domain_doc is None else parse_domain(domain_doc, covariates=covariates)
         citation = self._get("citation", Mapping, required=False, default={})
         model = PopulationModel(
             id=model_id,
@@ -403,6 +417,7 @@ class _Parser:
             field_paths=dict(paths),
             pd=pd,
             population=dict(population),
+            domain=domain,
         )
         self._sanity_check(model)
         return model
@@ -439,6 +454,11 @@ class _Parser:
                 bounds[key] = None if value is None else float(value)
             if bounds["min"] is not None and bounds["max"] is not None and bounds["min"] > bounds["max"]:
                 raise ModelError(path, f"range is inverted: min {bounds['min']:g} > max {bounds['max']:g}")
+            variation = spec.get("variation", "carried_forward")
+            if variation not in VARIATIONS:
+                raise ModelError(
+                    f"{path}.variation", f"unknown variation {variation!r} (one of {', '.join(VARIATIONS)})"
+                )
             result[name] = CovariateSpec(
                 name=name,
                 unit=str(spec.get("unit", "")),
@@ -447,6 +467,7 @@ class _Parser:
                 max=bounds["max"],
                 reference=bounds["reference"],
                 description=str(spec.get("description", "")),
+                variation=variation,
             )
         return result
 

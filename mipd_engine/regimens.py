@@ -403,7 +403,14 @@ class RegimenConstraints:
                 p + field_name,
                 f"the daily limit ({daily:g} mg) is smaller than the smallest dose ({smallest:g} mg)",
             )
-        # Infusion rule.
+        # Infusion rule: only an infusion has a duration (a bolus "over 2 h" is a contradiction).
+        if self.route != "iv_infusion" and (
+            self.infusion_duration_h is not None or self.max_infusion_rate_mg_per_h is not None
+        ):
+            raise InvalidInputError(
+                p + "infusion_duration_h",
+                f"route {self.route} is not an infusion: it has no duration or rate (use iv_infusion)",
+            )
         if self.route == "iv_infusion" and self.infusion_duration_h is None:
             if self.max_infusion_rate_mg_per_h is None:
                 raise InvalidInputError(

@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 
 from mipd_engine.model import PopulationModel
+from models_catalog.labels import route_label
 
 MAX_MODEL_FILE_BYTES = 256 * 1024  # the largest published model files are a few kB
 
@@ -89,9 +90,6 @@ class NewVersionForm(forms.Form):
     version = forms.CharField(max_length=32, help_text="semantic version, e.g. 1.1.0")
 
 
-ROUTE_LABELS = {"iv_infusion": "IV infusion", "iv_bolus": "IV bolus", "oral": "oral"}
-
-
 class PreviewForm(forms.Form):
     """A regimen and covariates for a typical patient; fields for covariates come from the model."""
 
@@ -106,7 +104,7 @@ class PreviewForm(forms.Form):
     def __init__(self, *args: Any, model: PopulationModel, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.model = model
-        self.fields["route"].choices = [(name, ROUTE_LABELS.get(name, name)) for name in model.routes]
+        self.fields["route"].choices = [(name, route_label(name)) for name in model.routes]
         self.covariate_names = []
         for name, spec in model.covariates.items():
             if name not in model.block.used_inputs:
@@ -167,6 +165,12 @@ class DrugLimitsForm(forms.Form):
     max_daily_dose_mg_per_kg = forms.FloatField(required=False, min_value=0.001, label="Maximum mg/kg/day")
     max_infusion_rate_mg_per_h = forms.FloatField(
         required=False, min_value=0.001, label="Maximum infusion rate (mg/h)"
+    )
+    usual_infusion_duration_h = forms.FloatField(
+        required=False,
+        min_value=0.01,
+        label="Usual infusion duration (h)",
+        help_text="the dose form's default",
     )
     interval_options_h = forms.CharField(required=False, label="Dosing intervals (h, comma-separated)")
     continuous_infusion = forms.BooleanField(required=False, label="Consider continuous infusion")

@@ -37,6 +37,11 @@ class Drug(models.Model):
     max_daily_dose_mg = models.FloatField(null=True, blank=True)
     max_daily_dose_mg_per_kg = models.FloatField(null=True, blank=True)
     max_infusion_rate_mg_per_h = models.FloatField(null=True, blank=True)
+    usual_infusion_duration_h = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="the dose form's default; lengthened to the rate limit for large doses",
+    )
     interval_options_h = models.JSONField(
         default=list, blank=True, help_text="dosing intervals the regimen search considers, e.g. [8, 12, 24]"
     )
@@ -55,6 +60,7 @@ class Drug(models.Model):
         "max_daily_dose_mg",
         "max_daily_dose_mg_per_kg",
         "max_infusion_rate_mg_per_h",
+        "usual_infusion_duration_h",
         "interval_options_h",
         "continuous_infusion",
         "max_plausible_concentration",
@@ -87,6 +93,10 @@ class Drug(models.Model):
             models.CheckConstraint(
                 condition=Q(max_infusion_rate_mg_per_h__isnull=True) | Q(max_infusion_rate_mg_per_h__gt=0),
                 name="drug_max_infusion_rate_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(usual_infusion_duration_h__isnull=True) | Q(usual_infusion_duration_h__gt=0),
+                name="drug_usual_infusion_duration_positive",
             ),
         )
 

@@ -242,8 +242,18 @@ def model_version_validate(*, model_version: ModelVersion, user: AbstractBaseUse
 
 
 def _require_usable_for_patients(model_version: ModelVersion) -> None:
-    """Every covariate the model uses has a source, in a unit no other published model contradicts."""
+    """A validity domain, and a source for every covariate the model uses, in a unit no other published model
+    contradicts."""
     model = engine_adapter.model_from_document(model_version.document)
+    if model.domain is None:
+        raise ValidationError(
+            {
+                "document": [
+                    "the model declares no validity domain: add its 'domain' (the hard limits of its use and the "
+                    "ranges of the studied population, with their source) so that each patient can be checked"
+                ]
+            }
+        )
     sources = engine_adapter.covariate_sources_parse(model_version.covariate_sources or {}, model)
     declared = declared_measurement_kinds()
     for name, spec in sources.items():

@@ -8,6 +8,13 @@ urlpatterns = [
     path("patients/<int:pk>/measurements/", apis.MeasurementListApi.as_view(), name="patient-measurements"),
     path("patients/<int:pk>/genotypes/", apis.GenotypeListApi.as_view(), name="patient-genotypes"),
     path("patients/<int:pk>/consents/", apis.ConsentListApi.as_view(), name="patient-consents"),
+    path("patients/<int:pk>/sessions/", apis.SupportSessionListApi.as_view(), name="patient-sessions"),
+    path("sessions/<int:pk>/end/", apis.SupportSessionEndApi.as_view(), name="session-end"),
+    path(
+        "sessions/<int:pk>/entered-in-error/",
+        apis.SupportSessionInErrorApi.as_view(),
+        name="session-entered-in-error",
+    ),
     path(
         "measurements/<int:pk>/entered-in-error/",
         apis.MeasurementInErrorApi.as_view(),

@@ -27,7 +27,7 @@ from rest_framework.views import APIView
 
 from patients import selectors, services
 from patients.clock import clinical_time
-from patients.models import ConsentRecord, CovariateMeasurement, Genotype, Patient
+from patients.models import ConsentRecord, CovariateMeasurement, Genotype, Patient, SupportSession
 
 
 def drf_validation_error(exc: DjangoValidationError) -> ValidationError:
@@ -44,13 +44,24 @@ def drf_validation_error(exc: DjangoValidationError) -> ValidationError:
     return ValidationError({"non_field_errors": exc.messages})
 
 
+class Conflict(ValidationError):
+    """409: the request conflicts with what is recorded (e.g. a duplicate dose): resend it confirmed."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
+
+
 @contextmanager
 def service_errors() -> Iterator[None]:
-    """Run a service call: its ValidationError becomes a 400 with the fields, PermissionDenied a 403."""
+    """Run a service call: its ValidationError becomes a 400 with the fields (409 for an error that asks for
+    a confirmation: ``http_status = 409`` on the exception class), PermissionDenied a 403."""
     try:
         yield
     except DjangoValidationError as exc:
-        raise drf_validation_error(exc) from None
+        error = drf_validation_error(exc)
+        if getattr(exc, "http_status", 400) == status.HTTP_409_CONFLICT:
+            raise Conflict(error.detail) from None
+        raise error from None
     except DjangoPermissionDenied as exc:
         raise PermissionDenied(str(exc) or None) from None
 
@@ -150,6 +161,28 @@ class GenotypeOutputSerializer(serializers.ModelSerializer):
             "reported_on",
             "recorded_by",
             "recorded_at",
+            "entered_in_error",
+            "error_reason",
+        )
+
+
+class SupportSessionOutputSerializer(serializers.ModelSerializer):
+    recorded_by = serializers.StringRelatedField()
+    end_recorded_by = serializers.StringRelatedField()
+
+    class Meta:
+        model = SupportSession
+        fields = (
+            "id",
+            "patient",
+            "modality",
+            "started_at",
+            "ended_at",
+            "note",
+            "recorded_by",
+            "recorded_at",
+            "end_recorded_by",
+            "end_recorded_at",
             "entered_in_error",
             "error_reason",
         )
@@ -394,6 +427,88 @@ class GenotypeInErrorApi(APIView):
                 entry=genotype, user=request.user, **serializer.validated_data
             )
         return Response(GenotypeOutputSerializer(genotype).data)
+
+
+class SupportSessionListApi(APIView):
+    """A patient's dialysis, CRRT and ECMO sessions (start, end; ongoing while the end is empty)."""
+
+    class SessionCreateInputSerializer(serializers.Serializer):
+        modality = serializers.ChoiceField(choices=SupportSession.Modality.choices)
+        started_at = ClinicalDateTimeField(help_text="local time, or UTC / the hospital's offset")
+        ended_at = ClinicalDateTimeField(required=False, allow_null=True, default=None)
+        note = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+
+    @extend_schema(responses=SupportSessionOutputSerializer(many=True), operation_id="patients_sessions_list")
+    def get(self, request: Request, pk: int) -> Response:
+        patient = selectors.patient_get(user=request.user, pk=pk)
+        rows = patient.support_sessions.select_related("recorded_by", "end_recorded_by")
+        return Response(SupportSessionOutputSerializer(rows, many=True).data)
+
+    @extend_schema(
+        request=SessionCreateInputSerializer,
+        responses={201: SupportSessionOutputSerializer},
+        operation_id="patients_sessions_create",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        patient = selectors.patient_get(user=request.user, pk=pk)
+        serializer = self.SessionCreateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        with service_errors():
+            session = services.support_session_record(
+                patient=patient, user=request.user, **serializer.validated_data
+            )
+        return Response(SupportSessionOutputSerializer(session).data, status=status.HTTP_201_CREATED)
+
+
+def _session(request: Request, pk: int) -> SupportSession:
+    selectors.require_clinical_role(user=request.user)
+    session = get_object_or_404(SupportSession, pk=pk)
+    selectors.patient_get(user=request.user, pk=session.patient_id)
+    return session
+
+
+class SupportSessionEndApi(APIView):
+    """Record the end of an ongoing session."""
+
+    class SessionEndInputSerializer(serializers.Serializer):
+        ended_at = ClinicalDateTimeField(help_text="local time, or UTC / the hospital's offset")
+
+    @extend_schema(
+        request=SessionEndInputSerializer,
+        responses=SupportSessionOutputSerializer,
+        operation_id="sessions_end",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        session = _session(request, pk)
+        serializer = self.SessionEndInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        with service_errors():
+            session = services.support_session_end(
+                session=session, user=request.user, **serializer.validated_data
+            )
+        return Response(SupportSessionOutputSerializer(session).data)
+
+
+class SupportSessionInErrorApi(APIView):
+    """Mark a session entered in error: kept, struck, and no longer used."""
+
+    class SessionInErrorInputSerializer(serializers.Serializer):
+        reason = serializers.CharField(max_length=2000)
+
+    @extend_schema(
+        request=SessionInErrorInputSerializer,
+        responses=SupportSessionOutputSerializer,
+        operation_id="sessions_mark_entered_in_error",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        session = _session(request, pk)
+        serializer = self.SessionInErrorInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        with service_errors():
+            session = services.entry_mark_in_error(
+                entry=session, user=request.user, **serializer.validated_data
+            )
+        return Response(SupportSessionOutputSerializer(session).data)
 
 
 class ConsentListApi(APIView):

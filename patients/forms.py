@@ -5,16 +5,15 @@ from __future__ import annotations
 from django import forms
 
 from models_catalog.models import ModelVersion, TargetProtocol
-from patients.models import ConsentRecord, Patient
+from patients.models import ConsentRecord, Patient, SupportSession
 
 KIND_CHOICES = [
     ("weight", "Weight"),
     ("height", "Height"),
     ("serum_creatinine", "Serum creatinine"),
     ("albumin", "Albumin"),
-    ("dialysis", "Intermittent haemodialysis (1 yes, 0 no)"),
 ]
-UNIT_HINT = "kg, g, lb · cm, m, in · mg/dL, µmol/L · g/L, g/dL · flag"
+UNIT_HINT = "kg, g, lb · cm, m, in · mg/dL, µmol/L · g/L, g/dL"
 
 
 class LocalDateTimeInput(forms.DateTimeInput):
@@ -46,6 +45,22 @@ class MeasurementForm(forms.Form):
         self.fields["kind"].choices = KIND_CHOICES + [
             (kind, f"{kind.replace('_', ' ')} ({unit})") for kind, unit in self.extra_kinds.items()
         ]
+
+
+class SupportSessionForm(forms.Form):
+    modality = forms.ChoiceField(choices=SupportSession.Modality.choices)
+    started_at = forms.DateTimeField(widget=LocalDateTimeInput(), input_formats=["%Y-%m-%dT%H:%M"])
+    ended_at = forms.DateTimeField(
+        widget=LocalDateTimeInput(),
+        input_formats=["%Y-%m-%dT%H:%M"],
+        required=False,
+        help_text="leave empty while the session runs",
+    )
+    note = forms.CharField(required=False, max_length=2000)
+
+
+class SupportSessionEndForm(forms.Form):
+    ended_at = forms.DateTimeField(widget=LocalDateTimeInput(), input_formats=["%Y-%m-%dT%H:%M"])
 
 
 class GenotypeForm(forms.Form):
@@ -90,4 +105,15 @@ class CourseOpenForm(forms.Form):
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="only when the patient has not consented to model-based dosing",
+    )
+    no_organ_support_confirmed = forms.BooleanField(
+        required=False,
+        label="The patient receives no dialysis, CRRT or ECMO",
+        help_text="asked when the model depends on them and no session is recorded",
+    )
+    missing_data_reason = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        label="Why open before the record is complete",
+        help_text="only when the record lacks what the model needs: no recommendation until it is recorded",
     )

@@ -78,9 +78,7 @@ class CovariateMeasurement(EnteredInError):
     """One measured value of a covariate at a time (weight, creatinine, ... or a model-specific quantity)."""
 
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="measurements")
-    kind = models.SlugField(
-        max_length=60, help_text="weight, height, serum_creatinine, albumin, dialysis, ..."
-    )
+    kind = models.SlugField(max_length=60, help_text="weight, height, serum_creatinine, albumin, ...")
     value = models.FloatField(help_text="in the canonical unit of the kind")
     unit = models.CharField(max_length=24, help_text="canonical unit of the value")
     value_as_entered = models.FloatField()
@@ -111,6 +109,47 @@ class CovariateMeasurement(EnteredInError):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.value:g} {self.unit} at {self.measured_at:%Y-%m-%d %H:%M}"
+
+
+class SupportSession(EnteredInError):
+    """A renal replacement or ECMO session with its start and end (None while it runs).
+
+    Dialysis is recorded as sessions, not as a flag that flips: a model's covariates and validity domain read
+    the sessions (e.g. a patient-level "on intermittent haemodialysis" flag, or a domain that excludes CRRT).
+    """
+
+    class Modality(models.TextChoices):
+        INTERMITTENT_HAEMODIALYSIS = "intermittent_haemodialysis", "Intermittent haemodialysis"
+        CRRT = "crrt", "Continuous renal replacement therapy (CRRT)"
+        PERITONEAL_DIALYSIS = "peritoneal_dialysis", "Peritoneal dialysis"
+        ECMO = "ecmo", "Extracorporeal membrane oxygenation (ECMO)"
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="support_sessions")
+    modality = models.CharField(max_length=32, choices=Modality.choices)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True, help_text="empty while the session runs")
+    note = models.TextField(blank=True)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(auto_now_add=True)
+    end_recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    end_recorded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("started_at", "pk")
+        indexes = (models.Index(fields=("patient", "started_at")),)
+        constraints = (
+            models.CheckConstraint(
+                condition=Q(ended_at__isnull=True) | Q(ended_at__gt=models.F("started_at")),
+                name="support_session_ends_after_start",
+            ),
+            ERROR_HAS_REASON,
+        )
+
+    def __str__(self) -> str:
+        end = f"{self.ended_at:%Y-%m-%d %H:%M}" if self.ended_at else "ongoing"
+        return f"{self.get_modality_display()} {self.started_at:%Y-%m-%d %H:%M} - {end}"
 
 
 class Genotype(EnteredInError):

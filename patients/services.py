@@ -18,7 +18,7 @@ from mipd_engine.errors import InvalidInputError
 from mipd_engine.pgx import GuidelineTableError, phenotype
 from models_catalog.selectors import declared_measurement_kinds
 from patients.clock import clinical_time
-from patients.models import ConsentRecord, CovariateMeasurement, Genotype, Patient
+from patients.models import ConsentRecord, CovariateMeasurement, Genotype, Patient, SupportSession
 from patients.units import CovariateUnitError, to_canonical
 
 # Set by dosing.apps at start-up: patients must not import dosing (dosing depends on patients).
@@ -82,6 +82,14 @@ def measurement_record(
 ) -> CovariateMeasurement:
     """Store a covariate in its canonical unit; a wrong unit or an implausible value is a field error."""
     _require_clinician(user)
+    if kind == "dialysis":
+        raise ValidationError(
+            {
+                "kind": [
+                    "record dialysis, CRRT or ECMO as a session with its start and end, not as a measurement"
+                ]
+            }
+        )
     measured_at = _not_in_future(measured_at, "measured_at")
     if measured_at.date() < patient.birth_date:
         raise ValidationError({"measured_at": ["lies before the patient's birth"]})
@@ -109,6 +117,83 @@ def measurement_record(
     if covariates_changed_hook is not None:
         covariates_changed_hook(patient=patient, user=user, trigger=f"new {kind.replace('_', ' ')}")
     return measurement
+
+
+@transaction.atomic
+def support_session_record(
+    *,
+    patient: Patient,
+    modality: str,
+    started_at: dt.datetime,
+    user: AbstractBaseUser,
+    ended_at: dt.datetime | None = None,
+    note: str = "",
+) -> SupportSession:
+    """A dialysis, CRRT or ECMO session (ongoing while ``ended_at`` is empty); overlaps are refused."""
+    _require_clinician(user)
+    started_at = _not_in_future(started_at, "started_at")
+    if started_at.date() < patient.birth_date:
+        raise ValidationError({"started_at": ["lies before the patient's birth"]})
+    if ended_at is not None:
+        ended_at = _not_in_future(ended_at, "ended_at")
+        if ended_at <= started_at:
+            raise ValidationError({"ended_at": ["must be after the start"]})
+    _refuse_overlap(patient=patient, modality=modality, start=started_at, end=ended_at)
+    session = SupportSession(
+        patient=patient,
+        modality=modality,
+        started_at=started_at,
+        ended_at=ended_at,
+        note=note.strip(),
+        recorded_by=user,
+        end_recorded_by=user if ended_at else None,
+        end_recorded_at=timezone.now() if ended_at else None,
+    )
+    session.full_clean()
+    session.save()
+    if covariates_changed_hook is not None:
+        covariates_changed_hook(
+            patient=patient, user=user, trigger=f"{session.get_modality_display()} recorded"
+        )
+    return session
+
+
+def _refuse_overlap(
+    *,
+    patient: Patient,
+    modality: str,
+    start: dt.datetime,
+    end: dt.datetime | None,
+    exclude: int | None = None,
+) -> None:
+    sessions = patient.support_sessions.filter(modality=modality, entered_in_error=False).exclude(pk=exclude)
+    for other in sessions:
+        other_end = other.ended_at
+        if (other_end is None or start < other_end) and (end is None or other.started_at < end):
+            raise ValidationError({"started_at": [f"overlaps the session already recorded: {other}"]})
+
+
+@transaction.atomic
+def support_session_end(
+    *, session: SupportSession, ended_at: dt.datetime, user: AbstractBaseUser
+) -> SupportSession:
+    """Record the end of an ongoing session, once (a wrong end: mark the session entered in error)."""
+    _require_clinician(user)
+    session = SupportSession.objects.select_for_update().get(pk=session.pk)
+    if session.ended_at is not None or session.entered_in_error:
+        raise ValidationError({"ended_at": ["this session has already ended"]})
+    ended_at = _not_in_future(ended_at, "ended_at")
+    if ended_at <= session.started_at:
+        raise ValidationError({"ended_at": ["must be after the start"]})
+    session.ended_at = ended_at
+    session.end_recorded_by = user
+    session.end_recorded_at = timezone.now()
+    session.save(update_fields=["ended_at", "end_recorded_by", "end_recorded_at"])
+    if covariates_changed_hook is not None:
+        covariates_changed_hook(
+            patient=session.patient, user=user, trigger=f"{session.get_modality_display()} ended"
+        )
+    return session
 
 
 @transaction.atomic
@@ -168,13 +253,15 @@ def consent_record(
 
 @transaction.atomic
 def entry_mark_in_error(
-    *, entry: CovariateMeasurement | Genotype, reason: str, user: AbstractBaseUser
-) -> CovariateMeasurement | Genotype:
-    """A wrongly recorded measurement or genotype: kept for the record, used no more."""
+    *, entry: CovariateMeasurement | Genotype | SupportSession, reason: str, user: AbstractBaseUser
+) -> CovariateMeasurement | Genotype | SupportSession:
+    """A wrongly recorded measurement, genotype or session: kept for the record, used no more."""
     _require_clinician(user)
     entry.mark_in_error(reason=reason, user=user)
     if covariates_changed_hook is not None:
-        what = "measurement" if isinstance(entry, CovariateMeasurement) else "genotype"
+        what = {CovariateMeasurement: "measurement", Genotype: "genotype", SupportSession: "session"}[
+            type(entry)
+        ]
         covariates_changed_hook(patient=entry.patient, user=user, trigger=f"{what} entered in error")
     return entry
 

@@ -11,7 +11,6 @@ _FACTORS = {
     "weight": {"kg": 1.0, "g": 1e-3, "lb": 0.45359237},
     "height": {"cm": 1.0, "m": 100.0, "in": 2.54},
     "albumin": {"g/l": 1.0, "g/dl": 10.0},
-    "dialysis": {"flag": 1.0, "": 1.0},
 }
 # Plausible ranges in the canonical unit: outside them the entry is refused (a typo, or the wrong unit).
 PLAUSIBLE = {
@@ -19,7 +18,6 @@ PLAUSIBLE = {
     "height": (20.0, 260.0),
     "serum_creatinine": (0.05, 30.0),
     "albumin": (5.0, 70.0),
-    "dialysis": (0.0, 1.0),
 }
 
 
@@ -54,8 +52,6 @@ def to_canonical(
         if key != expected.strip().lower():
             raise CovariateUnitError("unit", f"{kind} is recorded in '{expected}', not '{unit}'")
         converted = value
-    if kind == "dialysis" and converted not in (0.0, 1.0):
-        raise CovariateUnitError("value", "dialysis is 1 (on intermittent haemodialysis) or 0")
     # Model-specific quantities: a flag is 0 or 1, a fraction lies in [0, 1] (35 "L/L" is a percentage).
     unit_key = canonical_unit(kind, declared_unit).strip().lower()
     if unit_key == "flag" and converted not in (0.0, 1.0):

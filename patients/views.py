@@ -22,6 +22,8 @@ from patients.forms import (
     MeasurementForm,
     PatientForm,
     StartingDoseForm,
+    SupportSessionEndForm,
+    SupportSessionForm,
 )
 
 
@@ -67,6 +69,9 @@ def detail_context(request: HttpRequest, patient: Any, **forms: Any) -> dict[str
         ],
         "derived": selectors.derived_covariates(patient=patient),
         "genotypes": patient.genotypes.order_by("gene", "-reported_on"),
+        "sessions": patient.support_sessions.select_related("recorded_by").order_by("-started_at", "-pk"),
+        "session_form": forms.get("session_form") or SupportSessionForm(),
+        "session_end_form": SupportSessionEndForm(),
         "courses": patient.courses.select_related("drug", "model_version"),
         "measurement_form": forms.get("measurement_form") or MeasurementForm(extra_kinds=extra),
         "genotype_form": forms.get("genotype_form") or GenotypeForm(),
@@ -110,6 +115,12 @@ def patient_record(request: HttpRequest, pk: int, what: str) -> HttpResponse:
         def save(data: dict[str, Any]) -> None:
             services.genotype_record(patient=patient, user=request.user, **data)
 
+    elif what == "session":
+        form, key = SupportSessionForm(request.POST), "session_form"
+
+        def save(data: dict[str, Any]) -> None:
+            services.support_session_record(patient=patient, user=request.user, **data)
+
     elif what == "consent":
         form, key = ConsentForm(request.POST), "consent_form"
 
@@ -133,10 +144,34 @@ def patient_record(request: HttpRequest, pk: int, what: str) -> HttpResponse:
 
 @require_POST
 @login_required
+def session_end(request: HttpRequest, pk: int, session_pk: int) -> HttpResponse:
+    """Record the end of an ongoing dialysis, CRRT or ECMO session."""
+    patient = selectors.patient_get(user=request.user, pk=pk)
+    session = get_object_or_404(patient.support_sessions, pk=session_pk)
+    form = SupportSessionEndForm(request.POST)
+    try:
+        if not form.is_valid():
+            raise ValidationError({"ended_at": ["give the end time"]})
+        services.support_session_end(
+            session=session, ended_at=form.cleaned_data["ended_at"], user=request.user
+        )
+    except ValidationError as exc:
+        messages.error(request, "; ".join(exc.messages))
+    else:
+        messages.success(request, "Session end recorded.")
+    return redirect("patients:detail", pk=patient.pk)
+
+
+@require_POST
+@login_required
 def patient_entry_error(request: HttpRequest, pk: int, kind: str, entry_pk: int) -> HttpResponse:
     """Mark a measurement or a genotype as entered in error (kept for the record, used no more)."""
     patient = selectors.patient_get(user=request.user, pk=pk)
-    rows = {"measurement": patient.measurements, "genotype": patient.genotypes}
+    rows = {
+        "measurement": patient.measurements,
+        "genotype": patient.genotypes,
+        "session": patient.support_sessions,
+    }
     if kind not in rows:
         return HttpResponse(status=404)
     entry = get_object_or_404(rows[kind], pk=entry_pk)

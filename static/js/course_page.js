@@ -43,8 +43,37 @@
     poll();
   }
 
+  /* The dose form: a bolus or tablet has no duration; an infusion's duration follows the dose under the
+   * drug's rate limit (the server checks the same rule). A duration typed by hand is left alone. */
+  function doseForm() {
+    var box = document.getElementById("dose-entry");
+    var form = document.getElementById("dose-form");
+    if (!box || !form) return;
+    var route = form.elements.route, amount = form.elements.amount_mg, duration = form.elements.infusion_duration_h;
+    if (!route || !amount || !duration) return;
+    var maxRate = parseFloat(box.dataset.maxRateMgPerH), usual = parseFloat(box.dataset.usualDurationH);
+    var typed = false;
+    duration.addEventListener("input", function () { typed = true; });
+    function update() {
+      var infusion = route.value === "iv_infusion";
+      duration.disabled = !infusion;
+      if (!infusion) { duration.value = ""; return; }
+      if (typed) return;
+      var dose = parseFloat(amount.value), hours = isNaN(usual) ? NaN : usual;
+      if (!isNaN(dose) && !isNaN(maxRate) && maxRate > 0) {
+        var shortest = Math.ceil((dose / maxRate) * 12 - 1e-9) / 12;
+        hours = isNaN(hours) ? shortest : Math.max(hours, shortest);
+      }
+      if (!isNaN(hours)) duration.value = String(Math.round(hours * 100) / 100);
+    }
+    route.addEventListener("change", update);
+    amount.addEventListener("input", update);
+    update();
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     drawPlot();
     follow();
+    doseForm();
   });
 })();

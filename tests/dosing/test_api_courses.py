@@ -130,7 +130,9 @@ def test_a_course_without_consent_needs_a_reason(clinician, published_version) -
     assert "not recorded" in refused.data["consent_override_reason"][0]
     assert counts() == before
     accepted = api(clinician).post(
-        COURSES, {**body, "consent_override_reason": "unconscious, emergency"}, format="json"
+        COURSES,
+        {**body, "consent_override_reason": "unconscious, emergency", "missing_data_reason": "weight today"},
+        format="json",
     )
     assert accepted.status_code == 201, accepted.data
     assert accepted.data["consent_override_reason"] == "unconscious, emergency"

@@ -116,7 +116,7 @@ def test_what_if_returns_the_forecast_of_a_typed_regimen(clinician, pharmacist, 
     record_doses_and_a_level(api(clinician), course.pk)
     response = api(pharmacist).post(
         f"{COURSES}{course.pk}/what-if/",
-        {"dose_mg": 1500, "interval_h": 12, "duration_h": 1, "route": "iv_infusion"},
+        {"dose_mg": 1500, "interval_h": 12, "duration_h": 1.5, "route": "iv_infusion"},
         format="json",
     )
     assert response.status_code == 200, response.data
@@ -145,12 +145,27 @@ def test_a_bad_what_if_regimen_is_refused_with_the_field(clinician, course, regi
     assert field in response.data, response.data
 
 
-def test_a_what_if_the_engine_refuses_is_a_400(clinician, course) -> None:
+@pytest.mark.parametrize(
+    ("regimen", "field", "words"),
+    [
+        ({"dose_mg": 1000, "interval_h": 12, "route": "intrathecal"}, "route", "not intrathecal"),
+        (
+            {"dose_mg": 1000, "interval_h": 12, "route": "iv_bolus", "duration_h": 2},
+            "duration_h",
+            "no infusion",
+        ),
+        ({"dose_mg": 1000, "interval_h": 12, "route": "iv_infusion"}, "duration_h", "needs its duration"),
+        (
+            {"dose_mg": 2000, "interval_h": 12, "route": "iv_infusion", "duration_h": 1},
+            "duration_h",
+            "2.00 h",
+        ),
+    ],
+)
+def test_a_what_if_breaking_the_administration_rules_is_a_400(
+    clinician, course, regimen, field, words
+) -> None:
     record_doses_and_a_level(api(clinician), course.pk)
-    response = api(clinician).post(
-        f"{COURSES}{course.pk}/what-if/",
-        {"dose_mg": 1000, "interval_h": 12, "route": "intrathecal"},
-        format="json",
-    )
+    response = api(clinician).post(f"{COURSES}{course.pk}/what-if/", regimen, format="json")
     assert response.status_code == 400
-    assert "non_field_errors" in response.data
+    assert words in response.data[field][0], response.data

@@ -37,6 +37,11 @@ def model_document(model_id: str = "testdrug-1cmt") -> dict[str, Any]:
             }
         },
         "population": {"n": 120, "age_years": [18, 80], "weight_kg": [40, 120], "setting": "test ward"},
+        "domain": {
+            "source": "the test population (made for tests)",
+            "hard": {"age_years": [18, None], "weight_kg": [30, 150]},
+            "soft": {"age_years": [18, 80], "weight_kg": [40, 120]},
+        },
     }
 
 

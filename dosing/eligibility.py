@@ -1,0 +1,123 @@
+"""May this model be used for this patient? The model's validity domain against the patient's record.
+
+The facts come from the record at the time of the check: age, the latest weight, height and creatinine, a
+model-independent Cockcroft-Gault clearance, the model's own covariate values over the course, and the
+dialysis, CRRT and ECMO sessions of the course (from a week before its origin: a patient on maintenance
+haemodialysis is "on haemodialysis" between sessions). When a model's hard domain excludes the patient, the
+published models of the same drug whose domain fits are offered instead.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from dosing.adapters import CaseBuildError, model_covariates, patient_facts
+from mipd_engine import clinical_equations as eq
+from mipd_engine.covariate_sources import DIALYSIS_STATUS_H, PatientFacts, ResolvedCovariates
+from mipd_engine.domain import DomainCheck, DomainFacts, check_domain
+from mipd_engine.errors import InvalidInputError
+from mipd_engine.model import PopulationModel, parse_model
+from models_catalog.models import Drug, ModelVersion
+from patients.models import Patient
+
+RENAL_MODALITIES = frozenset({"intermittent_haemodialysis", "crrt", "peritoneal_dialysis"})
+
+
+def _latest(facts: PatientFacts, kind: str, at_h: float) -> float | None:
+    values = [value for time_h, value in facts.measurements.get(kind, ()) if time_h <= at_h + 1e-9]
+    return values[-1] if values else None
+
+
+def domain_facts(facts: PatientFacts, resolved: ResolvedCovariates | None, *, now_h: float) -> DomainFacts:
+    """What the domain check reads, at ``now_h`` (hours from the case origin)."""
+    age = None if facts.age_years_at_origin is None else facts.age_years_at_origin + now_h / (24 * 365.25)
+    weight = _latest(facts, "weight", now_h)
+    height = _latest(facts, "height", now_h)
+    scr = _latest(facts, "serum_creatinine", now_h)
+    crcl = None
+    if None not in (age, weight, scr) and facts.sex in ("male", "female"):
+        try:
+            crcl = eq.cockcroft_gault(age_years=age, weight_kg=weight, scr_mg_per_dl=scr, sex=facts.sex).value  # type: ignore[arg-type]
+        except InvalidInputError:
+            crcl = None
+    values: dict[str, list[float]] = {
+        key: [value]
+        for key, value in (
+            ("age_years", age),
+            ("weight_kg", weight),
+            ("height_cm", height),
+            ("serum_creatinine_mg_per_dl", scr),
+            ("crcl_ml_per_min", crcl),
+        )
+        if value is not None
+    }
+    if resolved is not None:
+        for name, value in resolved.initial.items():
+            values.setdefault(name, []).append(value)
+        for _, changed in resolved.changes:
+            for name, value in changed.items():
+                values.setdefault(name, []).append(value)
+    window_start = -DIALYSIS_STATUS_H
+    during = {
+        modality
+        for modality, start, end in facts.sessions
+        if start <= now_h and (end is None or end >= window_start)
+    }
+    renal = frozenset(during & RENAL_MODALITIES) or frozenset({"none"})
+    return DomainFacts(values=values, renal_replacement=renal, ecmo="ecmo" in during)
+
+
+def check(
+    model: PopulationModel, facts: PatientFacts, resolved: ResolvedCovariates | None, *, now_h: float
+) -> DomainCheck:
+    units = {name: spec.unit for name, spec in model.covariates.items()}
+    return check_domain(model.domain, domain_facts(facts, resolved, now_h=now_h), covariate_units=units)
+
+
+@dataclass(frozen=True)
+class Eligibility:
+    version: ModelVersion
+    check: DomainCheck
+    missing: str = ""  # the record lacks what the model needs (its covariates cannot be computed)
+
+
+def eligibility(
+    *, patient: Patient, version: ModelVersion, origin: dt.datetime, now: dt.datetime, use_genotype: bool
+) -> Eligibility:
+    """The domain check of ``version`` for ``patient``, for a course starting at ``origin``."""
+    model = parse_model(version.document)
+    facts = patient_facts(patient, origin, use_genotype=use_genotype)
+    now_h = (now - origin).total_seconds() / 3600.0
+    try:
+        resolved = model_covariates(version, model, facts)
+    except CaseBuildError as exc:
+        return Eligibility(version, check(model, facts, None, now_h=now_h), str(exc))
+    missing = "" if resolved.success else resolved.message
+    return Eligibility(
+        version, check(model, facts, resolved if resolved.success else None, now_h=now_h), missing
+    )
+
+
+def eligible_alternatives(
+    *, patient: Patient, drug: Drug, exclude: ModelVersion | None, now: dt.datetime, use_genotype: bool
+) -> list[ModelVersion]:
+    """Published models of ``drug`` whose hard domain fits the patient now (for a course starting now)."""
+    versions = ModelVersion.objects.published().filter(drug=drug).order_by("model_id", "-published_at")
+    fitting = []
+    for version in versions:
+        if exclude is not None and version.pk == exclude.pk:
+            continue
+        result = eligibility(patient=patient, version=version, origin=now, now=now, use_genotype=use_genotype)
+        if result.check.declared and result.check.eligible:
+            fitting.append(version)
+    return fitting
+
+
+def alternatives_text(versions: list[ModelVersion]) -> str:
+    if not versions:
+        return (
+            "no published model of this drug has a domain that fits the patient: dose without model-based "
+            "advice"
+        )
+    return "published models whose domain fits: " + "; ".join(f"{v.title} ({v})" for v in versions)

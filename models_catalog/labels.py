@@ -1,0 +1,48 @@
+"""The words a person reads for identifiers: routes, measurement kinds, covariates, outputs, modalities.
+
+Pages, messages and forms take their labels from here, never from the identifiers themselves
+(``iv_bolus`` is "IV bolus"; ``serum_creatinine`` is "serum creatinine").
+"""
+
+from __future__ import annotations
+
+ROUTE_LABELS = {
+    "iv_infusion": "IV infusion",
+    "iv_bolus": "IV bolus",
+    "oral": "oral",
+    "subcutaneous": "subcutaneous",
+    "intramuscular": "intramuscular",
+}
+# Routes whose doses run over a duration; every other route is given at once (bolus, tablet, injection).
+INFUSION_ROUTES = frozenset({"iv_infusion"})
+
+MEASUREMENT_LABELS = {
+    "weight": "weight",
+    "height": "height",
+    "serum_creatinine": "serum creatinine",
+    "albumin": "albumin",
+    "hematocrit": "haematocrit",
+    "donor_deceased": "deceased-donor kidney (1 yes, 0 no)",
+    "crcl_measured_per_1_73m2": "measured creatinine clearance (24-h urine, per 1.73 m²)",
+}
+
+OUTPUT_LABELS = {
+    "conc": "concentration",
+    "conc_immunoassay": "concentration (immunoassay)",
+}
+
+
+def route_label(route: str) -> str:
+    return ROUTE_LABELS.get(route, route.replace("_", " "))
+
+
+def measurement_label(kind: str) -> str:
+    return MEASUREMENT_LABELS.get(kind, kind.replace("_", " "))
+
+
+def output_label(output: str) -> str:
+    return OUTPUT_LABELS.get(output, output.replace("_", " "))
+
+
+def is_infusion(route: str) -> bool:
+    return route in INFUSION_ROUTES
