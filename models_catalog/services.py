@@ -249,8 +249,9 @@ def _require_usable_for_patients(model_version: ModelVersion) -> None:
         raise ValidationError(
             {
                 "document": [
-                    "the model declares no validity domain: add its 'domain' (the hard limits of its use and the "
-                    "ranges of the studied population, with their source) so that each patient can be checked"
+                    "the model declares no validity domain: add its 'domain' (the hard limits of its use and "
+                    "the ranges of the studied population, with their source) so that each patient can be "
+                    "checked"
                 ]
             }
         )
