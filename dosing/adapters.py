@@ -97,7 +97,9 @@ def next_slot(moment: dt.datetime) -> dt.datetime:
     return epoch + steps * slot
 
 
-def patient_facts(patient: Patient, origin: dt.datetime, *, use_genotype: bool) -> PatientFacts:
+def patient_facts(
+    patient: Patient, origin: dt.datetime, *, use_genotype: bool, now: dt.datetime | None = None
+) -> PatientFacts:
     measurements: dict[str, list[tuple[float, float]]] = {}
     for row in patient.measurements.filter(entered_in_error=False).order_by("measured_at", "pk"):
         measurements.setdefault(row.kind, []).append((hours(row.measured_at, origin), row.value))
@@ -122,6 +124,7 @@ def patient_facts(patient: Patient, origin: dt.datetime, *, use_genotype: bool) 
         measurements=measurements,
         phenotypes=phenotypes,
         sessions=sessions,
+        now_h=hours(now or timezone.now(), origin),
     )
 
 
@@ -273,7 +276,7 @@ def course_case(course: TherapyCourse, *, now: dt.datetime | None = None) -> Cou
     genotype_used = (
         consent_status(patient=course.patient, scope=ConsentRecord.Scope.GENOTYPE_USE) == "granted"
     )
-    facts = patient_facts(course.patient, origin, use_genotype=genotype_used)
+    facts = patient_facts(course.patient, origin, use_genotype=genotype_used, now=now)
     resolved = model_covariates(version, model, facts)
     if not resolved.success:
         raise CaseBuildError(resolved.message)

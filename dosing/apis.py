@@ -285,7 +285,12 @@ class CourseListApi(APIView):
         except Http404:
             raise ValidationError({"patient": ["no such patient"]}) from None
         with service_errors():
-            course = services.course_open(patient=patient, user=request.user, **data)
+            try:
+                course = services.course_open(patient=patient, user=request.user, **data)
+            except services.ModelNotApplicable as exc:  # the stop, and the published models that fit
+                raise ValidationError(
+                    {"model_version": [str(exc.stop)], "alternatives": exc.stop.alternatives}
+                ) from None
         return Response(_course_detail(course), status=status.HTTP_201_CREATED)
 
 

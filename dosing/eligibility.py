@@ -87,7 +87,7 @@ def eligibility(
 ) -> Eligibility:
     """The domain check of ``version`` for ``patient``, for a course starting at ``origin``."""
     model = parse_model(version.document)
-    facts = patient_facts(patient, origin, use_genotype=use_genotype)
+    facts = patient_facts(patient, origin, use_genotype=use_genotype, now=now)
     now_h = (now - origin).total_seconds() / 3600.0
     try:
         resolved = model_covariates(version, model, facts)

@@ -52,6 +52,14 @@ def _require_clinician(user: AbstractBaseUser) -> None:
         raise PermissionDenied("only clinicians record therapy data")
 
 
+class ModelNotApplicable(ValidationError):
+    """The patient lies outside the model's hard domain: ``stop`` says why and lists the models that fit."""
+
+    def __init__(self, stop: safety.CaseStop) -> None:
+        super().__init__({"model_version": [str(stop)]})
+        self.stop = stop
+
+
 class ConfirmationRequired(ValidationError):
     """The entry looks wrong (a duplicate, a rate above the limit): resend it with a confirmation reason."""
 
@@ -165,8 +173,7 @@ def _check_model_fits_patient(
         alternatives = eligibility.eligible_alternatives(
             patient=patient, drug=drug, exclude=version, now=now, use_genotype=use_genotype
         )
-        stop = safety.domain_stop(version, result.check, alternatives)
-        raise ValidationError({"model_version": [str(stop)]})
+        raise ModelNotApplicable(safety.domain_stop(version, result.check, alternatives))
     lacking = [result.missing.removeprefix("missing patient data: ")] if result.missing else []
     lacking += [finding.message for finding in result.check.hard if finding.missing and finding.key]
     if lacking and not missing_data_reason.strip():

@@ -42,17 +42,23 @@ from patients.views import detail_context, errors_onto_form
 def course_open(request: HttpRequest, patient_pk: int) -> HttpResponse:
     patient = patient_get(user=request.user, pk=patient_pk)
     form = CourseOpenForm(request.POST)
+    stop = None
     if form.is_valid():
         data = form.cleaned_data
         try:
             course = services.course_open(patient=patient, user=request.user, **data)
+        except services.ModelNotApplicable as exc:
+            stop = exc.stop.as_dict()  # shown above the form, with the models whose domain fits
         except ValidationError as exc:
             errors_onto_form(form, exc)
         else:
             messages.success(request, _opened_message(course))
             return redirect("dosing:course", pk=course.pk)
     return render(
-        request, "patients/detail.html", detail_context(request, patient, course_form=form), status=400
+        request,
+        "patients/detail.html",
+        detail_context(request, patient, course_form=form, course_stop=stop),
+        status=400,
     )
 
 

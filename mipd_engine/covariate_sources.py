@@ -98,6 +98,7 @@ class PatientFacts:
     measurements: Mapping[str, Sequence[tuple[float, float]]] = field(default_factory=dict)
     phenotypes: Mapping[str, str] = field(default_factory=dict)
     sessions: Sequence[tuple[str, float, float | None]] = ()
+    now_h: float | None = None  # facts are as recorded now: nothing changes after it (None: no limit)
 
     def on_haemodialysis(self, time_h: float) -> bool:
         """Within an intermittent haemodialysis session, or less than DIALYSIS_STATUS_H after one."""
@@ -207,7 +208,9 @@ def _derive(
 
     def measured(kind: str) -> float:
         if not series.get(kind):
-            raise _Missing(f"{name} needs a {kind.replace('_', ' ')} measurement")
+            unit = CANONICAL_UNITS.get(kind) or (spec.get("unit") if form == "measurement" else "")
+            shown = f" (in {unit})" if unit else ""
+            raise _Missing(f"{name} needs a {kind.replace('_', ' ')} measurement{shown}")
         return _value_at(series[kind], time_h)
 
     def age() -> float:
@@ -299,7 +302,10 @@ def resolve_covariates(
         for t in (start, None if end is None else end + DIALYSIS_STATUS_H + 1e-6)
         if t is not None and t > 0
     }
-    change_times = sorted({t for kind in series for t, _ in series[kind] if t > 0} | session_times)
+    horizon = float("inf") if facts.now_h is None else facts.now_h
+    change_times = sorted(
+        t for t in {t for kind in series for t, _ in series[kind] if t > 0} | session_times if t <= horizon
+    )
     notes: list[str] = []
     for kind, values in series.items():
         if values[0][0] > 0:

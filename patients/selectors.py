@@ -14,6 +14,7 @@ from accounts.roles import Role
 from accounts.selectors import user_roles
 from mipd_engine import clinical_equations as eq
 from mipd_engine.errors import InvalidInputError
+from mipd_engine.renal_stability import RenalStability, creatinine_stability
 from patients.models import ConsentRecord, CovariateMeasurement, Patient
 
 CLINICAL_ROLES = frozenset({Role.CLINICIAN, Role.PHARMACIST})
@@ -84,6 +85,16 @@ class DerivedValue:
     formula: str
     notes: tuple[str, ...]
     missing: str = ""
+
+
+def renal_stability(*, patient: Patient) -> RenalStability:
+    """KDIGO creatinine criteria over the last 7 days (creatinine-based clearance assumes a steady state)."""
+    now = timezone.now()
+    series = [
+        ((row.measured_at - now).total_seconds() / 3600.0, row.value)
+        for row in patient.measurements.filter(kind="serum_creatinine", entered_in_error=False)
+    ]
+    return creatinine_stability(series, now_h=0.0)
 
 
 def derived_covariates(*, patient: Patient) -> list[DerivedValue]:

@@ -68,6 +68,7 @@ def detail_context(request: HttpRequest, patient: Any, **forms: Any) -> dict[str
             :100
         ],
         "derived": selectors.derived_covariates(patient=patient),
+        "renal": selectors.renal_stability(patient=patient),
         "genotypes": patient.genotypes.order_by("gene", "-reported_on"),
         "sessions": patient.support_sessions.select_related("recorded_by").order_by("-started_at", "-pk"),
         "session_form": forms.get("session_form") or SupportSessionForm(),
@@ -77,6 +78,7 @@ def detail_context(request: HttpRequest, patient: Any, **forms: Any) -> dict[str
         "genotype_form": forms.get("genotype_form") or GenotypeForm(),
         "consent_form": forms.get("consent_form") or ConsentForm(),
         "course_form": forms.get("course_form") or CourseOpenForm(),
+        "course_stop": forms.get("course_stop"),
         "starting_dose_form": forms.get("starting_dose_form")
         or StartingDoseForm(drugs=selectors.pgx_drugs()),
         "starting_dose": forms.get("starting_dose"),

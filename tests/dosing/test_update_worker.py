@@ -203,6 +203,6 @@ def test_an_update_without_the_weight_fails_with_the_reason(
     failed = wait_until_finished(latest.pk)
 
     assert failed.status == Status.FAILED
-    assert failed.error == "missing patient data: WT needs a weight measurement"
+    assert failed.error == "missing patient data: WT needs a weight measurement (in kg)"
     assert failed.finished_at is not None and failed.results == {}
     assert not Recommendation.objects.filter(update=failed).exists()
