@@ -90,10 +90,12 @@ def parse_dose(document: Any, path: str) -> Dose:
     unknown = set(document) - _DOSE_FIELDS
     if unknown:
         raise InvalidInputError(path, f"unknown field(s) {', '.join(sorted(unknown))}")
-    if document.get("route") == BOLUS_ROUTE and (document.get("duration_h") or document.get("rate_mg_per_h")):
-        raise InvalidInputError(
-            f"{path}.duration_h", "a bolus has no infusion duration or rate: use route iv_infusion"
-        )
+    if document.get("route") == BOLUS_ROUTE:
+        for key in ("duration_h", "rate_mg_per_h"):
+            if document.get(key):
+                raise InvalidInputError(
+                    f"{path}.{key}", "a bolus has no infusion duration or rate: use route iv_infusion"
+                )
     try:
         return Dose(
             time_h=document.get("time_h"),

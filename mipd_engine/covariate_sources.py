@@ -346,10 +346,10 @@ def resolve_covariates(
                     BaselineConflict(name, time_h, initial[name], value, formulas[(name, time_h)])
                 )
             continue
-        if variation == "interpolated":
-            later = _interpolated(values)
-            if later and later[0][0] == 0.0:  # the first step starts at 0: it sets the initial value
-                initial[name] = later.pop(0)[1]
+        if variation == "interpolated" and name in initial:
+            anchors = _anchors(name, sources[name], facts, series, horizon)
+            if anchors:
+                initial[name], later = _interpolated(anchors)
         for time_h, value in later:
             timeline.setdefault(time_h, {})[name] = value
     changes = tuple((time_h, timeline[time_h]) for time_h in sorted(timeline))
@@ -369,15 +369,48 @@ def resolve_covariates(
     )
 
 
-def _interpolated(values: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
-    """Steps approximating linear interpolation between consecutive (time_h, value) points."""
-    result: list[tuple[float, float]] = []
-    for (t_a, v_a), (t_b, v_b) in itertools.pairwise(values):
+def _input_kinds(spec: Mapping[str, Any]) -> tuple[str, ...]:
+    form = spec["from"]
+    if form == "measurement":
+        return (str(spec["kind"]),)
+    kinds = _INPUTS.get(form, ())
+    if form == "cockcroft_gault" and spec.get("weight_basis", "total") != "total":
+        kinds = (*kinds, "height")
+    return kinds
+
+
+def _anchors(
+    name: str, spec: Mapping[str, Any], facts: PatientFacts, series: Mapping[str, Sequence], horizon: float
+) -> list[tuple[float, float]]:
+    """The covariate's value at each time one of its inputs was measured (the points interpolated)."""
+    times = sorted({t for kind in _input_kinds(spec) for t, _ in series.get(kind, ()) if t <= horizon})
+    anchors = []
+    for time_h in times:
+        try:
+            anchors.append((time_h, _derive(name, spec, facts, series, time_h).value))
+        except (_Missing, InvalidInputError):
+            continue  # an input not yet measured at that time: no point there
+    return anchors
+
+
+def _interpolated(anchors: Sequence[tuple[float, float]]) -> tuple[float, list[tuple[float, float]]]:
+    """(value at time 0, changes after it) of the linear interpolation between measured points.
+
+    Before the first point and after the last one the value is flat. Between two points the line is
+    approximated by steps of at most INTERPOLATION_STEP_H hours, each holding the value at its midpoint.
+    """
+    steps: list[tuple[float, float]] = [(-math.inf, anchors[0][1])]
+    for (t_a, v_a), (t_b, v_b) in itertools.pairwise(anchors):
         n = max(1, math.ceil((t_b - t_a) / INTERPOLATION_STEP_H - 1e-9))
         width = (t_b - t_a) / n
         for k in range(n):
-            start = t_a + k * width
-            middle = start + width / 2.0
-            result.append((start, v_a + (v_b - v_a) * (middle - t_a) / (t_b - t_a)))
-        result.append((t_b, v_b))
-    return result
+            begin = t_a + k * width
+            middle = begin + width / 2.0
+            steps.append((begin, v_a + (v_b - v_a) * (middle - t_a) / (t_b - t_a)))
+    steps.append((anchors[-1][0], anchors[-1][1]))
+    initial = next(value for begin, value in reversed(steps) if begin <= 0.0)
+    changes: list[tuple[float, float]] = []
+    for begin, value in steps:
+        if begin > 0.0 and (changes[-1][1] if changes else initial) != value:
+            changes.append((begin, value))
+    return initial, changes

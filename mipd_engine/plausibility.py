@@ -11,7 +11,7 @@ A level is **held** (stored, shown, left out of the fit until a clinician confir
 
 * when it lies outside the central 99.9 % predictive interval (:data:`HOLD_INTERVAL`); or
 * when it lies outside the central 95 % interval and another reading of the same number (a unit slip:
-  ×1000, ÷1000, mass versus molar units) lies inside the central 99 % interval and is at least
+  ×1000, ÷1000, mass versus molar units) is a typical value (inside the central 90 % interval) and is at least
   :data:`SLIP_BAYES_FACTOR` times more likely (a Bayes factor of 100, "decisive" on Jeffreys' scale, with the
   Jacobian of the unit change, see :func:`_best_reading`); or
 * for a result reported below the LLOQ, when the model gives less than 0.05 % probability to a concentration
@@ -40,7 +40,7 @@ from .posterior import predictive_draws, sample_posterior
 
 HOLD_INTERVAL = 0.999
 SLIP_INTERVAL = 0.95  # a unit slip is considered for a level outside this central interval...
-READING_INTERVAL = 0.99  # ... when the other reading lies inside this one
+READING_INTERVAL = 0.90  # ... when the other reading is a typical value, inside this one
 SLIP_BAYES_FACTOR = 100.0
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 
@@ -182,7 +182,7 @@ def judge(
         low, high = predictive.interval(HOLD_INTERVAL)
         reason = (
             f"{_shown(value)} {unit} lies far {side} what the model expects "
-            f"(99.9 % interval {_shown(low)}-{_shown(high)} {unit})"
+            f"(99.9 % interval {_shown(max(low, 0.0))} to {_shown(high)} {unit})"
         )
         slip, factor = _best_reading(predictive, value, readings, reading_tail)
         if slip is not None and factor is not None and factor >= SLIP_BAYES_FACTOR:

@@ -4,8 +4,8 @@ Cockcroft-Gault, CKD-EPI and Schwartz assume a steady-state serum creatinine. Du
 creatinine lags behind the fall in filtration, so the estimated clearance (and every dose derived from it) is
 too high. KDIGO 2012 (Kidney Int Suppl 2012;2:1-138, section 2.1.1) defines AKI by a rise in serum creatinine
 of at least 0.3 mg/dL (26.5 µmol/L) within 48 hours, or to at least 1.5 times baseline within the prior
-7 days. :func:`creatinine_stability` applies both criteria to the measurements of the last 7 days, taking the
-lowest earlier value of the window as the baseline.
+7 days. :func:`creatinine_stability` applies both criteria to every rise that ends within the last 7 days,
+taking as baseline any earlier value from the 7 days before the rise.
 """
 
 from __future__ import annotations
@@ -33,15 +33,16 @@ class RenalStability:
 def creatinine_stability(series: Sequence[tuple[float, float]], *, now_h: float) -> RenalStability:
     """KDIGO creatinine criteria over ``series`` of (time_h, serum creatinine mg/dL) up to ``now_h``.
 
-    Only rises that end within the last 7 days count (an old, resolved episode does not). The largest
-    qualifying rise is reported.
+    Only rises that end within the last 7 days count (an old, resolved episode does not); the baseline is an
+    earlier value at most 7 days (48 h for the absolute rise) before. The largest qualifying rise is reported.
     """
     points = sorted((t, v) for t, v in series if t <= now_h + 1e-9)
-    recent = [(t, v) for t, v in points if t >= now_h - RELATIVE_WINDOW_H]
     best: tuple[float, str, tuple[float, float], tuple[float, float]] | None = None
-    for j, (t_j, v_j) in enumerate(recent):
-        for t_i, v_i in recent[:j]:
-            if t_j - t_i <= 0:
+    for j, (t_j, v_j) in enumerate(points):
+        if t_j < now_h - RELATIVE_WINDOW_H:
+            continue  # the rise must have happened within the last 7 days
+        for t_i, v_i in points[:j]:
+            if t_j - t_i <= 0 or t_j - t_i > RELATIVE_WINDOW_H:
                 continue
             criterion = ""
             if t_j - t_i <= ABSOLUTE_WINDOW_H and v_j - v_i >= ABSOLUTE_RISE_MG_PER_DL - 1e-12:

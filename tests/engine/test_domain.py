@@ -191,7 +191,8 @@ def test_a_missing_fact_is_a_hard_finding_marked_missing() -> None:
 
 
 def test_a_value_recorded_as_none_counts_as_missing() -> None:
-    facts = DomainFacts(values={"age_years": [None], "weight_kg": [70.0], "WT": [70.0]})  # type: ignore[list-item]
+    no_age: list[Any] = [None]
+    facts = DomainFacts(values={"age_years": no_age, "weight_kg": [70.0], "WT": [70.0]})
 
     check = check_domain(domain_of(GOTI_LIKE), facts)
 
@@ -303,7 +304,7 @@ def test_a_model_without_a_domain_is_eligible_and_says_it_declares_none() -> Non
     assert check.findings == ()
 
 
-# -- the library ----------------------------------------------------------------------------------------------
+# -- the library -------------------------------------------------------------------------------------------
 
 
 def library_model(path: Path) -> PopulationModel:
