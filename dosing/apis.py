@@ -508,6 +508,9 @@ class WhatIfApi(APIView):
             help_text="empty: until further notice",
         )
         route = serializers.CharField(max_length=32, default="iv_infusion")
+        start_at = ClinicalDateTimeField(
+            required=False, allow_null=True, default=None, help_text="first dose; default: the next due time"
+        )
 
         def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
             for field in ("dose_mg", "interval_h"):
@@ -521,8 +524,12 @@ class WhatIfApi(APIView):
         start_h = serializers.FloatField(help_text="the regimen's first dose (the next dose time)")
         plot = serializers.JSONField(help_text="the plot document (same layout as an update's results.plot)")
         predicted = serializers.JSONField(
-            allow_null=True, help_text="the target metric, when the forecast gives one (else null)"
+            allow_null=True, help_text="the target metric: median and 90 % interval, with its unit"
         )
+        figures = serializers.JSONField(
+            help_text="the same figures as a candidate row: metric, PTA, P(toxic), exposure, the order"
+        )
+        target = serializers.JSONField(help_text="the target: description, unit")
         warnings = serializers.ListField(child=serializers.CharField())
 
     @extend_schema(
@@ -535,18 +542,33 @@ class WhatIfApi(APIView):
         regimen = dict(serializer.validated_data)
         with service_errors():
             result = services.what_if(course=course, regimen=regimen)
-        case, forecast = result["case"], result["forecast"]
+        case, figures = result["case"], result["figures"]
         label = f"what if: {regimen['dose_mg']:g} mg every {regimen['interval_h']:g} h"
+        plot = plot_document(
+            case=case,
+            course=course,
+            fit=result["fit"],
+            forecast=result["forecast"],
+            label=label,
+            forecast_from_h=result["start_h"],
+        )
+        target = result["target"] or {}
         data = {
-            "regimen": {**regimen, "start_h": case.next_dose_h},
-            "t0": case.origin,
-            "start_h": case.next_dose_h,
-            "plot": {
-                **plot_document(case=case, course=course, fit=forecast, forecast=forecast, label=label),
-                "now_h": case.now_h,
+            "regimen": {
+                **{k: v for k, v in regimen.items() if k != "start_at"},
+                "start_h": result["start_h"],
             },
-            "predicted": forecast.get("predicted"),
-            "warnings": [*case.warnings, *forecast.get("warnings", [])],
+            "t0": case.origin,
+            "start_h": result["start_h"],
+            "plot": {**plot, "now_h": case.now_h},
+            "predicted": {
+                "median": figures["metric_median"],
+                "ci90": figures["metric_ci90"],
+                "unit": target.get("unit", ""),
+            },
+            "figures": figures,
+            "target": target,
+            "warnings": [*case.warnings, *result["fit"].get("warnings", [])],
         }
         return Response(self.WhatIfOutputSerializer(data).data)
 

@@ -76,6 +76,13 @@ class WhatIfForm(forms.Form):
     interval_h = forms.FloatField(min_value=0.5, max_value=24 * 7, label="Every (h)")
     duration_h = forms.FloatField(required=False, min_value=0, label="Infusion (h)")
     route = forms.ChoiceField()
+    start_at = forms.DateTimeField(
+        required=False,
+        widget=LocalDateTimeInput(),
+        input_formats=LOCAL_FORMATS,
+        label="First dose at",
+        help_text="empty: the next due time",
+    )
 
     def __init__(self, *args: Any, routes: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -8,11 +8,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from dosing import orders
 from dosing.adapters import CourseCase
 from dosing.models import TherapyCourse
 from dosing.safety import Alert
 from mipd_engine import ENGINE_VERSION
 from mipd_engine.targets import METRICS
+from models_catalog.labels import parameter_unit
 from patients.selectors import consents_current
 
 
@@ -41,14 +43,18 @@ def plot_document(
     fit: dict[str, Any],
     forecast: dict[str, Any] | None,
     label: str,
+    forecast_from_h: float | None = None,
 ) -> dict[str, Any]:
+    """The plot: the fit up to the forecast's start (the next dose unless ``forecast_from_h``), then the
+    forecast."""
     output = case.model.default_output
     unit = case.model.outputs[output].unit
     prediction = fit.get("prediction") or {}
     curves = (prediction.get("outputs") or {}).get(output, {})
     times = prediction.get("times_h", [])
     has_levels = bool(case.document["observations"])
-    until = case.next_dose_h if forecast is not None else None
+    start = case.next_dose_h if forecast_from_h is None else forecast_from_h
+    until = start if forecast is not None else None
     quantiles = curves.get("quantiles") or {}
     bands = (
         {q: _clip(times, quantiles.get(q), until) for q in ("0.05", "0.25", "0.75", "0.95")}
@@ -95,7 +101,7 @@ def plot_document(
         f_prediction = forecast["prediction"]
         f_curves = f_prediction["outputs"][output]
         f_times = f_prediction["times_h"]
-        keep = [i for i, t in enumerate(f_times) if t >= case.next_dose_h - 1e-9]
+        keep = [i for i, t in enumerate(f_times) if t >= start - 1e-9]
         forecast_block = {
             "times_h": [f_times[i] for i in keep],
             "median": [f_curves["quantiles"]["0.5"][i] for i in keep] if "quantiles" in f_curves else None,
@@ -129,43 +135,112 @@ def plot_document(
     }
 
 
-def _recommendation(recommended: dict[str, Any]) -> dict[str, Any] | None:
+REGIMEN_KEYS = (
+    "dose_mg",
+    "interval_h",
+    "start_h",
+    "route",
+    "duration_h",
+    "rate_mg_per_h",
+    "daily_dose_mg",
+    "n_doses",
+    "loading_dose_mg",
+    "loading_duration_h",
+    "continuous",
+    "description",
+)
+# The figures of a regimen, for a candidate row, a what-if or an approved change (the engine's keys).
+FIGURE_KEYS = (
+    *REGIMEN_KEYS,
+    "metric_median",
+    "metric_ci90",
+    "pta",
+    "p_toxic",
+    "p_toxic_by_limit",
+    "exceeds_toxicity",
+    "exposure",
+    "rationale",
+)
+
+
+def latest_weight_kg(case: CourseCase) -> float | None:
+    weights = case.facts.measurements.get("weight") or []
+    return weights[-1][1] if weights else None
+
+
+def figures(
+    candidate: dict[str, Any],
+    *,
+    case: CourseCase,
+    course: TherapyCourse,
+    next_level: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One regimen's figures as stored and shown: the engine's numbers, and the order a nurse can give."""
+    shown = {key: candidate.get(key) for key in FIGURE_KEYS}
+    shown["order"] = orders.order(
+        regimen={key: candidate.get(key) for key in REGIMEN_KEYS},
+        drug=course.drug,
+        origin=case.origin,
+        weight_kg=latest_weight_kg(case),
+        exposure=candidate.get("exposure") or [],
+        next_level=next_level,
+    )
+    return shown
+
+
+def target_summary(search: dict[str, Any]) -> dict[str, Any]:
+    """The target as shown: description (one-sided ranges, MIC, toxicity markers), unit and P(toxic) limit."""
+    target = search.get("target") or {}
+    metric = target.get("metric", "")
+    info = METRICS.get(metric)
+    return {
+        "metric": metric,
+        "label": info.label if info else metric,
+        "unit": target.get("unit", ""),
+        "description": target.get("description", ""),
+        "mic_mg_per_l": target.get("mic_mg_per_l"),
+        "safety": target.get("safety", []),
+        "max_p_toxic": target.get("max_p_toxic"),
+    }
+
+
+def _recommendation(
+    recommended: dict[str, Any], *, case: CourseCase, course: TherapyCourse
+) -> dict[str, Any] | None:
     regimens = recommended.get("regimens") or []
     if not regimens:
         return None
     best = regimens[0]
     search = recommended.get("recommendation") or {}
-    target = search.get("target") or {}
-    metric = target.get("metric", "")
-    info = METRICS.get(metric)
-    regimen_keys = (
-        "dose_mg",
-        "interval_h",
-        "start_h",
-        "route",
-        "duration_h",
-        "rate_mg_per_h",
-        "daily_dose_mg",
-        "n_doses",
-        "loading_dose_mg",
-        "loading_duration_h",
-        "continuous",
-        "description",
-    )
+    summary = target_summary(search)
+    advice = recommended.get("sampling_advice") or None
+    next_level = advice.get("best") if advice and advice.get("success") else None
+    shown = figures(best, case=case, course=course, next_level=next_level)
     return {
-        "regimen": {key: best.get(key) for key in regimen_keys},
+        "regimen": {key: best.get(key) for key in REGIMEN_KEYS},
         "predicted": {
-            "metric": metric,
-            "label": info.label if info else metric,
-            "unit": target.get("unit", ""),
+            "metric": summary["metric"],
+            "label": summary["label"],
+            "unit": summary["unit"],
             "median": best["metric_median"],
             "ci90": best["metric_ci90"],
         },
+        "target": summary,
         "pta": best["pta"],
         "p_toxic": best.get("p_toxic"),
+        "p_toxic_by_limit": best.get("p_toxic_by_limit", []),
+        "exposure": best.get("exposure", []),
+        "order": shown["order"],
+        "sampling_advice": advice,
         "rationale": best["rationale"],
         "reaches_target": bool(search.get("success")),
     }
+
+
+def map_parameters(case: CourseCase, recommended: dict[str, Any]) -> list[dict[str, Any]]:
+    """The individual (MAP) parameters with their units."""
+    values = (recommended.get("map") or {}).get("parameters") or {}
+    return [{"name": name, "value": value, "unit": parameter_unit(name)} for name, value in values.items()]
 
 
 def build_results(
@@ -182,7 +257,7 @@ def build_results(
     message is not repeated among them).
     """
     version = course.model_version
-    best = _recommendation(recommended) if recommended.get("success") else None
+    best = _recommendation(recommended, case=case, course=course) if recommended.get("success") else None
     label = f"recommended: {best['regimen']['description']}" if best else ""
     warnings = [*case.warnings, *recommended.get("warnings", [])]
     if best and not best["reaches_target"]:
@@ -237,23 +312,9 @@ def build_results(
         "posterior": recommended.get("posterior"),
         "plot": plot_document(case=case, course=course, fit=recommended, forecast=forecast, label=label),
         "recommendation": best,
+        "map_parameters": map_parameters(case, recommended),
         "regimens": [
-            {
-                key: regimen.get(key)
-                for key in (
-                    "description",
-                    "dose_mg",
-                    "interval_h",
-                    "duration_h",
-                    "continuous",
-                    "metric_median",
-                    "metric_ci90",
-                    "pta",
-                    "p_toxic",
-                    "rationale",
-                )
-            }
-            for regimen in (recommended.get("regimens") or [])
+            figures(regimen, case=case, course=course) for regimen in (recommended.get("regimens") or [])
         ],
         "warnings": warnings,
         "alerts": [alert.as_dict() for alert in alerts],

@@ -26,12 +26,13 @@ from dosing import adapters, eligibility, plausibility, safety, units
 from dosing.administration import administration_problems, allowed_routes
 from dosing.models import BayesianUpdate, DoseAdministration, DrugLevel, Recommendation, TherapyCourse
 from dosing.results import build_results, plain_uncertainty
+from dosing.results import figures as results_figures
 from mipd_engine import ENGINE_VERSION
 from mipd_engine.case import parse_case
 from mipd_engine.domain import DomainCheck
 from mipd_engine.errors import EngineError
 from mipd_engine.model import parse_model
-from mipd_engine.reports import fit_case, recommend_case
+from mipd_engine.reports import evaluate_case, recommend_case
 from models_catalog.engine_adapter import target_from_document
 from models_catalog.labels import is_infusion, route_label
 from models_catalog.models import ModelVersion, TargetProtocol
@@ -42,6 +43,7 @@ from patients.selectors import consent_status
 logger = logging.getLogger(__name__)
 FUTURE_TOLERANCE = dt.timedelta(minutes=10)
 PLANNED_DOSE_LIMIT = dt.timedelta(hours=1)  # a dose is recorded when given, not weeks ahead
+START_GRACE_H = 0.25  # a first dose typed for "now" is not in the past
 DUPLICATE_WINDOW = dt.timedelta(minutes=5)  # the same amount this close to a recorded dose: the same dose?
 STALE_AFTER = dt.timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
 Status = BayesianUpdate.Status
@@ -659,19 +661,6 @@ def _finish(
     return update
 
 
-def _forecast(case: adapters.CourseCase, regimen_document: dict[str, Any]) -> dict[str, Any]:
-    """Fit again with the regimen appended: its forecast with credible bands (same seed, same MAP)."""
-    regimen = adapters.regimen_from_dict(regimen_document)
-    end_h = case.document["predict"]["to_h"]
-    document = dict(case.document)
-    document.pop("target")
-    document["doses"] = [
-        *[dose for dose in case.document["doses"] if dose["time_h"] < regimen.start_h],
-        *adapters.regimen_doses(regimen, until_h=end_h),
-    ]
-    return fit_case(parse_case(document))
-
-
 def _recommendation_store(update: BayesianUpdate, results: dict[str, Any]) -> Recommendation:
     course = update.course
     course.recommendations.filter(
@@ -716,14 +705,40 @@ def what_if(*, course: TherapyCourse, regimen: dict[str, Any]) -> dict[str, Any]
         )
     try:
         case = adapters.course_case(course)
-        forecast = _forecast(case, {**regimen, "start_h": case.next_dose_h})
+        start_h = case.next_dose_h
+        if regimen.get("start_at"):
+            start_h = _start_hour(case, regimen["start_at"])
+        evaluated = regimen_figures(case, {**regimen, "start_h": start_h})
     except adapters.CaseBuildError as exc:
         raise ValidationError(str(exc)) from None
     except EngineError as exc:
         raise ValidationError(f"the engine refused this regimen: {exc}") from None
-    if not forecast["success"]:
-        raise ValidationError("the fit did not converge: " + (forecast.get("message") or ""))
-    return {"case": case, "forecast": forecast}
+    if not evaluated["success"]:
+        raise ValidationError("the fit did not converge: " + (evaluated.get("message") or ""))
+    return {
+        "case": case,
+        "start_h": start_h,
+        "forecast": evaluated["forecast"],
+        "fit": evaluated,
+        "target": evaluated.get("target"),
+        "figures": results_figures(evaluated["regimens"][0], case=case, course=course),
+    }
+
+
+def _start_hour(case: adapters.CourseCase, start_at: dt.datetime) -> float:
+    """A typed first-dose time as record hours: not in the past, nor before the last recorded dose ends."""
+    start_h = adapters.hours(clinical_time(start_at, field="start_at"), case.origin)
+    ends = [dose["time_h"] + dose.get("duration_h", 0.0) for dose in case.document["doses"]]
+    if start_h < case.now_h - START_GRACE_H or (ends and start_h < max(ends) - 1e-9):
+        raise ValidationError(
+            {"start_at": ["the first dose cannot start in the past or before the last dose has ended"]}
+        )
+    return start_h
+
+
+def regimen_figures(case: adapters.CourseCase, regimen: dict[str, Any]) -> dict[str, Any]:
+    """The engine's figures and forecast of one regimen on the course's case (same draws as its update)."""
+    return evaluate_case(parse_case(case.document), [adapters.regimen_from_dict(regimen)])
 
 
 def _checked_regimen(recommendation: Recommendation, regimen: dict[str, Any]) -> dict[str, Any]:

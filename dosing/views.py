@@ -237,12 +237,15 @@ def course_what_if(request: HttpRequest, pk: int) -> HttpResponse:
             label = f"what if: {regimen['dose_mg']:g} mg every {regimen['interval_h']:g} h"
             what_if = {
                 "label": label,
+                "figures": outcome["figures"],
+                "target": outcome["target"],
                 "plot": plot_document(
                     case=outcome["case"],
                     course=course,
-                    fit=outcome["forecast"],
+                    fit=outcome["fit"],
                     forecast=outcome["forecast"],
                     label=label,
+                    forecast_from_h=outcome["start_h"],
                 ),
             }
     return render(

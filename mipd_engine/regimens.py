@@ -404,13 +404,13 @@ class RegimenConstraints:
                 f"the daily limit ({daily:g} mg) is smaller than the smallest dose ({smallest:g} mg)",
             )
         # Infusion rule: only an infusion has a duration (a bolus "over 2 h" is a contradiction).
-        if self.route != "iv_infusion" and (
-            self.infusion_duration_h is not None or self.max_infusion_rate_mg_per_h is not None
-        ):
-            raise InvalidInputError(
-                p + "infusion_duration_h",
-                f"route {self.route} is not an infusion: it has no duration or rate (use iv_infusion)",
-            )
+        if self.route != "iv_infusion":
+            for name in ("infusion_duration_h", "max_infusion_rate_mg_per_h"):
+                if getattr(self, name) is not None:
+                    raise InvalidInputError(
+                        p + name,
+                        f"route {self.route} is not an infusion: no duration or rate (use iv_infusion)",
+                    )
         if self.route == "iv_infusion" and self.infusion_duration_h is None:
             if self.max_infusion_rate_mg_per_h is None:
                 raise InvalidInputError(
@@ -657,8 +657,11 @@ class CandidateResult:
     ci_low: float  # 5th percentile over draws
     ci_high: float  # 95th percentile
     pta: float  # share of draws with low <= metric <= high
-    p_toxic: float | None  # share of draws above the toxicity limit
+    p_toxic: float | None  # share of draws above any toxicity marker (None: the target has none)
     rationale: str
+    p_toxic_by_limit: tuple[tuple[str, float], ...] = ()  # (marker, share of draws above it)
+    exceeds_toxicity: bool = False  # P(toxic) above the target's limit
+    exposure: tuple[dict[str, Any], ...] = ()  # AUC24, trough, peak (or Css): median and 90 % interval
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -667,6 +670,9 @@ class CandidateResult:
             "metric_ci90": [self.ci_low, self.ci_high],
             "pta": self.pta,
             "p_toxic": self.p_toxic,
+            "p_toxic_by_limit": [{"label": label, "p": p} for label, p in self.p_toxic_by_limit],
+            "exceeds_toxicity": self.exceeds_toxicity,
+            "exposure": list(self.exposure),
             "rationale": self.rationale,
         }
 
@@ -697,6 +703,10 @@ class RegimenSearchResult:
                 "low": self.target.low,
                 "high": self.target.high if math.isfinite(self.target.high) else None,
                 "toxicity_limit": self.target.toxicity_limit,
+                "safety": [limit.as_dict() for limit in self.target.safety_limits],
+                "max_p_toxic": self.target.p_toxic_limit,
+                "mic_mg_per_l": self.target.mic_mg_per_l,
+                "description": self.target.describe(),
                 "unit": self.unit,
             },
             "regimens": [c.as_dict() for c in self.regimens],
@@ -821,7 +831,6 @@ def search_regimens(
     if not 0 <= min_pta <= 1:
         raise InvalidInputError("min_pta", f"must lie in [0, 1], got {min_pta}")
     unit = target.check_model(model)
-    output = target.output_name(model)
     if constraints.route not in model.routes:
         raise InvalidInputError(
             "constraints.route", f"unknown route '{constraints.route}' (model has {', '.join(model.routes)})"
@@ -860,55 +869,24 @@ def search_regimens(
             + f" over {theta.shape[0]} draws"
         )
 
-    groups: dict[tuple, list[int]] = {}
-    for i, regimen in enumerate(candidates):
-        key = _shape_key(regimen)
-        if linear and _duration_free(target, past, regimen):
-            key = (regimen.continuous, regimen.interval_h, "any duration")
-        groups.setdefault(key, []).append(i)
-    values: dict[int, np.ndarray] = {}
-    n_simulations = 0
-    if linear and not target.steady_state and not model.n_kappa:
-        n_simulations = _evaluate_by_superposition(target, model, past, draws, output, candidates, values)
-        groups = {}
-    for members in groups.values():
-        if linear:
-            n_simulations += _evaluate_group_linear(
-                target, model, past, draws, output, [candidates[i] for i in members], members, values
-            )
-        else:
-            n_simulations += _evaluate_group_direct(
-                target, model, past, draws, [candidates[i] for i in members], members, values, top
-            )
-
-    evaluated = sorted(values)
-    matrix = np.stack([values[i] for i in evaluated], axis=1)  # (S, K)
-    if not np.all(np.isfinite(matrix)):
-        raise ParameterValueError("the target metric is not finite for some posterior draws")
-    quantiles = np.quantile(matrix, [0.05, 0.5, 0.95], axis=0)
-    pta = target.attained(matrix).mean(axis=0)
-    p_toxic = None if target.toxicity_limit is None else (matrix > target.toxicity_limit).mean(axis=0)
-    results = []
-    for column, index in enumerate(evaluated):
-        regimen = candidates[index]
-        if constraints.violations(regimen):  # pragma: no cover - candidates() keeps only allowed regimens
-            raise AssertionError(f"candidate breaks a hard limit: {regimen}")
-        tox = None if p_toxic is None else float(p_toxic[column])
-        results.append(
-            CandidateResult(
-                regimen=regimen,
-                median=float(quantiles[1, column]),
-                ci_low=float(quantiles[0, column]),
-                ci_high=float(quantiles[2, column]),
-                pta=float(pta[column]),
-                p_toxic=tox,
-                rationale="",
-            )
-        )
+    evaluate = _MetricEvaluation(model=model, past=past, draws=draws, candidates=candidates, linear=linear)
+    results = _score(target, evaluate, top=top)
+    for result in results:
+        if constraints.violations(result.regimen):  # pragma: no cover - candidates() keeps allowed ones
+            raise AssertionError(f"candidate breaks a hard limit: {result.regimen}")
+    toxic_limit = target.p_toxic_limit
     results.sort(key=lambda c: ranking_key(c, target, pta_resolution))
     best = [replace(c, rationale=rationale(c, target, unit)) for c in results[:top]]
-    success = best[0].pta >= min_pta
-    message = "" if success else f"no candidate reaches the target; closest: {best[0].rationale}"
+    best = _with_exposure(best, model=model, past=past, draws=draws, linear=linear)
+    success = best[0].pta >= min_pta and not best[0].exceeds_toxicity
+    if best[0].exceeds_toxicity:
+        message = (
+            f"every candidate exceeds the toxicity limit (P(toxic) above {toxic_limit * 100:.0f} %); "
+            f"closest: {best[0].rationale}"
+        )
+    else:
+        message = "" if success else f"no candidate reaches the target; closest: {best[0].rationale}"
+    n_simulations = evaluate.n_simulations
     return RegimenSearchResult(
         success=success,
         message=message,
@@ -916,7 +894,7 @@ def search_regimens(
         unit=unit,
         regimens=tuple(best),
         n_candidates=len(candidates),
-        n_evaluated=len(evaluated),
+        n_evaluated=len(results),
         n_draws=theta.shape[0],
         n_simulations=n_simulations,
         method="linear scaling" if linear else "direct simulation",
@@ -925,8 +903,197 @@ def search_regimens(
     )
 
 
+def _score(target: Target, evaluate: _MetricEvaluation, *, top: int) -> list[CandidateResult]:
+    """Every evaluated candidate with its metric quantiles, PTA and P(toxic) (unranked, no rationale)."""
+    model = evaluate.model
+    values = evaluate(target, top=top)
+    evaluated = sorted(values)
+    matrix = np.stack([values[i] for i in evaluated], axis=1)  # (S, K)
+    if not np.all(np.isfinite(matrix)):
+        raise ParameterValueError("the target metric is not finite for some posterior draws")
+    quantiles = np.quantile(matrix, [0.05, 0.5, 0.95], axis=0)
+    pta = target.attained(matrix).mean(axis=0)
+    # Toxicity: the share of draws above any marker, each marker's metric evaluated on the same draws.
+    toxic_any = np.zeros(matrix.shape, dtype=bool)
+    by_limit: list[tuple[str, np.ndarray]] = []
+    for limit in target.safety_limits:
+        limit.target.check_model(model)
+        if limit.target == target.metric_only():
+            marker = matrix
+        else:
+            marker_values = evaluate(limit.target, only=evaluated)
+            marker = np.stack([marker_values[i] for i in evaluated], axis=1)
+        over = marker > limit.above
+        toxic_any |= over
+        by_limit.append((limit.describe(model), over.mean(axis=0)))
+    p_toxic = toxic_any.mean(axis=0) if by_limit else None
+    toxic_limit = target.p_toxic_limit
+    results = []
+    for column, index in enumerate(evaluated):
+        tox = None if p_toxic is None else float(p_toxic[column])
+        results.append(
+            CandidateResult(
+                regimen=evaluate.candidates[index],
+                median=float(quantiles[1, column]),
+                ci_low=float(quantiles[0, column]),
+                ci_high=float(quantiles[2, column]),
+                pta=float(pta[column]),
+                p_toxic=tox,
+                rationale="",
+                p_toxic_by_limit=tuple((label, float(p[column])) for label, p in by_limit),
+                exceeds_toxicity=tox is not None and toxic_limit is not None and tox > toxic_limit + 1e-12,
+            )
+        )
+    return results
+
+
+# The exposure of a regimen in the order: daily AUC, trough and peak (end of infusion) at steady state.
+_EXPOSURE = (
+    ("auc24", "AUC24", {}),
+    ("trough", "trough", {}),
+    ("peak", "peak", {"peak_after_end_h": 0.0}),
+)
+
+
+def _with_exposure(
+    results: list[CandidateResult],
+    *,
+    model: PopulationModel,
+    past: PatientRecord,
+    draws: _Draws,
+    linear: bool,
+) -> list[CandidateResult]:
+    """The results with their steady-state AUC24, trough and peak (median, 90 % interval) on the same draws.
+
+    A continuous infusion has no trough or peak: its steady-state concentration (Css) and AUC24 are given.
+    """
+    evaluate = _MetricEvaluation(
+        model=model, past=past, draws=draws, candidates=[r.regimen for r in results], linear=linear
+    )
+    indexes = list(range(len(results)))
+    exposure: list[list[dict[str, Any]]] = [[] for _ in results]
+    metrics = list(_EXPOSURE)
+    if any(r.regimen.continuous for r in results):
+        metrics.append(("css", "Css", {}))
+    for metric, label, extra in metrics:
+        summary_target = Target(metric=metric, low=0.0, **extra)
+        unit = summary_target.unit_for(model)
+        values = evaluate(summary_target, only=indexes)
+        for i, result in enumerate(results):
+            continuous = result.regimen.continuous
+            if (
+                i not in values
+                or (continuous and metric in ("trough", "peak"))
+                or (not continuous and metric == "css")
+            ):
+                continue
+            low, median, high = np.quantile(values[i], [0.05, 0.5, 0.95])
+            exposure[i].append(
+                {
+                    "metric": metric,
+                    "label": label,
+                    "unit": unit,
+                    "median": float(median),
+                    "ci90": [float(low), float(high)],
+                }
+            )
+    return [replace(r, exposure=tuple(e)) for r, e in zip(results, exposure, strict=True)]
+
+
+def evaluate_regimens(
+    *,
+    model: PopulationModel,
+    record: PatientRecord,
+    posterior_theta: np.ndarray,
+    objective: Objective,
+    target: Target,
+    regimens: Sequence[Regimen],
+    rng: np.random.Generator,
+) -> list[CandidateResult]:
+    """The figures of given regimens (a what-if, a pharmacist's change), as the search gives a candidate's.
+
+    The regimens start at their own ``start_h`` (all the same); the record's administrations from then on are
+    replaced by them. Returns one result per regimen, in order, with its rationale and exposure.
+    """
+    if not regimens:
+        raise InvalidInputError("regimens", "give at least one regimen")
+    starts = {r.start_h for r in regimens}
+    if len(starts) != 1:
+        raise InvalidInputError("regimens", "the regimens must start at the same time")
+    unit = target.check_model(model)
+    for r in regimens:
+        if r.route not in model.routes:
+            raise InvalidInputError(
+                "regimen.route", f"unknown route '{r.route}' (model has {', '.join(model.routes)})"
+            )
+    theta = np.atleast_2d(np.asarray(posterior_theta, dtype=float))
+    if theta.shape[1] != objective.dimension or not np.all(np.isfinite(theta)):
+        raise InvalidInputError(
+            "posterior_theta", f"expected finite draws of dimension {objective.dimension}"
+        )
+    past, _ = truncate_record(record, regimens[0].start_h)
+    draws = _Draws(objective, theta, past, rng, extra_occasions=2)
+    linear = model.is_linear
+    evaluate = _MetricEvaluation(
+        model=model, past=past, draws=draws, candidates=list(regimens), linear=linear
+    )
+    scored = _score(target, evaluate, top=len(regimens))
+    scored = [replace(c, rationale=rationale(c, target, unit)) for c in scored]
+    return _with_exposure(scored, model=model, past=past, draws=draws, linear=linear)
+
+
+class _MetricEvaluation:
+    """A metric (N draws) for every candidate regimen: by linear scaling where exact, else by simulation."""
+
+    def __init__(
+        self,
+        *,
+        model: PopulationModel,
+        past: PatientRecord,
+        draws: _Draws,
+        candidates: list[Regimen],
+        linear: bool,
+    ) -> None:
+        self.model, self.past, self.draws = model, past, draws
+        self.candidates, self.linear = candidates, linear
+        self.n_simulations = 0
+
+    def __call__(
+        self, target: Target, *, top: int = 5, only: Sequence[int] | None = None
+    ) -> dict[int, np.ndarray]:
+        """Values per candidate index; ``only``: the candidates needed (nonlinear models simulate no more)."""
+        model, past, draws, candidates = self.model, self.past, self.draws, self.candidates
+        output = target.output_name(model)
+        groups: dict[tuple, list[int]] = {}
+        for i, regimen in enumerate(candidates):
+            if only is not None and not self.linear and i not in only:
+                continue
+            key = _shape_key(regimen)
+            if self.linear and _duration_free(target, past, regimen):
+                key = (regimen.continuous, regimen.interval_h, "any duration")
+            groups.setdefault(key, []).append(i)
+        values: dict[int, np.ndarray] = {}
+        if self.linear and not target.steady_state and not model.n_kappa:
+            self.n_simulations += _evaluate_by_superposition(
+                target, model, past, draws, output, candidates, values
+            )
+            return values
+        for members in groups.values():
+            chosen = [candidates[i] for i in members]
+            if self.linear:
+                self.n_simulations += _evaluate_group_linear(
+                    target, model, past, draws, output, chosen, members, values
+                )
+            else:
+                self.n_simulations += _evaluate_group_direct(
+                    target, model, past, draws, chosen, members, values, top, stop_early=only is None
+                )
+        return values
+
+
 def ranking_key(candidate: CandidateResult, target: Target, pta_resolution: float = 0.01) -> tuple:
-    """Sort key (ascending = better): PTA (rounded), closeness to the middle, simplicity."""
+    """Sort key (ascending = better): within the toxicity limit, PTA (rounded), closeness to the middle,
+    simplicity. A candidate whose P(toxic) exceeds the target's limit never ranks before one within it."""
     pta = round(candidate.pta / pta_resolution) if pta_resolution > 0 else candidate.pta
     middle = target.middle
     if math.isfinite(target.high) and target.high > target.low:
@@ -938,6 +1105,7 @@ def ranking_key(candidate: CandidateResult, target: Target, pta_resolution: floa
     closeness = round(abs(candidate.median - middle) / spread, 6)
     regimen = candidate.regimen
     return (
+        candidate.exceeds_toxicity,
         -pta,
         closeness,
         regimen.continuous,
@@ -970,7 +1138,10 @@ def rationale(candidate: CandidateResult, target: Target, unit: str) -> str:
         shown = f"median {_number(median)}{suffix} (90 % CrI {_number(low)}-{_number(high)})"
     text = f"PTA {candidate.pta * 100:.0f} %: {target.label} {shown}; {candidate.regimen.describe()}"
     if candidate.p_toxic is not None:
-        text += f"; P(> {target.toxicity_limit:g}) {candidate.p_toxic * 100:.0f} %"
+        markers = " or ".join(label for label, _ in candidate.p_toxic_by_limit)
+        text += f"; P(toxic: {markers}) {candidate.p_toxic * 100:.0f} %"
+        if candidate.exceeds_toxicity:
+            text += f", above the limit of {(target.p_toxic_limit or 0) * 100:.0f} %"
     return text
 
 
@@ -1147,6 +1318,8 @@ def _evaluate_group_direct(
     indexes: list[int],
     values: dict[int, np.ndarray],
     top: int,
+    *,
+    stop_early: bool = True,
 ) -> int:
     """Simulate each regimen of one shape; stop raising the dose once every draw is above the range."""
     until = _until(target, model, past, regimens[0])
@@ -1173,7 +1346,7 @@ def _evaluate_group_direct(
             )
             n_sim += 1
             values[index] = result
-            if above_since is None and np.all(result > target.high):
+            if stop_early and above_since is None and np.all(result > target.high):
                 above_since = position
     return n_sim
 

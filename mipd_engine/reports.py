@@ -18,12 +18,14 @@ from .objective import Objective
 from .posterior import PosteriorSample, credible_band, sample_posterior, shrinkage
 from .regimens import (
     Regimen,
+    evaluate_regimens,
     extend_record,
     parse_recommendation_request,
     search_regimens,
     truncate_record,
 )
 from .simulation import PatientSimulator
+from .targets import TARGET_FIELDS, Target
 
 
 def _floats(values: np.ndarray) -> list[float]:
@@ -282,6 +284,46 @@ def recommend_case(case: Case, *, forecast: bool = False) -> dict[str, Any]:
         document["forecast"] = _forecast(
             case, fit, sample, result.regimens[0].regimen, forecast_rng, request.quantiles
         )
+    return document
+
+
+def evaluate_case(case: Case, regimens: Sequence[Regimen]) -> dict[str, Any]:
+    """The figures of given regimens (what-if, a pharmacist's change), with the forecast of the first.
+
+    The same fit, posterior draws and evaluation as :func:`recommend_case`, so that a regimen's figures here
+    equal its row among the candidates of the same case. ``case.target`` gives the target and its toxicity
+    markers; its regimen constraints are not used (the regimens are given).
+    """
+    if not isinstance(case.target, Mapping):
+        raise InvalidInputError("target", "the figures of a regimen need a 'target' object")
+    if not regimens:
+        raise InvalidInputError("regimens", "give at least one regimen")
+    fitted = _fit_case(case)
+    document, objective, fit = fitted.document, fitted.objective, fitted.fit
+    if not document["success"]:
+        document["regimens"] = []
+        return document
+    target = Target.from_mapping({k: v for k, v in case.target.items() if k in TARGET_FIELDS})
+    request = case.posterior or PosteriorRequest(samples=2000, seed=1, quantiles=(0.05, 0.5, 0.95))
+    if fitted.sample is not None and fitted.rng is not None:
+        sample, rng = fitted.sample, fitted.rng
+    else:
+        rng = np.random.default_rng(request.seed)
+        sample = sample_posterior(objective, fit, n_samples=request.samples, rng=rng, method=request.method)
+    forecast_rng = copy.deepcopy(rng)
+    results = evaluate_regimens(
+        model=case.model,
+        record=case.record,
+        posterior_theta=sample.theta,
+        objective=objective,
+        target=target,
+        regimens=list(regimens),
+        rng=rng,
+    )
+    document["regimens"] = [result.as_dict() for result in results]
+    document["target"] = {"description": target.describe(case.model), "unit": target.unit_for(case.model)}
+    if case.predict is not None:
+        document["forecast"] = _forecast(case, fit, sample, regimens[0], forecast_rng, request.quantiles)
     return document
 
 

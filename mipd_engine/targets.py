@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -85,6 +85,8 @@ _TARGET_FIELDS = (
     "low",
     "high",
     "toxicity_limit",
+    "safety",
+    "max_p_toxic",
     "unit",
     "mic_mg_per_l",
     "unbound_fraction",
@@ -137,6 +139,13 @@ class Target:
     metric : one of :data:`METRICS`.
     low, high : target range in the metric's unit (``high`` may be ``math.inf`` for "at least ``low``").
     toxicity_limit : optional value of the same metric above which toxicity is feared (>= ``high``).
+    safety : toxicity markers, each a metric and the value above which it counts as toxic (e.g. an
+        aminoglycoside's trough above 1 mg/L, vancomycin's AUC24 above 600 mg·h/L); a case-file target
+        gives them as ``[{"metric": "trough", "above": 1, "source": "..."}, ...]`` with the metric's own
+        parameters. ``toxicity_limit`` is one more such marker, on the target's own metric. P(toxic) is the
+        share of posterior draws above any marker.
+    max_p_toxic : the largest P(toxic) a recommended regimen may have (default :data:`DEFAULT_MAX_P_TOXIC`
+        when markers are given); candidates above it are never ranked before those within it.
     unit : the unit the range is stated in; checked against the model output's unit (``"mg·h/L"``,
         ``"mg/L"``, ``"ratio"``, ``"fraction"`` or ``"%"``). ``None``: the output's unit.
     mic_mg_per_l : MIC in mg/L (MIC metrics only).
@@ -159,6 +168,8 @@ class Target:
     window_h: tuple[float, float] | None = None
     until_h: float | None = None
     output: str | None = None
+    safety: tuple[SafetyLimit, ...] = ()
+    max_p_toxic: float | None = None
 
     def __post_init__(self) -> None:
         if self.metric not in METRICS:
@@ -249,6 +260,13 @@ class Target:
             raise InvalidInputError("target.until_h", f"not used by metric '{self.metric}'")
         if self.output is not None and not isinstance(self.output, str):
             raise InvalidInputError("target.output", f"expected an output name, got {self.output!r}")
+        if not isinstance(self.safety, tuple) or not all(isinstance(s, SafetyLimit) for s in self.safety):
+            raise InvalidInputError("target.safety", "expected toxicity markers (SafetyLimit)")
+        if self.max_p_toxic is not None:
+            limit = _require_number("target.max_p_toxic", self.max_p_toxic)
+            if not 0 < limit <= 1:
+                raise InvalidInputError("target.max_p_toxic", f"must lie in (0, 1], got {limit:g}")
+            object.__setattr__(self, "max_p_toxic", limit)
 
     # -- properties -------------------------------------------------------------------------------------
     @property
@@ -267,6 +285,25 @@ class Target:
         if self.metric == "auc_cumulative":
             return f"cumulative AUC (to {self.until_h:g} h)"
         return self.info.label
+
+    @property
+    def safety_limits(self) -> tuple[SafetyLimit, ...]:
+        """Every toxicity marker: ``safety``, and ``toxicity_limit`` on the target's own metric."""
+        own: tuple[SafetyLimit, ...] = ()
+        if self.toxicity_limit is not None:
+            own = (SafetyLimit(self.metric_only(), self.toxicity_limit, "the target's toxicity limit"),)
+        return (*self.safety, *own)
+
+    @property
+    def p_toxic_limit(self) -> float | None:
+        """The largest acceptable P(toxic), when the target has toxicity markers."""
+        if not self.safety_limits:
+            return None
+        return self.max_p_toxic if self.max_p_toxic is not None else DEFAULT_MAX_P_TOXIC
+
+    def metric_only(self) -> Target:
+        """The same metric (and its parameters) without range, markers or limits: for evaluation alone."""
+        return replace(self, low=0.0, high=math.inf, toxicity_limit=None, safety=(), max_p_toxic=None)
 
     @property
     def middle(self) -> float:
@@ -329,10 +366,19 @@ class Target:
         return (values >= self.low) & (values <= self.high)
 
     def describe(self, model: PopulationModel | None = None) -> str:
+        """``AUC24 400-600 mg·h/L``, ``Cmax/MIC ≥ 8 (MIC 2 mg/L)``; toxicity markers after a semicolon."""
         unit = self.unit_for(model) if model is not None else (self.unit or "")
-        high = f"{self.high:g}" if math.isfinite(self.high) else "∞"
-        text = f"{self.label} {self.low:g}-{high}"
-        return f"{text} {unit}".rstrip()
+        shown_unit = "" if unit in ("ratio", "") else f" {unit}"
+        if math.isfinite(self.high):
+            text = f"{self.label} {self.low:g}-{self.high:g}{shown_unit}"
+        else:
+            text = f"{self.label} ≥ {self.low:g}{shown_unit}"
+        if self.mic_mg_per_l is not None:
+            text += f" (MIC {self.mic_mg_per_l:g} mg/L)"
+        if self.safety_limits:
+            markers = " or ".join(limit.describe(model) for limit in self.safety_limits)
+            text += f"; toxic if {markers}"
+        return text
 
     @classmethod
     def from_mapping(cls, document: Mapping[str, Any], *, path: str = "target") -> Target:
@@ -349,6 +395,8 @@ class Target:
         if isinstance(values.get("window_h"), list):
             values["window_h"] = tuple(values["window_h"])
         try:
+            if "safety" in values:
+                values["safety"] = _safety_limits(values["safety"], document, path=f"{path}.safety")
             return cls(**values)
         except InvalidInputError as exc:
             field = exc.path.removeprefix("target")
@@ -356,6 +404,62 @@ class Target:
 
 
 TARGET_FIELDS = frozenset(_TARGET_FIELDS)
+DEFAULT_MAX_P_TOXIC = 0.25
+_SAFETY_FIELDS = frozenset({"metric", "above", "unit", "source", *_TARGET_FIELDS} - {"low", "high", "safety"})
+
+
+@dataclass(frozen=True)
+class SafetyLimit:
+    """A toxicity marker: ``target``'s metric above ``above`` counts as toxic (e.g. trough > 1 mg/L)."""
+
+    target: Target  # the metric and its parameters (range unused)
+    above: float
+    source: str = ""
+
+    def describe(self, model: PopulationModel | None = None) -> str:
+        unit = self.target.unit_for(model) if model is not None else (self.target.unit or "")
+        shown = "" if unit in ("ratio", "") else f" {unit}"
+        return f"{self.target.label} > {self.above:g}{shown}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "metric": self.target.metric,
+            "above": self.above,
+            "label": self.describe(),
+            "source": self.source,
+        }
+
+
+def _safety_limits(value: Any, parent: Mapping[str, Any], *, path: str) -> tuple[SafetyLimit, ...]:
+    """The ``safety`` list of a target document; a marker needing the MIC inherits the target's."""
+    if not isinstance(value, list | tuple):
+        raise InvalidInputError(path, "expected a list of toxicity markers {metric, above, source}")
+    limits = []
+    for i, item in enumerate(value):
+        where = f"{path}[{i}]"
+        if not isinstance(item, Mapping):
+            raise InvalidInputError(where, "expected an object {metric, above, source}")
+        unknown = set(item) - _SAFETY_FIELDS
+        if unknown:
+            raise InvalidInputError(f"{where}.{sorted(unknown)[0]}", "unknown field")
+        if "above" not in item:
+            raise InvalidInputError(f"{where}.above", "required: the value above which the metric is toxic")
+        above = _require_number(f"{where}.above", item["above"])
+        fields = {k: v for k, v in item.items() if k not in ("above", "source")}
+        metric = METRICS.get(str(fields.get("metric", "")))
+        if metric is not None and metric.needs_mic and "mic_mg_per_l" not in fields:
+            fields["mic_mg_per_l"] = parent.get("mic_mg_per_l")
+        try:
+            target = Target.from_mapping({**fields, "low": 0.0}, path=where)
+        except InvalidInputError:
+            raise
+        if above <= 0:
+            raise InvalidInputError(f"{where}.above", f"must be positive, got {above:g}")
+        source = item.get("source", "")
+        if not isinstance(source, str):
+            raise InvalidInputError(f"{where}.source", "expected text")
+        limits.append(SafetyLimit(target, above, source))
+    return tuple(limits)
 
 
 def _window(path: str, value: Any) -> tuple[float, float]:

@@ -172,6 +172,12 @@ class DrugLimitsForm(forms.Form):
         label="Usual infusion duration (h)",
         help_text="the dose form's default",
     )
+    standard_concentration_mg_per_ml = forms.FloatField(
+        required=False,
+        min_value=0.001,
+        label="Standard infusion concentration (mg/mL)",
+        help_text="gives the pump rate in mL/h",
+    )
     interval_options_h = forms.CharField(required=False, label="Dosing intervals (h, comma-separated)")
     continuous_infusion = forms.BooleanField(required=False, label="Consider continuous infusion")
     max_plausible_concentration = forms.FloatField(

@@ -46,3 +46,26 @@ def output_label(output: str) -> str:
 
 def is_infusion(route: str) -> bool:
     return route in INFUSION_ROUTES
+
+
+def parameter_unit(name: str) -> str:
+    """The unit of a model parameter named by NONMEM's conventions (CL, Q: L/h; V: L; KA: 1/h; ...).
+
+    The engine's doses are in mg and times in h; a name outside the conventions has no unit shown.
+    """
+    upper = name.upper()
+    if upper.startswith(("CL", "Q")):
+        return "L/h"
+    if upper.startswith("V") and not upper.startswith("VMAX"):
+        return "L"
+    if upper.startswith("VMAX"):
+        return "mg/h"
+    if upper.startswith("KM"):
+        return "mg/L"
+    if upper.startswith(("KA", "KE", "K1", "K2")) or (upper.startswith("K") and len(upper) <= 3):
+        return "1/h"
+    if upper.startswith(("ALAG", "TLAG", "LAG", "D1", "DUR", "MTT")):
+        return "h"
+    if upper.startswith(("F", "BIO")):
+        return "fraction"
+    return ""

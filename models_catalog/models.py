@@ -42,6 +42,9 @@ class Drug(models.Model):
         blank=True,
         help_text="the dose form's default; lengthened to the rate limit for large doses",
     )
+    standard_concentration_mg_per_ml = models.FloatField(
+        null=True, blank=True, help_text="the infusion's standard concentration: gives the pump rate in mL/h"
+    )
     interval_options_h = models.JSONField(
         default=list, blank=True, help_text="dosing intervals the regimen search considers, e.g. [8, 12, 24]"
     )
@@ -61,6 +64,7 @@ class Drug(models.Model):
         "max_daily_dose_mg_per_kg",
         "max_infusion_rate_mg_per_h",
         "usual_infusion_duration_h",
+        "standard_concentration_mg_per_ml",
         "interval_options_h",
         "continuous_infusion",
         "max_plausible_concentration",
@@ -97,6 +101,11 @@ class Drug(models.Model):
             models.CheckConstraint(
                 condition=Q(usual_infusion_duration_h__isnull=True) | Q(usual_infusion_duration_h__gt=0),
                 name="drug_usual_infusion_duration_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(standard_concentration_mg_per_ml__isnull=True)
+                | Q(standard_concentration_mg_per_ml__gt=0),
+                name="drug_standard_concentration_positive",
             ),
         )
 

@@ -126,8 +126,41 @@ def test_what_if_returns_the_forecast_of_a_typed_regimen(clinician, pharmacist, 
     assert forecast["times_h"][0] >= response.data["start_h"] - 1e-9
     assert response.data["regimen"]["dose_mg"] == 1500
     assert response.data["regimen"]["start_h"] == pytest.approx(response.data["start_h"])
-    assert response.data["predicted"] is None  # services.what_if gives no metric (yet)
+    assert response.data["predicted"]["unit"] == "mg/L"  # the course's trough target
+    figures = response.data["figures"]
+    assert figures["metric_median"] == response.data["predicted"]["median"]
+    assert {e["metric"] for e in figures["exposure"]} == {"auc24", "trough", "peak"}
+    assert figures["order"]["rate_mg_per_h"] == pytest.approx(1000)
     assert not Recommendation.objects.exists()
+
+
+def test_what_if_figures_equal_the_candidate_row_of_the_same_regimen(
+    clinician, pharmacist, course, django_capture_on_commit_callbacks, celery_eager
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        record_doses_and_a_level(api(clinician), course.pk)
+    update = course.updates.filter(status="succeeded").order_by("-pk").first()
+    row = update.results["regimens"][1]  # not the first: any candidate row
+    response = api(pharmacist).post(
+        f"{COURSES}{course.pk}/what-if/",
+        {
+            "dose_mg": row["dose_mg"],
+            "interval_h": row["interval_h"],
+            "duration_h": row["duration_h"],
+            "route": "iv_infusion",
+        },
+        format="json",
+    )
+    assert response.status_code == 200, response.data
+    figures = response.data["figures"]
+    for key in ("metric_median", "pta", "p_toxic"):
+        if row[key] is None:
+            assert figures[key] is None
+        else:
+            assert figures[key] == pytest.approx(row[key], rel=1e-9, abs=1e-12), key
+    assert figures["metric_ci90"] == pytest.approx(row["metric_ci90"], rel=1e-9)
+    for ours, theirs in zip(figures["exposure"], row["exposure"], strict=True):
+        assert ours["median"] == pytest.approx(theirs["median"], rel=1e-9)
 
 
 @pytest.mark.parametrize(
