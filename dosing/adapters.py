@@ -45,6 +45,7 @@ GRID_POINTS = 400
 BAND_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 POSTERIOR_SAMPLES = 2000
 SLOT_H = 0.5  # next doses are proposed on the half hour
+SAMPLING_HOURS = (8.0, 18.0)  # random-time levels are proposed within the laboratory's working day
 
 
 class CaseBuildError(Exception):
@@ -87,6 +88,11 @@ def seed_from(document: dict[str, Any]) -> int:
 def _age_years(birth_date: dt.date, at: dt.datetime) -> float:
     local = timezone.localtime(at).date()
     return (local - birth_date).days / 365.25
+
+
+def _local_hour(moment: dt.datetime) -> float:
+    local = timezone.localtime(moment)
+    return local.hour + local.minute / 60.0 + local.second / 3600.0
 
 
 def next_slot(moment: dt.datetime) -> dt.datetime:
@@ -314,6 +320,7 @@ def course_case(course: TherapyCourse, *, now: dt.datetime | None = None) -> Cou
         "predict": {"from_h": 0.0, "to_h": end_h, "step_h": end_h / GRID_POINTS},
         "posterior": {"samples": POSTERIOR_SAMPLES, "quantiles": list(BAND_QUANTILES)},
         "target": target,
+        "sampling": {"working_hours": list(SAMPLING_HOURS), "clock_offset_h": _local_hour(origin)},
     }
     seed = seed_from(document)
     document["posterior"] = {"samples": POSTERIOR_SAMPLES, "seed": seed, "quantiles": list(BAND_QUANTILES)}

@@ -157,6 +157,7 @@ class RecommendationOutputSerializer(serializers.ModelSerializer):
             "reviewed_at",
             "review_note",
             "final_regimen",
+            "final_figures",
             "created_at",
         )
 

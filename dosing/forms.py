@@ -7,7 +7,7 @@ from typing import Any
 from django import forms
 
 from models_catalog.labels import output_label, route_label
-from patients.forms import CourseOpenForm, LocalDateTimeInput
+from patients.forms import CourseOpenForm, LocalDateTimeInput, PageForm
 
 __all__ = [
     "CourseOpenForm",
@@ -26,8 +26,10 @@ def _route_choices(routes: list[str]) -> list[tuple[str, str]]:
     return [(route, route_label(route)) for route in routes]
 
 
-class DoseForm(forms.Form):
+class DoseForm(PageForm):
     """A dose as given. Routes: the drug's that the model can represent; the usual one first."""
+
+    id_prefix = "dose"  # element ids: the course page holds several forms with the same field names
 
     given_at = forms.DateTimeField(widget=LocalDateTimeInput(), input_formats=LOCAL_FORMATS)
     amount_mg = forms.FloatField(label="Dose (mg)")
@@ -47,7 +49,9 @@ class DoseForm(forms.Form):
         self.fields["route"].choices = _route_choices(routes)
 
 
-class LevelForm(forms.Form):
+class LevelForm(PageForm):
+    id_prefix = "level"
+
     sampled_at = forms.DateTimeField(widget=LocalDateTimeInput(), input_formats=LOCAL_FORMATS)
     value = forms.FloatField(required=False)
     unit = forms.CharField(max_length=16, help_text="mg/L, µg/mL, ng/mL, µg/L, µmol/L ...")
@@ -71,7 +75,8 @@ class LevelConfirmForm(forms.Form):
     reason = forms.CharField(max_length=2000)
 
 
-class WhatIfForm(forms.Form):
+class WhatIfForm(PageForm):
+    id_prefix = "whatif"
     dose_mg = forms.FloatField(min_value=0.001, label="Dose (mg)")
     interval_h = forms.FloatField(min_value=0.5, max_value=24 * 7, label="Every (h)")
     duration_h = forms.FloatField(required=False, min_value=0, label="Infusion (h)")
@@ -89,15 +94,25 @@ class WhatIfForm(forms.Form):
         self.fields["route"].choices = _route_choices(routes)
 
 
-class ReviewForm(forms.Form):
+class ReviewForm(PageForm):
+    id_prefix = "review"
+
     decision = forms.ChoiceField(
         choices=[("approve", "Approve"), ("modify", "Approve with changes"), ("reject", "Reject")],
         widget=forms.RadioSelect,
+        label="Decision",
     )
     dose_mg = forms.FloatField(required=False, min_value=0.001, label="Changed dose (mg)")
     interval_h = forms.FloatField(required=False, min_value=0.5, label="Changed interval (h)")
     duration_h = forms.FloatField(required=False, min_value=0, label="Changed infusion duration (h)")
-    note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    start_at = forms.DateTimeField(
+        required=False,
+        widget=LocalDateTimeInput(),
+        input_formats=LOCAL_FORMATS,
+        label="Changed first dose time",
+        help_text="empty: as proposed",
+    )
+    note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}), label="Reason or note")
     acknowledged_alerts = forms.MultipleChoiceField(
         required=False,
         widget=forms.CheckboxSelectMultiple,
@@ -121,4 +136,5 @@ class ReviewForm(forms.Form):
             "dose_mg": data["dose_mg"],
             "interval_h": data["interval_h"],
             "duration_h": data.get("duration_h"),
+            "start_at": data.get("start_at"),
         }

@@ -252,6 +252,9 @@ class Recommendation(models.Model):
     reviewed_at = models.DateTimeField(null=True, blank=True)
     review_note = models.TextField(blank=True)
     final_regimen = models.JSONField(null=True, blank=True)
+    final_figures = models.JSONField(
+        null=True, blank=True, help_text="the approved regimen's order, PTA, P(toxic), exposure and forecast"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -87,6 +87,9 @@ def order(
         "next_level": next_level,
         "doses_until_next_level": None,
     }
+    if next_level is not None:
+        at = _at(origin, float(next_level["time_h"]))
+        result["next_level"] = {**next_level, "at": at.isoformat(), "clock": _clock(at)}
     if next_level is not None and not continuous:
         level_h = float(next_level["time_h"])
         before = [t for t in (first_maintenance_h + k * interval for k in range(200)) if t < level_h]

@@ -5,8 +5,11 @@ The plot document follows the contract of ``static/js/concentration_plot.js`` (t
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import Any
+
+from django.utils import timezone
 
 from dosing import orders
 from dosing.adapters import CourseCase
@@ -15,6 +18,7 @@ from dosing.safety import Alert
 from mipd_engine import ENGINE_VERSION
 from mipd_engine.targets import METRICS
 from models_catalog.labels import parameter_unit
+from models_catalog.models import Drug
 from patients.selectors import consents_current
 
 
@@ -96,21 +100,9 @@ def plot_document(
         f"{high if high is not None else '∞'}",
         "is_concentration": bool(info and info.kind == "concentration"),
     }
-    forecast_block = None
+    block = None
     if forecast is not None and forecast.get("success"):
-        f_prediction = forecast["prediction"]
-        f_curves = f_prediction["outputs"][output]
-        f_times = f_prediction["times_h"]
-        keep = [i for i, t in enumerate(f_times) if t >= start - 1e-9]
-        forecast_block = {
-            "times_h": [f_times[i] for i in keep],
-            "median": [f_curves["quantiles"]["0.5"][i] for i in keep] if "quantiles" in f_curves else None,
-            "bands": {q: [f_curves["quantiles"][q][i] for i in keep] for q in ("0.05", "0.95")}
-            if "quantiles" in f_curves
-            else None,
-            "map": [f_curves["map"][i] for i in keep],
-            "label": label,
-        }
+        block = forecast_block(forecast, output=output, start_h=start, label=label)
     return {
         "t0": case.origin.isoformat(),
         "unit": unit,
@@ -131,7 +123,7 @@ def plot_document(
             for dose in case.document["doses"]
         ],
         "target": target_block,
-        "forecast": forecast_block,
+        "forecast": block,
     }
 
 
@@ -171,17 +163,18 @@ def latest_weight_kg(case: CourseCase) -> float | None:
 def figures(
     candidate: dict[str, Any],
     *,
-    case: CourseCase,
-    course: TherapyCourse,
+    drug: Drug,
+    origin: dt.datetime,
+    weight_kg: float | None,
     next_level: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One regimen's figures as stored and shown: the engine's numbers, and the order a nurse can give."""
     shown = {key: candidate.get(key) for key in FIGURE_KEYS}
     shown["order"] = orders.order(
         regimen={key: candidate.get(key) for key in REGIMEN_KEYS},
-        drug=course.drug,
-        origin=case.origin,
-        weight_kg=latest_weight_kg(case),
+        drug=drug,
+        origin=origin,
+        weight_kg=weight_kg,
         exposure=candidate.get("exposure") or [],
         next_level=next_level,
     )
@@ -204,6 +197,22 @@ def target_summary(search: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def forecast_block(forecast: dict[str, Any], *, output: str, start_h: float, label: str) -> dict[str, Any]:
+    """The plot's forecast of a regimen from its start: median, 90 % band and MAP curve."""
+    f_prediction = forecast["prediction"]
+    f_curves = f_prediction["outputs"][output]
+    f_times = f_prediction["times_h"]
+    keep = [i for i, t in enumerate(f_times) if t >= start_h - 1e-9]
+    quantiles = f_curves.get("quantiles")
+    return {
+        "times_h": [f_times[i] for i in keep],
+        "median": [quantiles["0.5"][i] for i in keep] if quantiles else None,
+        "bands": {q: [quantiles[q][i] for i in keep] for q in ("0.05", "0.95")} if quantiles else None,
+        "map": [f_curves["map"][i] for i in keep],
+        "label": label,
+    }
+
+
 def _recommendation(
     recommended: dict[str, Any], *, case: CourseCase, course: TherapyCourse
 ) -> dict[str, Any] | None:
@@ -215,8 +224,13 @@ def _recommendation(
     summary = target_summary(search)
     advice = recommended.get("sampling_advice") or None
     next_level = advice.get("best") if advice and advice.get("success") else None
-    shown = figures(best, case=case, course=course, next_level=next_level)
+    if advice and next_level:
+        advice = {**advice, "plain_words": sampling_sentence(advice, origin=case.origin)}
+    shown = figures(
+        best, drug=course.drug, origin=case.origin, weight_kg=latest_weight_kg(case), next_level=next_level
+    )
     return {
+        **shown,  # the figure keys of a candidate row (metric, PTA, P(toxic), exposure) and the order
         "regimen": {key: best.get(key) for key in REGIMEN_KEYS},
         "predicted": {
             "metric": summary["metric"],
@@ -235,6 +249,28 @@ def _recommendation(
         "rationale": best["rationale"],
         "reaches_target": bool(search.get("success")),
     }
+
+
+def sampling_sentence(advice: dict[str, Any], *, origin: dt.datetime) -> str:
+    """The engine's sampling advice on the hospital's clock: what to draw when, and what it would tell."""
+    best = advice["best"]
+    at = timezone.localtime(origin + dt.timedelta(hours=best["time_h"]))
+    unit = advice.get("unit", "")
+    shown_unit = "" if unit in ("ratio", "fraction", "") else f" {unit}"
+    low, high = advice["current_ci90"]
+    reduction = max(0.0, best["reduction"]) * 100
+    what = {"trough": best["label"], "peak": f"a level {best['label']}", "random": "a level"}[best["kind"]]
+    if best["reduction"] < 0.10:
+        return (
+            f"{what[0].upper()}{what[1:]} at {at:%a %d %b %H:%M} would be the most informative, but no "
+            f"level in the next intervals would narrow the {advice['metric']} much "
+            f"(variance down by {reduction:.0f} %)."
+        )
+    return (
+        f"Draw {what} at {at:%a %d %b %H:%M}: it is expected to narrow the 90 % interval of the "
+        f"{advice['metric']} from {low:.3g}–{high:.3g}{shown_unit} to about {best['expected_ci90_width']:.3g}"
+        f"{shown_unit} wide (variance down by {reduction:.0f} %)."
+    )
 
 
 def map_parameters(case: CourseCase, recommended: dict[str, Any]) -> list[dict[str, Any]]:
@@ -299,6 +335,9 @@ def build_results(
             "derivations": [
                 {
                     "name": d.name,
+                    "description": case.model.covariates[d.name].description
+                    if d.name in case.model.covariates
+                    else "",
                     "value": d.value,
                     "unit": d.unit,
                     "formula": d.formula,
@@ -314,7 +353,8 @@ def build_results(
         "recommendation": best,
         "map_parameters": map_parameters(case, recommended),
         "regimens": [
-            figures(regimen, case=case, course=course) for regimen in (recommended.get("regimens") or [])
+            figures(regimen, drug=course.drug, origin=case.origin, weight_kg=latest_weight_kg(case))
+            for regimen in (recommended.get("regimens") or [])
         ],
         "warnings": warnings,
         "alerts": [alert.as_dict() for alert in alerts],
@@ -322,3 +362,45 @@ def build_results(
         "inputs_sha256": case.inputs_sha256,
         "next_dose_h": case.next_dose_h,
     }
+
+
+def plot_rows(plot: dict[str, Any], *, every_h: float = 6.0) -> dict[str, Any]:
+    """The plot's data as table rows (keyboard and screen-reader users): levels, curves every few hours."""
+    t0 = dt.datetime.fromisoformat(plot["t0"])
+
+    def clock(time_h: float) -> str:
+        return f"{timezone.localtime(t0 + dt.timedelta(hours=time_h)):%a %d %b %H:%M}"
+
+    levels = []
+    for obs in plot.get("observations", []):
+        text = f"< {obs['lloq']:.3g} (below the LLOQ)" if obs["below_lloq"] else f"{obs['value']:.3g}"
+        levels.append(
+            {"clock": clock(obs["time_h"]), "text": text, "used": "no" if obs["excluded"] else "yes"}
+        )
+    times = plot.get("times_h") or []
+    forecast = plot.get("forecast") or {}
+    f_times = forecast.get("times_h") or []
+    curve = []
+    next_h = 0.0
+    for i, time_h in enumerate(times):
+        if time_h + 1e-9 < next_h:
+            continue
+        next_h = time_h + every_h
+        row: dict[str, Any] = {"clock": clock(time_h), "forecast": None, "forecast_band": None}
+        row["map"] = (plot.get("map") or [None] * len(times))[i]
+        bands = plot.get("bands") or {}
+        low, high = (
+            (bands.get("0.05") or [None] * len(times))[i],
+            (bands.get("0.95") or [None] * len(times))[i],
+        )
+        row["band"] = [low, high] if low is not None and high is not None else None
+        row["population"] = (plot.get("population") or [None] * len(times))[i]
+        if f_times and f_times[0] - 1e-9 <= time_h:
+            j = min(range(len(f_times)), key=lambda k: abs(f_times[k] - time_h))
+            median = forecast.get("median") or forecast.get("map")
+            row["forecast"] = median[j] if median else None
+            f_bands = forecast.get("bands") or {}
+            if f_bands:
+                row["forecast_band"] = [f_bands["0.05"][j], f_bands["0.95"][j]]
+        curve.append(row)
+    return {"levels": levels, "curve": curve, "every_h": every_h}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,10 @@ class TimelineEntry:
     struck: bool  # entered in error or excluded
     note: str = ""
     pk: int | None = None  # doses and levels: what the "entered in error" form acts on
+
+    @property
+    def kind_label(self) -> str:
+        return {"dose": "Dose", "level": "Level", "covariate": "Measurement", "session": "Session"}[self.kind]
 
 
 def course_timeline(*, course: TherapyCourse) -> list[TimelineEntry]:
@@ -132,8 +137,49 @@ def current_recommendation(*, course: TherapyCourse) -> Recommendation | None:
     )
 
 
-def review_queue(*, user: AbstractBaseUser | AnonymousUser) -> list[Recommendation]:
-    """Recommendations awaiting a pharmacist's review, oldest first."""
+@dataclass(frozen=True)
+class QueueItem:
+    recommendation: Recommendation
+    current: str  # the regimen being given, from the recorded doses
+    proposed: str  # the proposed order, in words
+    due_at: Any  # when the proposed first dose is due (None if unknown)
+    n_alerts: int
+
+
+def current_regimen(*, course: TherapyCourse) -> str:
+    """The regimen being given, read from the last two recorded doses ("1000 mg IV infusion over 2 h q12h")."""
+    doses = list(course.doses.filter(entered_in_error=False).order_by("-given_at", "-pk")[:2])
+    if not doses:
+        return "no dose recorded yet"
+    last = doses[0]
+    text = f"{last.amount_mg:g} mg {route_label(last.route)}"
+    if last.infusion_duration_h:
+        text += f" over {last.infusion_duration_h:g} h"
+    if len(doses) == 2:
+        gap_h = (last.given_at - doses[1].given_at).total_seconds() / 3600.0
+        if gap_h > 0.1:
+            text += f" every {gap_h:.3g} h"
+    return text + f" (last {timezone.localtime(last.given_at):%d %b %H:%M})"
+
+
+def review_queue(*, user: AbstractBaseUser | AnonymousUser) -> list[QueueItem]:
+    """Recommendations awaiting a pharmacist's review, the most urgent first (the next dose due soonest)."""
     require_clinical_role(user=user)
-    pending = Recommendation.objects.filter(status=Recommendation.Status.PENDING_REVIEW)
-    return list(pending.select_related("course__patient", "course__drug").order_by("created_at", "pk"))
+    pending = Recommendation.objects.filter(status=Recommendation.Status.PENDING_REVIEW).select_related(
+        "course__patient", "course__drug", "update"
+    )
+    items = []
+    for recommendation in pending:
+        order = ((recommendation.update.results or {}).get("recommendation") or {}).get("order") or {}
+        due = order.get("start_at")
+        items.append(
+            QueueItem(
+                recommendation=recommendation,
+                current=current_regimen(course=recommendation.course),
+                proposed=order.get("text") or recommendation.regimen.get("description", ""),
+                due_at=dt.datetime.fromisoformat(due) if due else None,
+                n_alerts=len(recommendation.alerts),
+            )
+        )
+    far = dt.datetime.max.replace(tzinfo=dt.UTC)
+    return sorted(items, key=lambda item: (item.due_at or far, item.recommendation.pk))

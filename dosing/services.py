@@ -25,7 +25,7 @@ from accounts.selectors import user_has_role
 from dosing import adapters, eligibility, plausibility, safety, units
 from dosing.administration import administration_problems, allowed_routes
 from dosing.models import BayesianUpdate, DoseAdministration, DrugLevel, Recommendation, TherapyCourse
-from dosing.results import build_results, plain_uncertainty
+from dosing.results import build_results, forecast_block, latest_weight_kg, plain_uncertainty
 from dosing.results import figures as results_figures
 from mipd_engine import ENGINE_VERSION
 from mipd_engine.case import parse_case
@@ -38,7 +38,7 @@ from models_catalog.labels import is_infusion, route_label
 from models_catalog.models import ModelVersion, TargetProtocol
 from patients.clock import clinical_time
 from patients.models import ConsentRecord, Patient
-from patients.selectors import consent_status
+from patients.selectors import consent_status, latest_measurements
 
 logger = logging.getLogger(__name__)
 FUTURE_TOLERANCE = dt.timedelta(minutes=10)
@@ -721,7 +721,12 @@ def what_if(*, course: TherapyCourse, regimen: dict[str, Any]) -> dict[str, Any]
         "forecast": evaluated["forecast"],
         "fit": evaluated,
         "target": evaluated.get("target"),
-        "figures": results_figures(evaluated["regimens"][0], case=case, course=course),
+        "figures": results_figures(
+            evaluated["regimens"][0],
+            drug=course.drug,
+            origin=case.origin,
+            weight_kg=latest_weight_kg(case),
+        ),
     }
 
 
@@ -773,14 +778,74 @@ def _checked_regimen(recommendation: Recommendation, regimen: dict[str, Any]) ->
     )
     if problems:
         raise ValidationError({"final_regimen": list(problems.values())})
+    start_h = recommendation.regimen.get("start_h")
+    if regimen.get("start_at"):
+        origin = recommendation.update.origin
+        start_h = adapters.hours(clinical_time(regimen["start_at"], field="start_at"), origin)
+        now_h = adapters.hours(timezone.now(), origin)
+        ends = [d["time_h"] + d.get("duration_h", 0.0) for d in recommendation.update.inputs.get("doses", [])]
+        if start_h < now_h - START_GRACE_H or (ends and start_h < max(ends) - 1e-9):
+            raise ValidationError(
+                {
+                    "final_regimen": [
+                        "the first dose cannot start in the past or before the last dose has ended"
+                    ]
+                }
+            )
     return {
         "dose_mg": dose_mg,
         "interval_h": interval_h,
         "duration_h": duration_h or None,
         "route": route,
-        "start_h": recommendation.regimen.get("start_h"),
+        "start_h": start_h,
         "daily_dose_mg": daily_mg,
+        "continuous": False,
     }
+
+
+def _final_figures(recommendation: Recommendation, regimen: dict[str, Any]) -> dict[str, Any]:
+    """The approved regimen's figures and forecast: the engine recomputes a pharmacist's change on the
+    recommendation's own inputs (the same data, the same draws); an approval keeps the proposal's."""
+    update = recommendation.update
+    course = recommendation.course
+    results = update.results or {}
+    proposed = results.get("recommendation") or {}
+    if regimen == recommendation.regimen:
+        return {
+            "regimen": regimen,
+            "order": proposed.get("order"),
+            "pta": recommendation.probability_of_target,
+            "p_toxic": recommendation.probability_of_toxicity,
+            "metric_median": proposed.get("predicted", {}).get("median"),
+            "metric_ci90": proposed.get("predicted", {}).get("ci90"),
+            "exposure": proposed.get("exposure", []),
+            "forecast": (results.get("plot") or {}).get("forecast"),
+        }
+    engine_regimen = adapters.regimen_from_dict({**regimen, "duration_h": regimen.get("duration_h") or 0.0})
+    try:
+        evaluated = evaluate_case(parse_case(update.inputs), [engine_regimen])
+    except EngineError as exc:
+        raise ValidationError({"final_regimen": [f"the engine refused this regimen: {exc}"]}) from None
+    if not evaluated["success"]:
+        raise ValidationError(
+            {"final_regimen": ["the fit did not converge: " + evaluated.get("message", "")]}
+        )
+    weight = latest_measurements(patient=course.patient).get("weight")
+    shown = results_figures(
+        evaluated["regimens"][0],
+        drug=course.drug,
+        origin=update.origin,
+        weight_kg=weight.value if weight else None,
+    )
+    output = parse_model(update.inputs["model"]).default_output
+    shown["regimen"] = regimen
+    shown["forecast"] = forecast_block(
+        evaluated["forecast"],
+        output=output,
+        start_h=float(regimen["start_h"]),
+        label=f"approved: {evaluated['regimens'][0]['description']}",
+    )
+    return shown
 
 
 @transaction.atomic
@@ -840,5 +905,7 @@ def recommendation_review(
     recommendation.final_regimen = (
         final_regimen if decision == "modify" else (recommendation.regimen if decision == "approve" else None)
     )
+    if recommendation.final_regimen is not None:
+        recommendation.final_figures = _final_figures(recommendation, recommendation.final_regimen)
     recommendation.save()
     return recommendation

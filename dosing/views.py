@@ -28,7 +28,7 @@ from dosing.forms import (
     WhatIfForm,
 )
 from dosing.models import BayesianUpdate
-from dosing.results import plot_document
+from dosing.results import plot_document, plot_rows
 from mipd_engine.model import parse_model
 from mipd_engine.targets import Target
 from models_catalog.labels import is_infusion
@@ -100,9 +100,17 @@ def _course_context(request: HttpRequest, course: Any, **extra: Any) -> dict[str
         plot["time_zone"] = settings.TIME_ZONE
         t0 = dt.datetime.fromisoformat(plot["t0"])
         plot["now_h"] = (timezone.now() - t0).total_seconds() / 3600.0
+    proposal = None
+    if recommendation is not None:
+        proposal = (recommendation.update.results or {}).get("recommendation")
     return {
         "course": course,
         "patient": course.patient,
+        "proposal": proposal,
+        "plot_rows": plot_rows(plot) if plot is not None else None,
+        "excludable_levels": [
+            level for level in course.levels.all() if not level.excluded and not level.entered_in_error
+        ],
         "card": model_card(model_version=course.model_version),
         "consents": consents_current(patient=course.patient),
         "can_write": user_has_role(user=request.user, role=Role.CLINICIAN),

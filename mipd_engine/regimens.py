@@ -698,17 +698,7 @@ class RegimenSearchResult:
         return {
             "success": self.success,
             "message": self.message,
-            "target": {
-                "metric": self.target.metric,
-                "low": self.target.low,
-                "high": self.target.high if math.isfinite(self.target.high) else None,
-                "toxicity_limit": self.target.toxicity_limit,
-                "safety": [limit.as_dict() for limit in self.target.safety_limits],
-                "max_p_toxic": self.target.p_toxic_limit,
-                "mic_mg_per_l": self.target.mic_mg_per_l,
-                "description": self.target.describe(),
-                "unit": self.unit,
-            },
+            "target": {**self.target.as_dict(), "unit": self.unit},
             "regimens": [c.as_dict() for c in self.regimens],
             "n_candidates": self.n_candidates,
             "n_evaluated": self.n_evaluated,

@@ -24,6 +24,7 @@ from .regimens import (
     search_regimens,
     truncate_record,
 )
+from .sampling_advice import advise_sampling, candidate_sampling_times
 from .simulation import PatientSimulator
 from .targets import TARGET_FIELDS, Target
 
@@ -280,11 +281,53 @@ def recommend_case(case: Case, *, forecast: bool = False) -> dict[str, Any]:
     document["regimens"] = search["regimens"]
     if not result.success:
         document["warnings"].append(result.message)
+    if result.regimens and case.eta is None:
+        document["sampling_advice"] = _sampling_advice(
+            case, objective, draws, result.regimens[0].regimen, target, request.seed
+        )
     if forecast and result.regimens and case.predict is not None and case.eta is None:
         document["forecast"] = _forecast(
             case, fit, sample, result.regimens[0].regimen, forecast_rng, request.quantiles
         )
     return document
+
+
+def _sampling_advice(
+    case: Case, objective: Objective, draws: np.ndarray, regimen: Regimen, target: Any, seed: int
+) -> dict[str, Any]:
+    """When to take the next level for ``regimen``: the option that most narrows the target metric.
+
+    The case's optional ``sampling`` block: ``working_hours`` [from, to] (local hours) and ``clock_offset_h``
+    (the local clock hour of record time 0), for the random times; its own generator keeps the other results
+    unchanged.
+    """
+    settings = case.raw.get("sampling") or {}
+    if not isinstance(settings, Mapping):
+        raise InvalidInputError("sampling", "expected an object with working_hours and clock_offset_h")
+    hours = settings.get("working_hours")
+    options = candidate_sampling_times(
+        regimen,
+        working_hours=tuple(hours) if hours is not None else None,
+        clock_offset_h=float(settings.get("clock_offset_h", 0.0)),
+        peak_after_end_h=target.peak_after_end_h if target.metric == "peak" else 1.0,
+    )
+    if not options:
+        return {
+            "success": False,
+            "message": "no practical sampling time in the next intervals",
+            "options": [],
+        }
+    advice = advise_sampling(
+        model=case.model,
+        record=case.record,
+        posterior_theta=draws,
+        objective=objective,
+        regimen=regimen,
+        target=target,
+        options=options,
+        rng=np.random.default_rng([seed, 12]),
+    )
+    return advice.as_dict()
 
 
 def evaluate_case(case: Case, regimens: Sequence[Regimen]) -> dict[str, Any]:
@@ -321,7 +364,7 @@ def evaluate_case(case: Case, regimens: Sequence[Regimen]) -> dict[str, Any]:
         rng=rng,
     )
     document["regimens"] = [result.as_dict() for result in results]
-    document["target"] = {"description": target.describe(case.model), "unit": target.unit_for(case.model)}
+    document["target"] = target.as_dict(case.model)
     if case.predict is not None:
         document["forecast"] = _forecast(case, fit, sample, regimens[0], forecast_rng, request.quantiles)
     return document

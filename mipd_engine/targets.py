@@ -380,6 +380,21 @@ class Target:
             text += f"; toxic if {markers}"
         return text
 
+    def as_dict(self, model: PopulationModel | None = None) -> dict[str, Any]:
+        """The target as reported: range, unit, MIC, toxicity markers and the P(toxic) limit."""
+        return {
+            "metric": self.metric,
+            "label": self.label,
+            "low": self.low,
+            "high": self.high if math.isfinite(self.high) else None,
+            "toxicity_limit": self.toxicity_limit,
+            "safety": [limit.as_dict() for limit in self.safety_limits],
+            "max_p_toxic": self.p_toxic_limit,
+            "mic_mg_per_l": self.mic_mg_per_l,
+            "description": self.describe(model),
+            "unit": self.unit_for(model) if model is not None else (self.unit or ""),
+        }
+
     @classmethod
     def from_mapping(cls, document: Mapping[str, Any], *, path: str = "target") -> Target:
         """A target from a case-file object; keys outside the target's fields are left to the caller."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 
 from models_catalog.models import ModelVersion, TargetProtocol
@@ -16,6 +18,16 @@ KIND_CHOICES = [
 UNIT_HINT = "kg, g, lb · cm, m, in · mg/dL, µmol/L · g/L, g/dL"
 
 
+class PageForm(forms.Form):
+    """A form that shares its page with others: element ids carry ``id_prefix`` so that none repeats."""
+
+    id_prefix = "form"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", f"{self.id_prefix}_%s")
+        super().__init__(*args, **kwargs)
+
+
 class LocalDateTimeInput(forms.DateTimeInput):
     input_type = "datetime-local"
 
@@ -23,7 +35,9 @@ class LocalDateTimeInput(forms.DateTimeInput):
         super().__init__(format="%Y-%m-%dT%H:%M")
 
 
-class PatientForm(forms.Form):
+class PatientForm(PageForm):
+    id_prefix = "patient"
+
     mrn = forms.CharField(label="Hospital identifier (MRN)", max_length=64)
     family_name = forms.CharField(max_length=120)
     given_name = forms.CharField(max_length=120)
@@ -32,7 +46,9 @@ class PatientForm(forms.Form):
     ward = forms.CharField(max_length=120, required=False)
 
 
-class MeasurementForm(forms.Form):
+class MeasurementForm(PageForm):
+    id_prefix = "measurement"
+
     kind = forms.ChoiceField(choices=KIND_CHOICES)
     value = forms.FloatField()
     unit = forms.CharField(max_length=24, help_text=UNIT_HINT)
@@ -47,7 +63,9 @@ class MeasurementForm(forms.Form):
         ]
 
 
-class SupportSessionForm(forms.Form):
+class SupportSessionForm(PageForm):
+    id_prefix = "session"
+
     modality = forms.ChoiceField(choices=SupportSession.Modality.choices)
     started_at = forms.DateTimeField(widget=LocalDateTimeInput(), input_formats=["%Y-%m-%dT%H:%M"])
     ended_at = forms.DateTimeField(
@@ -59,24 +77,32 @@ class SupportSessionForm(forms.Form):
     note = forms.CharField(required=False, max_length=2000)
 
 
-class SupportSessionEndForm(forms.Form):
+class SupportSessionEndForm(PageForm):
+    id_prefix = "session_end"
+
     ended_at = forms.DateTimeField(widget=LocalDateTimeInput(), input_formats=["%Y-%m-%dT%H:%M"])
 
 
-class GenotypeForm(forms.Form):
+class GenotypeForm(PageForm):
+    id_prefix = "genotype"
+
     gene = forms.CharField(max_length=20, help_text="e.g. CYP3A5, TPMT, NUDT15, CYP2C19")
     diplotype = forms.CharField(max_length=60, help_text="e.g. *1/*3")
     lab = forms.CharField(max_length=200)
     reported_on = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
 
 
-class ConsentForm(forms.Form):
+class ConsentForm(PageForm):
+    id_prefix = "consent"
+
     scope = forms.ChoiceField(choices=ConsentRecord.Scope.choices)
     status = forms.ChoiceField(choices=ConsentRecord.Status.choices)
     note = forms.CharField(required=False, max_length=2000)
 
 
-class StartingDoseForm(forms.Form):
+class StartingDoseForm(PageForm):
+    id_prefix = "starting_dose"
+
     """Genotype-based starting dose (CPIC): the standard dose the patient would get without genotype."""
 
     drug = forms.ChoiceField()
@@ -92,7 +118,9 @@ class StartingDoseForm(forms.Form):
 
 
 # Opening a therapy course starts on the patient's page (the dosing app handles the POST).
-class CourseOpenForm(forms.Form):
+class CourseOpenForm(PageForm):
+    id_prefix = "course"
+
     model_version = forms.ModelChoiceField(
         queryset=ModelVersion.objects.published().select_related("drug"), help_text="published models only"
     )

@@ -797,7 +797,8 @@
 
     var stepH = 1;
     var t0Label = clock.label(0);
-    return new Chart(canvas, {
+    canvas.tabIndex = 0; // keyboard users step through the curve with the arrow keys
+    var chart = new Chart(canvas, {
       type: "line",
       data: { datasets: built.datasets },
       plugins: [excludedLabels],
@@ -862,6 +863,41 @@
         },
       },
     });
+    canvas.addEventListener("keydown", function (event) {
+      keyboardStep(chart, event);
+    });
+    return chart;
+  }
+
+  /** Arrow keys move the tooltip along the main curve (MAP, else population); Home/End jump; Escape hides. */
+  function keyboardStep(chart, event) {
+    var roles = ["map", "population", "forecast"];
+    var datasetIndex = -1;
+    for (var r = 0; r < roles.length && datasetIndex < 0; r++) {
+      datasetIndex = chart.data.datasets.findIndex(function (d) {
+        return d.mipdRole === roles[r] && d.data && d.data.length;
+      });
+    }
+    if (datasetIndex < 0) return;
+    var points = chart.data.datasets[datasetIndex].data;
+    var active = chart.tooltip.getActiveElements();
+    var index = active.length ? active[0].index : -1;
+    var step = Math.max(1, Math.round(points.length / 48)); // about one step per hour on a 2-day plot
+    if (event.key === "ArrowRight") index = Math.min(points.length - 1, index + step);
+    else if (event.key === "ArrowLeft") index = Math.max(0, (index < 0 ? points.length : index) - step);
+    else if (event.key === "Home") index = 0;
+    else if (event.key === "End") index = points.length - 1;
+    else if (event.key === "Escape") {
+      chart.tooltip.setActiveElements([], { x: 0, y: 0 });
+      chart.update();
+      return;
+    } else return;
+    event.preventDefault();
+    var meta = chart.getDatasetMeta(datasetIndex);
+    var element = meta.data[index];
+    if (!element) return;
+    chart.tooltip.setActiveElements([{ datasetIndex: datasetIndex, index: index }], { x: element.x, y: element.y });
+    chart.update();
   }
 
   window.MipdPlot = { render: render };

@@ -134,7 +134,7 @@ def expect_plot_with_bands_and_candidates(page: Page) -> None:
     roles = page.evaluate(CHART_ROLES_JS)
     assert {"band90", "band50", "map", "levels"} <= set(roles), roles
     assert page.locator("#candidates tbody tr td:nth-child(3)").count() >= 1  # a row with a P(target)
-    expect(page.locator("#recommendation .recommended-regimen")).to_be_visible()
+    expect(page.locator("#recommendation .order-text")).to_be_visible()
 
 
 def test_a_recorded_level_updates_the_course_page_with_bands_and_candidates(

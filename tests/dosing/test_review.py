@@ -79,7 +79,8 @@ def test_clinicians_do_not_review(recommendation, clinician) -> None:
 def test_the_queue_and_the_signed_review_through_the_pages(client, recommendation, pharmacist) -> None:
     client.force_login(pharmacist)
     queue = client.get(reverse("dosing:review_queue"))
-    assert recommendation.regimen["description"] in queue.content.decode()
+    order = recommendation.update.results["recommendation"]["order"]
+    assert order["text"] in queue.content.decode()  # the proposed order, next to the current regimen
     url = reverse("dosing:recommendation_review", args=[recommendation.course_id, recommendation.pk])
     refused = client.post(url, {"decision": "reject", "password": PASSWORD})
     assert refused.status_code == 400
