@@ -147,7 +147,7 @@ class QueueItem:
 
 
 def current_regimen(*, course: TherapyCourse) -> str:
-    """The regimen being given, read from the last two recorded doses ("1000 mg IV infusion over 2 h q12h")."""
+    """The regimen being given, from the last two recorded doses ("1000 mg IV infusion every 12 h")."""
     doses = list(course.doses.filter(entered_in_error=False).order_by("-given_at", "-pk")[:2])
     if not doses:
         return "no dose recorded yet"

@@ -937,11 +937,11 @@ def _score(target: Target, evaluate: _MetricEvaluation, *, top: int) -> list[Can
     return results
 
 
-# The exposure of a regimen in the order: daily AUC, trough and peak (end of infusion) at steady state.
+# The exposure of a regimen in the order: daily AUC, trough and peak (Cmax) over a steady-state interval.
 _EXPOSURE = (
     ("auc24", "AUC24", {}),
     ("trough", "trough", {}),
-    ("peak", "peak", {"peak_after_end_h": 0.0}),
+    ("cmax", "peak (Cmax)", {}),
 )
 
 
@@ -973,7 +973,7 @@ def _with_exposure(
             continuous = result.regimen.continuous
             if (
                 i not in values
-                or (continuous and metric in ("trough", "peak"))
+                or (continuous and metric in ("trough", "cmax"))
                 or (not continuous and metric == "css")
             ):
                 continue

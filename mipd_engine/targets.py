@@ -20,6 +20,8 @@ Metrics (``unit`` in brackets, for an output in mg/L; the units follow the model
 ``trough``         concentration just before the next dose at steady state [mg/L].
 ``peak``           concentration ``peak_after_end_h`` after the end of the infusion (after the dose for a
                    bolus or an oral dose) at steady state [mg/L].
+``cmax``           the highest concentration over the steady-state interval (an oral dose's absorption
+                   peak, a bolus right after the dose, an infusion's end) [mg/L].
 ``css``            steady-state concentration of a continuous infusion; for intermittent doses the average
                    concentration over the interval, AUCτ/τ [mg/L].
 ``cmax_mic``       fu × Cmax at steady state / MIC [ratio].
@@ -74,6 +76,7 @@ METRICS: dict[str, MetricInfo] = {
     "auc_cumulative": MetricInfo("cumulative AUC", "auc", False, False),
     "trough": MetricInfo("trough", "concentration", True, False),
     "peak": MetricInfo("peak", "concentration", True, False),
+    "cmax": MetricInfo("Cmax", "concentration", True, False),
     "css": MetricInfo("Css", "concentration", True, False),
     "cmax_mic": MetricInfo("Cmax/MIC", "ratio", True, True),
     "auc_mic": MetricInfo("AUC24/MIC", "ratio", True, True),
@@ -557,6 +560,8 @@ def metric_plan(
         return MetricPlan("concentration", time, time, 1.0)
     if metric == "css":
         return MetricPlan("auc", start, end, 1.0 / tau)
+    if metric == "cmax":
+        return MetricPlan("cmax", start, end, 1.0)
     fu = target.unbound_fraction
     mic = target.mic_in_output_unit(model)
     if metric == "cmax_mic":

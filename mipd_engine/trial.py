@@ -71,6 +71,13 @@ class TrialDesign:
             raise InvalidInputError("sampling_h", "levels must be drawn within the dosing interval")
         if not self.dose_step_mg > 0:
             raise InvalidInputError("dose_step_mg", "must be positive")
+        if self.dose_step_mg > self.standard_dose_mg:
+            raise InvalidInputError(
+                "dose_step_mg",
+                f"the dose step ({self.dose_step_mg:g} mg) is larger than the standard dose "
+                f"({self.standard_dose_mg:g} mg): individual doses would round to 0 mg; give a step that "
+                "fits the drug (e.g. --step 0.5 for tacrolimus capsules)",
+            )
 
     @property
     def target_mid(self) -> float:
@@ -197,7 +204,9 @@ def _dose_for_target(
             exact = high
         else:
             exact = brentq(lambda d: auc_of(d) - design.target_mid, 0.0, high, xtol=1e-6)
-    rounded = round(max(exact, 0.0) / design.dose_step_mg) * design.dose_step_mg
+    # Never 0 mg: a patient who needs less than one step gets the smallest dose that can be given (the
+    # design refuses a step larger than the standard dose, where every dose would round to 0).
+    rounded = max(round(max(exact, 0.0) / design.dose_step_mg), 1) * design.dose_step_mg
     if design.max_dose_mg is not None:
         rounded = min(rounded, design.max_dose_mg)
     return float(rounded)

@@ -148,9 +148,7 @@ def test_a_new_vancomycin_course_offers_no_bolus(
     expect(duration).to_have_value("2")
     page.locator("#dose-form input[name=amount_mg]").fill("1500")
     expect(duration).to_have_value("2.5")  # 1500 mg at 600 mg/h at most
-    expect(page.locator("#recommendation .order-text")).to_contain_text(
-        re.compile(r"over [0-9.]+ h")
-    )
+    expect(page.locator("#recommendation .order-text")).to_contain_text(re.compile(r"over [0-9.]+ h"))
     expect(page.locator("#recommendation")).not_to_contain_text("bolus")
     page.screenshot(path="/tmp/mipd-vancomycin-new-course.png", full_page=True)
 

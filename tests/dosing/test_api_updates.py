@@ -129,7 +129,7 @@ def test_what_if_returns_the_forecast_of_a_typed_regimen(clinician, pharmacist, 
     assert response.data["predicted"]["unit"] == "mg/L"  # the course's trough target
     figures = response.data["figures"]
     assert figures["metric_median"] == response.data["predicted"]["median"]
-    assert {e["metric"] for e in figures["exposure"]} == {"auc24", "trough", "peak"}
+    assert {e["metric"] for e in figures["exposure"]} == {"auc24", "trough", "cmax"}
     assert figures["order"]["rate_mg_per_h"] == pytest.approx(1000)
     assert not Recommendation.objects.exists()
 

@@ -193,3 +193,31 @@ def test_recommend_solves_the_exact_dose_for_an_auc_value(case_dir: Path) -> Non
     )
     value = auc(PatientSimulator(parse_model(MODEL), record), Window(0.0, 24.0), eta=np.array([[0.1, -0.2]]))
     assert value[0] == pytest.approx(400.0, rel=1e-6)
+
+
+def test_trial_refuses_a_dose_step_that_rounds_tacrolimus_doses_to_zero(tmp_path: Path) -> None:
+    """The default 250 mg step with an 8 mg tacrolimus dose: an error with the reason, never 0 % silently."""
+    entry = json.loads((REPO / "models_catalog/library/models/tacrolimus-andrews-2017.json").read_text())
+    model = tmp_path / "tacrolimus.json"
+    model.write_text(json.dumps(entry["model"]))
+    covariates = ["WT=30", "CYP3A5_EXPR=0", "DONOR_DECEASED=1", "EGFR=60", "HCT=0.3"]
+    arguments = [a for c in covariates for a in ("--covariate", c)]
+    result = run(
+        "trial",
+        "--model",
+        str(model),
+        "--dose",
+        "8",
+        "--interval",
+        "12",
+        "--target",
+        "10",
+        "15",
+        "--route",
+        "oral",
+        *arguments,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "dose_step_mg" in result.stderr
+    assert "round to 0 mg" in result.stderr

@@ -84,6 +84,8 @@ def test_results_are_written_as_csv_and_png(trial, tmp_path: Path) -> None:
         ({"standard_dose_mg": -5.0}, "standard_dose_mg"),
         ({"sampling_h": (13.0,)}, "sampling_h"),
         ({"interval_h": 0.0}, "interval_h"),
+        # Tacrolimus: 8 mg doses with the default 250 mg step would all round to 0 mg.
+        ({"standard_dose_mg": 8.0}, "dose_step_mg"),
     ],
 )
 def test_it_rejects_an_impossible_design(changes, field) -> None:
