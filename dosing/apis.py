@@ -618,3 +618,33 @@ class RecommendationReviewApi(APIView):
                 recommendation=recommendation, user=request.user, **serializer.validated_data
             )
         return Response(RecommendationOutputSerializer(recommendation).data)
+
+
+class ModificationPreviewApi(APIView):
+    """What a changed regimen would give (order, P(target), P(toxic), exposure, forecast) before signing."""
+
+    class PreviewInputSerializer(serializers.Serializer):
+        final_regimen = serializers.JSONField(
+            help_text="dose_mg, interval_h, duration_h, start_at (optional)"
+        )
+
+    class PreviewOutputSerializer(serializers.Serializer):
+        figures = serializers.JSONField(help_text="order, pta, p_toxic, p_toxic_by_limit, exposure, forecast")
+
+    @extend_schema(
+        request=PreviewInputSerializer,
+        responses=PreviewOutputSerializer,
+        operation_id="recommendations_preview_change",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        recommendation = _child_of_course(Recommendation, request=request, pk=pk)
+        serializer = self.PreviewInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        regimen = serializer.validated_data["final_regimen"]
+        if not isinstance(regimen, dict):
+            raise ValidationError({"final_regimen": ["expected an object: dose_mg, interval_h, duration_h"]})
+        with service_errors():
+            figures = services.modification_preview(
+                recommendation=recommendation, user=request.user, final_regimen=regimen
+            )
+        return Response({"figures": figures})

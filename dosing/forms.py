@@ -15,6 +15,7 @@ __all__ = [
     "ExclusionForm",
     "LevelConfirmForm",
     "LevelForm",
+    "ModificationPreviewForm",
     "ReviewForm",
     "WhatIfForm",
 ]
@@ -132,6 +133,25 @@ class ReviewForm(PageForm):
         data = self.cleaned_data
         if data.get("decision") != "modify" or not data.get("dose_mg") or not data.get("interval_h"):
             return None
+        return {
+            "dose_mg": data["dose_mg"],
+            "interval_h": data["interval_h"],
+            "duration_h": data.get("duration_h"),
+            "start_at": data.get("start_at"),
+        }
+
+
+class ModificationPreviewForm(PageForm):
+    """The changed regimen of a review form, read without the signature: to forecast it before signing."""
+
+    id_prefix = "preview"
+    dose_mg = forms.FloatField(min_value=0.001)
+    interval_h = forms.FloatField(min_value=0.5)
+    duration_h = forms.FloatField(required=False, min_value=0)
+    start_at = forms.DateTimeField(required=False, input_formats=LOCAL_FORMATS)
+
+    def regimen(self) -> dict[str, Any]:
+        data = self.cleaned_data
         return {
             "dose_mg": data["dose_mg"],
             "interval_h": data["interval_h"],

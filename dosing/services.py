@@ -19,6 +19,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from accounts.roles import Role
 from accounts.selectors import user_has_role
@@ -779,9 +780,14 @@ def _checked_regimen(recommendation: Recommendation, regimen: dict[str, Any]) ->
     if problems:
         raise ValidationError({"final_regimen": list(problems.values())})
     start_h = recommendation.regimen.get("start_h")
-    if regimen.get("start_at"):
+    start_at = regimen.get("start_at")
+    if isinstance(start_at, str):  # from the API's JSON
+        start_at = parse_datetime(start_at)
+        if start_at is None:
+            raise ValidationError({"final_regimen": ["start_at: give a date and time (ISO 8601)"]})
+    if start_at:
         origin = recommendation.update.origin
-        start_h = adapters.hours(clinical_time(regimen["start_at"], field="start_at"), origin)
+        start_h = adapters.hours(clinical_time(start_at, field="start_at"), origin)
         now_h = adapters.hours(timezone.now(), origin)
         ends = [d["time_h"] + d.get("duration_h", 0.0) for d in recommendation.update.inputs.get("doses", [])]
         if start_h < now_h - START_GRACE_H or (ends and start_h < max(ends) - 1e-9):
@@ -846,6 +852,18 @@ def _final_figures(recommendation: Recommendation, regimen: dict[str, Any]) -> d
         label=f"approved: {evaluated['regimens'][0]['description']}",
     )
     return shown
+
+
+def modification_preview(
+    *, recommendation: Recommendation, user: AbstractBaseUser, final_regimen: dict[str, Any]
+) -> dict[str, Any]:
+    """What a pharmacist's changed regimen would give (order, P(target), P(toxic), exposure, forecast),
+    recomputed by the engine before anything is signed; nothing is stored."""
+    if not user_has_role(user=user, role=Role.PHARMACIST):
+        raise PermissionDenied("only pharmacists review recommendations")
+    if recommendation.status != Recommendation.Status.PENDING_REVIEW:
+        raise ValidationError(f"this recommendation is {recommendation.get_status_display().lower()}")
+    return _final_figures(recommendation, _checked_regimen(recommendation, final_regimen))
 
 
 @transaction.atomic

@@ -24,6 +24,7 @@ from dosing.forms import (
     ExclusionForm,
     LevelConfirmForm,
     LevelForm,
+    ModificationPreviewForm,
     ReviewForm,
     WhatIfForm,
 )
@@ -96,6 +97,15 @@ def _course_context(request: HttpRequest, course: Any, **extra: Any) -> dict[str
     # A what-if is computed on the course as recorded now: its whole plot, on its own time origin.
     source = what_if["plot"] if what_if is not None else (done.results["plot"] if done else None)
     plot = dict(source) if source is not None else None
+    decided = (recommendation.final_figures or {}) if recommendation is not None else {}
+    if (
+        plot is not None
+        and what_if is None
+        and decided.get("forecast")
+        and done
+        and recommendation.update_id == done.pk
+    ):
+        plot["forecast"] = decided["forecast"]  # the regimen the pharmacist approved, not the proposal
     if plot is not None:
         plot["time_zone"] = settings.TIME_ZONE
         t0 = dt.datetime.fromisoformat(plot["t0"])
@@ -273,6 +283,8 @@ def recommendation_review(request: HttpRequest, pk: int, rec_pk: int) -> HttpRes
     course = selectors.course_get(user=request.user, pk=pk)
     recommendation = get_object_or_404(course.recommendations, pk=rec_pk)
     form = ReviewForm(request.POST, alerts=recommendation.alerts)
+    if "preview" in request.POST:  # forecast the changed regimen before signing anything
+        return _review_preview(request, course, recommendation, form)
     if form.is_valid():
         try:
             services.recommendation_review(
@@ -291,6 +303,26 @@ def recommendation_review(request: HttpRequest, pk: int, rec_pk: int) -> HttpRes
             return redirect("dosing:course", pk=course.pk)
     return render(
         request, "dosing/course.html", _course_context(request, course, review_form=form), status=400
+    )
+
+
+def _review_preview(request: HttpRequest, course: Any, recommendation: Any, form: ReviewForm) -> HttpResponse:
+    changed = ModificationPreviewForm(request.POST)
+    preview = None
+    if not changed.is_valid():
+        form.add_error(None, "To forecast a change, give the changed dose (mg) and interval (h).")
+    else:
+        try:
+            preview = services.modification_preview(
+                recommendation=recommendation, user=request.user, final_regimen=changed.regimen()
+            )
+        except ValidationError as exc:
+            errors_onto_form(form, exc)
+    return render(
+        request,
+        "dosing/course.html",
+        _course_context(request, course, review_form=form, review_preview=preview),
+        status=200 if preview else 400,
     )
 
 
