@@ -6,6 +6,7 @@ from typing import Any
 
 from django import forms
 
+from models_catalog.labels import measurement_label
 from models_catalog.models import ModelVersion, TargetProtocol
 from patients.models import ConsentRecord, Patient, SupportSession
 
@@ -59,7 +60,7 @@ class MeasurementForm(PageForm):
         # Covariates the patient's models declare beyond the usual ones (e.g. haematocrit in L/L).
         self.extra_kinds = extra_kinds or {}
         self.fields["kind"].choices = KIND_CHOICES + [
-            (kind, f"{kind.replace('_', ' ')} ({unit})") for kind, unit in self.extra_kinds.items()
+            (kind, f"{measurement_label(kind)} ({unit})") for kind, unit in self.extra_kinds.items()
         ]
 
 
