@@ -57,7 +57,7 @@ class CourseCase:
     document: dict[str, Any]  # the case file given to the engine (model inline), seed included
     origin: dt.datetime  # clock time of t = 0 h
     now_h: float
-    next_dose_h: float
+    next_dose_h: float  # the earliest start of a new regimen (see earliest_start_hour)
     model: PopulationModel
     covariates: ResolvedCovariates
     facts: PatientFacts
@@ -66,6 +66,7 @@ class CourseCase:
     seed: int
     inputs_sha256: str
     warnings: list[str] = field(default_factory=list)
+    last_dose_h: float | None = None  # the start of the last recorded dose
 
 
 def hours(moment: dt.datetime, origin: dt.datetime) -> float:
@@ -175,23 +176,24 @@ def pending_levels(course: TherapyCourse) -> list[DrugLevel]:
     )
 
 
-def next_dose_hour(
-    dose_ends_h: list[tuple[float, float]], now_h: float, interval_options_h: list[float]
-) -> float:
-    """When the next dose is due: never before the last recorded dose has ended, nor before now.
+def earliest_start_hour(dose_ends_h: list[tuple[float, float]], now_h: float) -> float:
+    """The earliest a new regimen may start: the next half hour from now, never before the last dose ends.
 
-    ``dose_ends_h`` are (start, end) times of the recorded doses. With two or more, the last interval is
-    repeated; with one, the shortest interval the drug allows. "Now" is rounded up to the half hour.
+    ``dose_ends_h`` are (start, end) times of the recorded doses. A regimen of interval τ starts τ after the
+    last dose's start when that is later (``RegimenConstraints.last_dose_h``, :func:`regimen_start_hour`):
+    after a loading dose, a q24h regimen starts 24 h later and a q8h one 8 h later.
     """
     soon = math.ceil(now_h / SLOT_H - 1e-9) * SLOT_H
     if not dose_ends_h:
         return soon
-    last_start, last_end = dose_ends_h[-1]
-    starts = [start for start, _ in dose_ends_h]
-    gaps = [b - a for a, b in itertools.pairwise(starts) if b - a > 0.1]
-    interval = gaps[-1] if gaps else (min(interval_options_h) if interval_options_h else 0.0)
-    due = last_start + interval
-    return max(due, last_end, soon)  # the schedule's own time, or the next half hour from now
+    return max(dose_ends_h[-1][1], soon)
+
+
+def regimen_start_hour(case: CourseCase, interval_h: float | None) -> float:
+    """When a regimen of ``interval_h`` starts on this course: one interval after the last dose, or now."""
+    if interval_h is None or case.last_dose_h is None:
+        return case.next_dose_h
+    return max(case.next_dose_h, case.last_dose_h + interval_h)
 
 
 def _constraints(
@@ -234,6 +236,12 @@ def _constraints(
             constraints["infusion_duration_h"] = doses[-1].infusion_duration_h
         elif drug.usual_infusion_duration_h:
             constraints["infusion_duration_h"] = drug.usual_infusion_duration_h
+        else:
+            raise CaseBuildError(
+                f"{drug}: the catalog gives neither a maximum infusion rate nor a usual infusion duration, "
+                "so no infusion can be proposed before a dose is recorded; a curator sets one on the drug's "
+                "limits"
+            )
         if drug.continuous_infusion:
             constraints["continuous_infusion"] = True
     return constraints
@@ -293,19 +301,23 @@ def course_case(course: TherapyCourse, *, now: dt.datetime | None = None) -> Cou
     dose_ends = [
         (t, t + (dose.infusion_duration_h or 0.0)) for t, dose in zip(dose_times, doses, strict=True)
     ]
-    next_dose = next_dose_hour(dose_ends, now_h, list(course.drug.interval_options_h or []))
+    next_dose = earliest_start_hour(dose_ends, now_h)
+    last_dose_h = dose_times[-1] if dose_times else None
     # The horizon follows the next dose (on the half hour), not the clock: the same record, the same grid.
-    end_h = max(next_dose, dose_times[-1] if dose_times else 0.0) + FORECAST_HORIZON_H
+    longest = max(course.drug.interval_options_h or [24.0])
+    end_h = max(next_dose, (last_dose_h or 0.0) + longest) + FORECAST_HORIZON_H
     target = dict(course.target)
     info = METRICS.get(str(target.get("metric", "")))
     if course.mic_mg_per_l and info is not None and info.needs_mic:
-        target.setdefault("mic_mg_per_l", course.mic_mg_per_l)
+        target["mic_mg_per_l"] = course.mic_mg_per_l  # the isolate's MIC, over the protocol's default
     weights = facts.measurements.get("weight") or []
     latest_weight = weights[-1][1] if weights else None
     target = {
         **_merge_limits(_constraints(course, doses, model, latest_weight), target),
         "start_h": next_dose,
     }
+    if last_dose_h is not None:
+        target["last_dose_h"] = last_dose_h
     if "max_dose_mg" not in target:  # the regimen search never proposes a dose without a hard ceiling
         raise CaseBuildError(
             f"{course.drug}: the catalog gives no maximum single dose; a curator sets one for the drug "
@@ -340,6 +352,7 @@ def course_case(course: TherapyCourse, *, now: dt.datetime | None = None) -> Cou
         seed=seed,
         inputs_sha256=canonical_sha256(document),
         warnings=warnings,
+        last_dose_h=last_dose_h,
     )
 
 
@@ -356,16 +369,3 @@ def regimen_from_dict(document: dict[str, Any]) -> Regimen:
         loading_duration_h=float(document.get("loading_duration_h") or 0.0),
         continuous=bool(document.get("continuous", False)),
     )
-
-
-def regimen_doses(regimen: Regimen, *, until_h: float) -> list[dict[str, Any]]:
-    """Case-file doses of a regimen, given until ``until_h`` when it runs until further notice."""
-    documents = []
-    for dose in regimen.doses(until_h=until_h):
-        document: dict[str, Any] = {"time_h": dose.time_h, "amount_mg": dose.amount_mg, "route": dose.route}
-        if dose.duration_h:
-            document["duration_h"] = dose.duration_h
-        if dose.additional:
-            document.update(interval_h=dose.interval_h, additional=dose.additional)
-        documents.append(document)
-    return documents

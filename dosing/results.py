@@ -349,7 +349,14 @@ def build_results(
         "map": recommended.get("map"),
         "observations": recommended.get("observations", []),
         "posterior": recommended.get("posterior"),
-        "plot": plot_document(case=case, course=course, fit=recommended, forecast=forecast, label=label),
+        "plot": plot_document(
+            case=case,
+            course=course,
+            fit=recommended,
+            forecast=forecast,
+            label=label,
+            forecast_from_h=best["regimen"]["start_h"] if best else None,
+        ),
         "recommendation": best,
         "map_parameters": map_parameters(case, recommended),
         "regimens": [

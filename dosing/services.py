@@ -63,6 +63,16 @@ class ModelNotApplicable(ValidationError):
         self.stop = stop
 
 
+class StopRequired(ValidationError):
+    """The model may not be used for this patient now (a stop): the API answers 409 with the stop."""
+
+    http_status = 409
+
+    def __init__(self, stop: safety.CaseStop) -> None:
+        super().__init__({"stop": [str(stop)]})
+        self.stop = stop
+
+
 class ConfirmationRequired(ValidationError):
     """The entry looks wrong (a duplicate, a rate above the limit): resend it with a confirmation reason."""
 
@@ -618,6 +628,16 @@ _CONSENT_ACTION = "Record the patient's consent on the patient page, or close th
 _MISSING_DATA_ACTION = "Record the missing data on the patient page; the update then runs again by itself"
 
 
+def _stop_if_not_applicable_now(course: TherapyCourse, case: adapters.CourseCase) -> None:
+    """Every stop of an update, for anything computed from the course now (what-if): consent, the model's
+    hard domain and the baseline covariates."""
+    blocked = model_based_dosing_blocked(course)
+    if blocked:
+        raise safety.CaseStop("consent", blocked, _CONSENT_ACTION)
+    check = eligibility.check(case.model, case.facts, case.covariates, now_h=case.now_h)
+    _stop_when_not_applicable(course, case, check)
+
+
 def _stop_when_not_applicable(course: TherapyCourse, case: adapters.CourseCase, check: DomainCheck) -> None:
     """Raise a :class:`safety.CaseStop` when the model may not be used for this patient as recorded now."""
     version = course.model_version
@@ -706,10 +726,13 @@ def what_if(*, course: TherapyCourse, regimen: dict[str, Any]) -> dict[str, Any]
         )
     try:
         case = adapters.course_case(course)
-        start_h = case.next_dose_h
+        _stop_if_not_applicable_now(course, case)
+        start_h = adapters.regimen_start_hour(case, float(regimen["interval_h"]))
         if regimen.get("start_at"):
             start_h = _start_hour(case, regimen["start_at"])
         evaluated = regimen_figures(case, {**regimen, "start_h": start_h})
+    except safety.CaseStop as stop:
+        raise StopRequired(stop) from None
     except adapters.CaseBuildError as exc:
         raise ValidationError(str(exc)) from None
     except EngineError as exc:

@@ -243,6 +243,7 @@ _CONSTRAINT_FIELDS = (
     "max_loading_dose_mg",
     "continuous_infusion",
     "start_h",
+    "last_dose_h",
     "n_doses",
     "horizon_h",
 )
@@ -285,7 +286,9 @@ class RegimenConstraints:
         (default ``max_dose_mg``); only for targets not at steady state.
     continuous_infusion : also consider continuous infusions (daily amount in steps of the dose step, up
         to the daily limit).
-    start_h : time of the first dose of the regimen (record clock).
+    start_h : time of the first dose of the regimen (record clock); with ``last_dose_h`` (the start of the
+        patient's last dose), the earliest start: each intermittent candidate starts one of its own intervals
+        after the last dose (a q24h regimen 24 h after it, a q8h one 8 h after it), never before ``start_h``.
     n_doses or horizon_h : number of maintenance doses, or the time span they cover; default: until
         further notice (steady-state targets) or until the end of the target window.
     """
@@ -308,6 +311,7 @@ class RegimenConstraints:
     max_loading_dose_mg: float | None = None
     continuous_infusion: bool = False
     start_h: float = 0.0
+    last_dose_h: float | None = None
     n_doses: int | None = None
     horizon_h: float | None = None
 
@@ -352,6 +356,12 @@ class RegimenConstraints:
         if not math.isfinite(self.start_h):
             raise InvalidInputError(p + "start_h", f"expected a finite number, got {self.start_h!r}")
         object.__setattr__(self, "start_h", float(self.start_h))
+        if self.last_dose_h is not None:
+            if isinstance(self.last_dose_h, bool) or not isinstance(self.last_dose_h, int | float):
+                raise InvalidInputError(p + "last_dose_h", f"expected a number, got {self.last_dose_h!r}")
+            if not math.isfinite(self.last_dose_h):
+                raise InvalidInputError(p + "last_dose_h", "expected a finite number")
+            object.__setattr__(self, "last_dose_h", float(self.last_dose_h))
         if not isinstance(self.route, str) or not self.route:
             raise InvalidInputError(p + "route", "expected a route name")
         if self.n_doses is not None:
@@ -463,6 +473,12 @@ class RegimenConstraints:
             )
 
     # -- derived ----------------------------------------------------------------------------------------
+    def start_for(self, interval_h: float) -> float:
+        """When an intermittent regimen of this interval starts: one interval after the last dose."""
+        if self.last_dose_h is None:
+            return self.start_h
+        return max(self.start_h, self.last_dose_h + interval_h)
+
     @property
     def daily_limit_mg(self) -> float | None:
         limits = []
@@ -575,7 +591,7 @@ class RegimenConstraints:
                     regimen = Regimen(
                         dose_mg=dose,
                         interval_h=interval,
-                        start_h=self.start_h,
+                        start_h=self.start_for(interval),
                         route=self.route,
                         duration_h=self.duration_for(dose),
                         n_doses=n_doses,
@@ -1082,8 +1098,9 @@ class _MetricEvaluation:
 
 
 def ranking_key(candidate: CandidateResult, target: Target, pta_resolution: float = 0.01) -> tuple:
-    """Sort key (ascending = better): within the toxicity limit, PTA (rounded), closeness to the middle,
-    simplicity. A candidate whose P(toxic) exceeds the target's limit never ranks before one within it."""
+    """Sort key (ascending = better): within the toxicity limit, PTA (rounded), then P(toxic) (rounded),
+    closeness to the middle, simplicity. A candidate whose P(toxic) exceeds the target's limit never ranks
+    before one within it."""
     pta = round(candidate.pta / pta_resolution) if pta_resolution > 0 else candidate.pta
     middle = target.middle
     if math.isfinite(target.high) and target.high > target.low:
@@ -1094,9 +1111,13 @@ def ranking_key(candidate: CandidateResult, target: Target, pta_resolution: floa
     # noise and simplicity decides.
     closeness = round(abs(candidate.median - middle) / spread, 6)
     regimen = candidate.regimen
+    toxic = 0.0 if candidate.p_toxic is None else candidate.p_toxic
+    if pta_resolution > 0:
+        toxic = round(toxic / pta_resolution)
     return (
         candidate.exceeds_toxicity,
         -pta,
+        toxic,  # equal PTA: the safer first
         closeness,
         regimen.continuous,
         -regimen.interval_h,
@@ -1266,9 +1287,30 @@ def _evaluate_by_superposition(
             first_dose_h=first,
         )
 
-    plan = plan_of(regimens[0])
-    if not plan.affine_in_dose:  # pragma: no cover - every metric not at steady state is an AUC
-        raise AssertionError(plan.kind)
+    n_sim = 0
+    # Candidates of different intervals may start at different times (one interval after the last dose), so
+    # their windows differ: each window has its own baseline and contributions.
+    by_plan: dict[MetricPlan, list[int]] = {}
+    for index, regimen in enumerate(regimens):
+        by_plan.setdefault(plan_of(regimen), []).append(index)
+    for plan, members in by_plan.items():
+        if not plan.affine_in_dose:  # pragma: no cover - every metric not at steady state is an AUC
+            raise AssertionError(plan.kind)
+        n_sim += _superpose(plan, model, past, draws, output, regimens, members, values)
+    return n_sim
+
+
+def _superpose(
+    plan: MetricPlan,
+    model: PopulationModel,
+    past: PatientRecord,
+    draws: _Draws,
+    output: str,
+    regimens: list[Regimen],
+    members: list[int],
+    values: dict[int, np.ndarray],
+) -> int:
+    """:func:`_evaluate_by_superposition` for the candidates that measure the same window."""
     n_sim = 0
 
     def contribution(doses: Sequence[Dose]) -> np.ndarray:
@@ -1279,10 +1321,9 @@ def _evaluate_by_superposition(
 
     baseline = contribution(past.doses) if past.doses else np.zeros(draws.n)
     maintenance: dict[tuple, np.ndarray] = {}
-    loading: dict[float, np.ndarray] = {}
-    for index, regimen in enumerate(regimens):
-        if plan_of(regimen) != plan:  # pragma: no cover - the window does not depend on the regimen
-            raise AssertionError("candidates measure different windows")
+    loading: dict[tuple[float, float], np.ndarray] = {}
+    for index in members:
+        regimen = regimens[index]
         shape = replace(regimen, loading_dose_mg=None, start_h=regimen.maintenance_start_h, dose_mg=1.0)
         key = (shape.start_h, shape.interval_h, shape.duration_h, shape.n_doses, shape.continuous)
         if key not in maintenance:
@@ -1291,10 +1332,10 @@ def _evaluate_by_superposition(
         value = baseline + regimen.dose_mg * maintenance[key]
         if regimen.loading_dose_mg is not None:
             duration = regimen.loading_duration_h
-            if duration not in loading:
+            if (duration, regimen.start_h) not in loading:
                 unit = Dose(regimen.start_h, 1.0, route=regimen.route, duration_h=duration or None)
-                loading[duration] = contribution([unit])
-            value = value + regimen.loading_dose_mg * loading[duration]
+                loading[(duration, regimen.start_h)] = contribution([unit])
+            value = value + regimen.loading_dose_mg * loading[(duration, regimen.start_h)]
         values[index] = value
     return n_sim
 

@@ -12,7 +12,7 @@ import numpy as np
 from . import ENGINE_VERSION
 from .case import Case, PosteriorRequest
 from .dose_solver import dose_for_auc
-from .errors import InvalidInputError
+from .errors import EngineError, InvalidInputError
 from .estimation import MapResult, fit_map
 from .objective import Objective
 from .posterior import PosteriorSample, credible_band, sample_posterior, shrinkage
@@ -305,28 +305,28 @@ def _sampling_advice(
     if not isinstance(settings, Mapping):
         raise InvalidInputError("sampling", "expected an object with working_hours and clock_offset_h")
     hours = settings.get("working_hours")
-    options = candidate_sampling_times(
-        regimen,
-        working_hours=tuple(hours) if hours is not None else None,
-        clock_offset_h=float(settings.get("clock_offset_h", 0.0)),
-        peak_after_end_h=target.peak_after_end_h if target.metric == "peak" else 1.0,
-    )
-    if not options:
-        return {
-            "success": False,
-            "message": "no practical sampling time in the next intervals",
-            "options": [],
-        }
-    advice = advise_sampling(
-        model=case.model,
-        record=case.record,
-        posterior_theta=draws,
-        objective=objective,
-        regimen=regimen,
-        target=target,
-        options=options,
-        rng=np.random.default_rng([seed, 12]),
-    )
+    peak_after = target.peak_after_end_h if target.metric == "peak" and target.peak_after_end_h else 1.0
+    try:
+        options = candidate_sampling_times(
+            regimen,
+            working_hours=tuple(hours) if hours is not None else None,
+            clock_offset_h=float(settings.get("clock_offset_h", 0.0)),
+            peak_after_end_h=peak_after,
+        )
+        if not options:
+            return {"success": False, "message": "no practical sampling time in the next intervals"}
+        advice = advise_sampling(
+            model=case.model,
+            record=case.record,
+            posterior_theta=draws,
+            objective=objective,
+            regimen=regimen,
+            target=target,
+            options=options,
+            rng=np.random.default_rng([seed, 12]),
+        )
+    except EngineError as exc:  # advice is optional: its failure never costs the recommendation
+        return {"success": False, "message": f"no sampling advice: {exc}"}
     return advice.as_dict()
 
 
@@ -365,6 +365,9 @@ def evaluate_case(case: Case, regimens: Sequence[Regimen]) -> dict[str, Any]:
     )
     document["regimens"] = [result.as_dict() for result in results]
     document["target"] = target.as_dict(case.model)
+    document["sampling_advice"] = _sampling_advice(
+        case, objective, sample.theta, regimens[0], target, request.seed
+    )
     if case.predict is not None:
         document["forecast"] = _forecast(case, fit, sample, regimens[0], forecast_rng, request.quantiles)
     return document

@@ -449,7 +449,8 @@ class SafetyLimit:
 
 
 def _safety_limits(value: Any, parent: Mapping[str, Any], *, path: str) -> tuple[SafetyLimit, ...]:
-    """The ``safety`` list of a target document; a marker needing the MIC inherits the target's."""
+    """The ``safety`` list of a target document; a marker inherits the target's output, and its MIC and
+    free fraction when it needs them."""
     if not isinstance(value, list | tuple):
         raise InvalidInputError(path, "expected a list of toxicity markers {metric, above, source}")
     limits = []
@@ -465,8 +466,12 @@ def _safety_limits(value: Any, parent: Mapping[str, Any], *, path: str) -> tuple
         above = _require_number(f"{where}.above", item["above"])
         fields = {k: v for k, v in item.items() if k not in ("above", "source")}
         metric = METRICS.get(str(fields.get("metric", "")))
-        if metric is not None and metric.needs_mic and "mic_mg_per_l" not in fields:
-            fields["mic_mg_per_l"] = parent.get("mic_mg_per_l")
+        if metric is not None and metric.needs_mic:  # the target's MIC and free fraction, unless stated
+            fields.setdefault("mic_mg_per_l", parent.get("mic_mg_per_l"))
+            if parent.get("unbound_fraction") is not None:
+                fields.setdefault("unbound_fraction", parent["unbound_fraction"])
+        if parent.get("output") is not None:  # the same assay as the target, unless stated
+            fields.setdefault("output", parent["output"])
         try:
             target = Target.from_mapping({**fields, "low": 0.0}, path=where)
         except InvalidInputError:

@@ -117,12 +117,23 @@ def test_a_course_target_cannot_lift_the_drug_limits(dosed, clinician) -> None:
 
 
 def test_the_next_dose_never_starts_before_the_last_one_ends() -> None:
-    # One 1-h infusion started 1 h ago: the drug's shortest interval (12 h) applies, not "now".
-    assert adapters.next_dose_hour([(0.0, 1.0)], now_h=1.0, interval_options_h=[12, 24]) == 12.0
-    # Two doses 12 h apart, the second given: the schedule continues.
-    assert adapters.next_dose_hour([(0.0, 1.0), (12.0, 13.0)], now_h=14.2, interval_options_h=[]) == 24.0
-    # A missed dose: from the next half hour.
-    assert adapters.next_dose_hour([(0.0, 1.0), (12.0, 13.0)], now_h=30.2, interval_options_h=[]) == 30.5
+    # A 3-h infusion started 1 h ago: not before it ends.
+    assert adapters.earliest_start_hour([(0.0, 3.0)], now_h=1.0) == 3.0
+    # An infusion that ended long ago: from the next half hour.
+    assert adapters.earliest_start_hour([(0.0, 1.0), (12.0, 13.0)], now_h=30.2) == 30.5
+
+
+def test_each_candidate_starts_one_of_its_own_intervals_after_the_last_dose(dosed) -> None:
+    """After the last dose a q24h regimen starts 24 h later and a q12h one 12 h later, never "now"."""
+    case = adapters.course_case(dosed)
+    last = case.last_dose_h
+    assert last is not None and case.document["target"]["last_dose_h"] == last
+    assert adapters.regimen_start_hour(case, 24.0) == pytest.approx(max(case.next_dose_h, last + 24.0))
+    assert adapters.regimen_start_hour(case, 12.0) == pytest.approx(max(case.next_dose_h, last + 12.0))
+    recommended = dosed.recommendations.order_by("-pk").first()
+    if recommended is not None:
+        regimen = recommended.regimen
+        assert regimen["start_h"] == pytest.approx(max(case.next_dose_h, last + regimen["interval_h"]), abs=0.5)
 
 
 def test_a_dose_entered_in_error_leaves_the_fit(
