@@ -24,4 +24,9 @@ urlpatterns = [
     path("levels/<int:pk>/entered-in-error/", apis.LevelInErrorApi.as_view(), name="level-entered-in-error"),
     path("doses/<int:pk>/entered-in-error/", apis.DoseInErrorApi.as_view(), name="dose-entered-in-error"),
     path("updates/<int:pk>/", apis.UpdateDetailApi.as_view(), name="update"),
+    path(
+        "recommendations/<int:pk>/preview-change/",
+        apis.ModificationPreviewApi.as_view(),
+        name="recommendation-preview-change",
+    ),
 ]

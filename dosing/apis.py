@@ -21,8 +21,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from dosing import selectors, services
+from dosing.administration import usual_route
 from dosing.models import BayesianUpdate, DoseAdministration, DrugLevel, Recommendation, TherapyCourse
 from dosing.results import plot_document
+from mipd_engine.model import parse_model
 from models_catalog.models import ModelVersion, TargetProtocol
 from patients.apis import ClinicalDateTimeField, StatusField, paginated_serializer, service_errors
 from patients.selectors import patient_get, patients_visible, require_clinical_role
@@ -508,7 +510,9 @@ class WhatIfApi(APIView):
             default=None,
             help_text="empty: until further notice",
         )
-        route = serializers.CharField(max_length=32, default="iv_infusion")
+        route = serializers.CharField(
+            max_length=32, required=False, default="", help_text="default: the drug's usual route"
+        )
         start_at = ClinicalDateTimeField(
             required=False, allow_null=True, default=None, help_text="first dose; default: the next due time"
         )
@@ -541,6 +545,8 @@ class WhatIfApi(APIView):
         serializer = self.WhatIfInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         regimen = dict(serializer.validated_data)
+        if not regimen["route"]:
+            regimen["route"] = usual_route(course.drug, parse_model(course.model_version.document)) or ""
         with service_errors():
             result = services.what_if(course=course, regimen=regimen)
         case, figures = result["case"], result["figures"]
@@ -602,6 +608,13 @@ class RecommendationReviewApi(APIView):
         )
         acknowledged_alerts = serializers.ListField(
             child=serializers.CharField(max_length=120), required=False, default=list
+        )
+        preview_token = serializers.CharField(
+            required=False,
+            allow_blank=True,
+            default="",
+            source="forecast_token",
+            help_text="modify: the preview_token of POST .../preview-change/ for the same regimen",
         )
 
     @extend_schema(

@@ -13,6 +13,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from dosing.adapters import CaseBuildError, model_covariates, patient_facts
+from dosing.administration import allowed_routes
 from mipd_engine import clinical_equations as eq
 from mipd_engine.covariate_sources import DIALYSIS_STATUS_H, PatientFacts, ResolvedCovariates
 from mipd_engine.domain import DomainCheck, DomainFacts, check_domain
@@ -58,11 +59,17 @@ def domain_facts(facts: PatientFacts, resolved: ResolvedCovariates | None, *, no
         for _, changed in resolved.changes:
             for name, value in changed.items():
                 values.setdefault(name, []).append(value)
-    window_start = -DIALYSIS_STATUS_H
+    # In force now: a session running, one that ended less than a week ago for intermittent haemodialysis
+    # (a patient dialysed three times a week stays dialysis-dependent between sessions), less than a day
+    # ago for CRRT, peritoneal dialysis and ECMO.
     during = {
         modality
         for modality, start, end in facts.sessions
-        if start <= now_h and (end is None or end >= window_start)
+        if start <= now_h
+        and (
+            end is None
+            or end >= now_h - (DIALYSIS_STATUS_H if modality == "intermittent_haemodialysis" else 24.0)
+        )
     }
     renal = frozenset(during & RENAL_MODALITIES) or frozenset({"none"})
     return DomainFacts(values=values, renal_replacement=renal, ecmo="ecmo" in during)
@@ -108,16 +115,9 @@ def eligible_alternatives(
     for version in versions:
         if exclude is not None and version.pk == exclude.pk:
             continue
+        if not allowed_routes(drug, parse_model(version.document)):
+            continue  # the model cannot represent how the drug is given
         result = eligibility(patient=patient, version=version, origin=now, now=now, use_genotype=use_genotype)
-        if result.check.declared and result.check.eligible:
-            fitting.append(version)
+        if result.check.declared and result.check.eligible and not result.missing:
+            fitting.append(version)  # usable now: its domain fits and the record holds what it needs
     return fitting
-
-
-def alternatives_text(versions: list[ModelVersion]) -> str:
-    if not versions:
-        return (
-            "no published model of this drug has a domain that fits the patient: dose without model-based "
-            "advice"
-        )
-    return "published models whose domain fits: " + "; ".join(f"{v.title} ({v})" for v in versions)

@@ -120,6 +120,7 @@ class ReviewForm(PageForm):
         label="I have read and weighed each red warning",
     )
     password = forms.CharField(widget=forms.PasswordInput, label="Signature: your password")
+    preview_token = forms.CharField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args: Any, alerts: list[dict[str, str]] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

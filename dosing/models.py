@@ -164,15 +164,6 @@ class DrugLevel(EnteredInError):
             ERROR_HAS_REASON,
         )
 
-    @property
-    def in_fit(self) -> bool:
-        """Used by the next fit: not struck, not excluded, and plausible or confirmed."""
-        return (
-            not self.entered_in_error
-            and not self.excluded
-            and self.plausibility in (self.Plausibility.ACCEPTED, self.Plausibility.CONFIRMED)
-        )
-
     def __str__(self) -> str:
         shown = f"< {self.lloq:g}" if self.below_lloq else f"{self.value:g}"
         return f"{shown} {self.unit} at {self.sampled_at:%Y-%m-%d %H:%M}"

@@ -85,8 +85,11 @@ def score_pending_levels(
     pending = adapters.pending_levels(course)
     for level in pending:
         result = score(case, level, drug_molar_mass=course.drug.molar_mass_g_per_mol)
-        status = DrugLevel.Plausibility.HELD if result.held else DrugLevel.Plausibility.ACCEPTED
         document = {**result.as_dict(), "update": update_id}
+        if not result.success:  # unchecked is not plausible: a clinician confirms it or marks it in error
+            document["reason"] = f"it could not be checked against the model: {result.message}"
+        held = result.held or not result.success
+        status = DrugLevel.Plausibility.HELD if held else DrugLevel.Plausibility.ACCEPTED
         DrugLevel.objects.filter(pk=level.pk, plausibility=DrugLevel.Plausibility.PENDING).update(
             plausibility=status, plausibility_score=document
         )

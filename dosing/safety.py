@@ -3,7 +3,8 @@
 Stops (no recommendation comes from the model; the page and the API say why and what to do instead):
 
 * the patient is outside the model's hard validity domain (e.g. a child on an adult model, CRRT on a model
-  that excludes it): the published models of the drug whose domain fits are listed;
+  that excludes it): the published models of the drug whose domain fits are listed; a model that declares
+  no domain cannot be checked and stops too;
 * a baseline covariate changed during the course (e.g. haemodialysis started on day 3 for a model whose
   dialysis flag is patient-level): a new course, or a model whose domain fits, is needed.
 
@@ -11,7 +12,6 @@ Alerts (the recommendation is made, with each alert named on it; signing needs e
 
 * the patient lies outside a soft range of the domain or a covariate range of the model (the studied
   population);
-* the model declares no validity domain (eligibility cannot be checked);
 * renal function is unstable by KDIGO's creatinine criteria;
 * a level is held as implausible (left out of the fit), or was drawn during an infusion.
 """
@@ -19,6 +19,7 @@ Alerts (the recommendation is made, with each alert named on it; signing needs e
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,9 @@ from dosing.models import DrugLevel, TherapyCourse
 from mipd_engine.domain import DomainCheck
 from mipd_engine.renal_stability import creatinine_stability
 from models_catalog.models import ModelVersion
+
+# The engine's covariate warning, at time 0 or at a change ("at 48 h: CRCL 160 lies outside ...").
+_COVARIATE_RANGE = re.compile(r"^(?:at [0-9.eE+-]+ h: )?(?P<name>\w+) \S+ lies outside the model's range ")
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,16 @@ def domain_stop(course_model: ModelVersion, check: DomainCheck, alternatives: li
     )
 
 
+def no_domain_stop(version: ModelVersion) -> CaseStop:
+    return CaseStop(
+        "no_domain",
+        f"{version.title} ({version}) declares no validity domain, so whether it fits this patient cannot be "
+        "checked",
+        "Use a version that declares its domain (the shipped library's versions from 1.1.0 do): a curator "
+        "publishes one, and the course is opened on it",
+    )
+
+
 def baseline_stop(
     case: CourseCase, version: ModelVersion, alternatives: list[ModelVersion]
 ) -> CaseStop | None:
@@ -109,31 +123,40 @@ def baseline_stop(
     return CaseStop("baseline_changed", message, action, alternatives_list(alternatives))
 
 
-def _level_time(case: CourseCase, level: DrugLevel) -> str:
+def _level_time(level: DrugLevel) -> str:
     return f"{timezone.localtime(level.sampled_at):%Y-%m-%d %H:%M}"
 
 
 def alerts_for(
-    *, course: TherapyCourse, case: CourseCase, check: DomainCheck, engine_warnings: list[str]
+    *,
+    course: TherapyCourse,
+    case: CourseCase,
+    check: DomainCheck,
+    engine_warnings: list[str],
+    search: dict[str, Any] | None = None,
 ) -> list[Alert]:
     alerts: list[Alert] = []
+    regimens = (search or {}).get("regimens") or []
+    if regimens and regimens[0].get("exceeds_toxicity"):
+        best = regimens[0]
+        limit = ((search or {}).get("recommendation") or {}).get("target", {}).get("max_p_toxic") or 0.0
+        alerts.append(
+            Alert(
+                "toxicity_limit",
+                "every regimen within the hard limits exceeds the protocol's toxicity limit: the proposed "
+                f"{best['description']} has P(toxic) {best['p_toxic'] * 100:.0f} % "
+                f"(limit {limit * 100:.0f} %); consider another drug, a lower target or a new level first",
+            )
+        )
     covered = set()
     for finding in check.soft:
         alerts.append(Alert(f"soft_domain:{finding.key}", finding.message))
         covered.add(finding.key)
-    if not check.declared:
-        alerts.append(
-            Alert(
-                "no_domain",
-                f"{course.model_version.title} declares no validity domain: whether it fits this patient "
-                "cannot be checked",
-            )
-        )
     for warning in engine_warnings:  # covariate values outside the model's declared ranges
-        name = warning.split(" ", 1)[0]
-        if " lies outside the model's range " in warning and name not in covered:
-            alerts.append(Alert(f"covariate:{name}", warning))
-            covered.add(name)
+        match = _COVARIATE_RANGE.match(warning)
+        if match and match["name"] not in covered:
+            alerts.append(Alert(f"covariate:{match['name']}", warning))
+            covered.add(match["name"])
     creatinine = case.facts.measurements.get("serum_creatinine") or []
     stability = creatinine_stability(creatinine, now_h=case.now_h)
     if not stability.stable:
@@ -145,7 +168,7 @@ def alerts_for(
         alerts.append(
             Alert(
                 f"level_held:{level.pk}",
-                f"the level {level} ({_level_time(case, level)}) is held as implausible and left out of the "
+                f"the level {level} ({_level_time(level)}) is held as implausible and left out of the "
                 f"fit: {reason}. Confirm it with a reason, or mark it entered in error",
             )
         )

@@ -8,6 +8,8 @@ course that are still queued. The task claims its row with a conditional UPDATE,
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import logging
 import socket
 import time
@@ -26,7 +28,13 @@ from accounts.selectors import user_has_role
 from dosing import adapters, eligibility, plausibility, safety, units
 from dosing.administration import administration_problems, allowed_routes
 from dosing.models import BayesianUpdate, DoseAdministration, DrugLevel, Recommendation, TherapyCourse
-from dosing.results import build_results, forecast_block, latest_weight_kg, plain_uncertainty
+from dosing.results import (
+    build_results,
+    forecast_block,
+    latest_weight_kg,
+    plain_uncertainty,
+    sampling_sentence,
+)
 from dosing.results import figures as results_figures
 from mipd_engine import ENGINE_VERSION
 from mipd_engine.case import parse_case
@@ -176,6 +184,8 @@ def _check_model_fits_patient(
                 ]
             }
         )
+    if model.domain is None:
+        raise ModelNotApplicable(safety.no_domain_stop(version))
     now = timezone.now()
     use_genotype = consent_status(patient=patient, scope=ConsentRecord.Scope.GENOTYPE_USE) == "granted"
     result = eligibility.eligibility(
@@ -602,7 +612,11 @@ def update_run(*, update_id: int) -> BayesianUpdate | None:
         timings["engine_s"] = time.perf_counter() - tic
         forecast = recommended.get("forecast")
         alerts = safety.alerts_for(
-            course=course, case=case, check=check, engine_warnings=list(recommended.get("warnings", []))
+            course=course,
+            case=case,
+            check=check,
+            engine_warnings=list(recommended.get("warnings", [])),
+            search=recommended,
         )
         results = build_results(
             case=case, course=course, recommended=recommended, forecast=forecast, alerts=alerts
@@ -641,6 +655,8 @@ def _stop_if_not_applicable_now(course: TherapyCourse, case: adapters.CourseCase
 def _stop_when_not_applicable(course: TherapyCourse, case: adapters.CourseCase, check: DomainCheck) -> None:
     """Raise a :class:`safety.CaseStop` when the model may not be used for this patient as recorded now."""
     version = course.model_version
+    if not check.declared:
+        raise safety.no_domain_stop(version)
     conflicts = case.covariates.baseline_conflicts
     if check.eligible and not conflicts:
         return
@@ -779,7 +795,7 @@ def _checked_regimen(recommendation: Recommendation, regimen: dict[str, Any]) ->
     except (KeyError, TypeError, ValueError):
         raise ValidationError({"final_regimen": ["give the dose (mg) and the interval (h)"]}) from None
     duration_h = float(regimen.get("duration_h") or 0.0)
-    if dose_mg <= 0 or interval_h < 0.5 or duration_h < 0 or duration_h > interval_h:
+    if dose_mg <= 0 or interval_h < 0.5 or duration_h < 0 or duration_h > interval_h + 1e-9:
         raise ValidationError(
             {"final_regimen": ["dose > 0, interval >= 0.5 h, infusion within the interval"]}
         )
@@ -802,7 +818,11 @@ def _checked_regimen(recommendation: Recommendation, regimen: dict[str, Any]) ->
     )
     if problems:
         raise ValidationError({"final_regimen": list(problems.values())})
-    start_h = recommendation.regimen.get("start_h")
+    proposed = recommendation.regimen
+    continuous = bool(proposed.get("continuous"))
+    if continuous:  # a continuous infusion stays one: the dose is the amount per interval, infused over it
+        duration_h = interval_h
+    start_h = proposed.get("start_h")
     start_at = regimen.get("start_at")
     if isinstance(start_at, str):  # from the API's JSON
         start_at = parse_datetime(start_at)
@@ -828,7 +848,11 @@ def _checked_regimen(recommendation: Recommendation, regimen: dict[str, Any]) ->
         "route": route,
         "start_h": start_h,
         "daily_dose_mg": daily_mg,
-        "continuous": False,
+        "continuous": continuous,
+        # A loading dose and a dose count of the proposal are kept: the change is to the maintenance dose.
+        "loading_dose_mg": proposed.get("loading_dose_mg"),
+        "loading_duration_h": proposed.get("loading_duration_h"),
+        "n_doses": proposed.get("n_doses"),
     }
 
 
@@ -860,11 +884,21 @@ def _final_figures(recommendation: Recommendation, regimen: dict[str, Any]) -> d
             {"final_regimen": ["the fit did not converge: " + evaluated.get("message", "")]}
         )
     weight = latest_measurements(patient=course.patient).get("weight")
+    advice = evaluated.get("sampling_advice") or {}
+    next_level = advice.get("best") if advice.get("success") else None
     shown = results_figures(
         evaluated["regimens"][0],
         drug=course.drug,
         origin=update.origin,
         weight_kg=weight.value if weight else None,
+        next_level=next_level,
+    )
+    if next_level:
+        shown["sampling_advice"] = {**advice, "plain_words": sampling_sentence(advice, origin=update.origin)}
+    target = evaluated.get("target") or {}
+    shown["uncertainty_text"] = plain_uncertainty(
+        {"label": target.get("label", ""), "unit": target.get("unit", ""), "ci90": shown["metric_ci90"]},
+        shown["pta"],
     )
     output = parse_model(update.inputs["model"]).default_output
     shown["regimen"] = regimen
@@ -886,7 +920,43 @@ def modification_preview(
         raise PermissionDenied("only pharmacists review recommendations")
     if recommendation.status != Recommendation.Status.PENDING_REVIEW:
         raise ValidationError(f"this recommendation is {recommendation.get_status_display().lower()}")
-    return _final_figures(recommendation, _checked_regimen(recommendation, final_regimen))
+    checked = _checked_regimen(recommendation, final_regimen)
+    return {
+        **_final_figures(recommendation, checked),
+        "preview_token": preview_token(recommendation, checked),
+    }
+
+
+def _refuse_a_start_in_the_past(recommendation: Recommendation, regimen: dict[str, Any]) -> None:
+    start = recommendation.update.origin + dt.timedelta(hours=float(regimen.get("start_h") or 0.0))
+    if start < timezone.now() - dt.timedelta(hours=START_GRACE_H):
+        raise ValidationError(
+            {
+                "start_at": [
+                    f"the first dose was due at {timezone.localtime(start):%d %b %H:%M}, which has passed: "
+                    "run the update again for a new proposal, or approve with changes and a new first dose "
+                    "time"
+                ]
+            }
+        )
+
+
+def preview_token(recommendation: Recommendation, regimen: dict[str, Any]) -> str:
+    """Binds a signature to the change the pharmacist saw forecast: the recommendation, its inputs, the
+    regimen (a different regimen, or new data, gives another token)."""
+    text = json.dumps(
+        {
+            "recommendation": recommendation.pk,
+            "inputs": recommendation.update.inputs_sha256,
+            "regimen": regimen,
+        },
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+MODIFIED_TOXICITY = "modified_toxicity"  # the acknowledgement of a change above the toxicity limit
 
 
 @transaction.atomic
@@ -899,6 +969,7 @@ def recommendation_review(
     note: str = "",
     final_regimen: dict[str, Any] | None = None,
     acknowledged_alerts: list[str] | None = None,
+    forecast_token: str = "",
 ) -> Recommendation:
     """A pharmacist approves, modifies or rejects a recommendation, signing with their password.
 
@@ -924,10 +995,35 @@ def recommendation_review(
         raise ValidationError({"final_regimen": ["state the regimen you approve instead"]})
     if decision == "modify":
         final_regimen = _checked_regimen(recommendation, final_regimen or {})
+        if preview_token(recommendation, final_regimen) != (forecast_token or ""):
+            raise ValidationError(
+                {
+                    "preview_token": [
+                        "forecast this change before signing it (Forecast the change): the figures you sign "
+                        "must be the ones you saw"
+                    ]
+                }
+            )
     if decision in ("modify", "reject") and not note.strip():
         raise ValidationError({"note": ["say why"]})
+    if decision != "reject":
+        _refuse_a_start_in_the_past(recommendation, final_regimen or recommendation.regimen)
     required = [alert["code"] for alert in recommendation.alerts]
     acknowledged = [code for code in (acknowledged_alerts or []) if code in required]
+    final_figures = None
+    if decision == "modify":
+        final_figures = _final_figures(recommendation, final_regimen)
+        if final_figures.get("exceeds_toxicity"):
+            if MODIFIED_TOXICITY not in (acknowledged_alerts or []):
+                raise ValidationError(
+                    {
+                        "acknowledged_alerts": [
+                            f"the changed regimen's P(toxic) is {final_figures['p_toxic'] * 100:.0f} %, "
+                            "above the protocol's limit: acknowledge it to sign it"
+                        ]
+                    }
+                )
+            acknowledged.append(MODIFIED_TOXICITY)
     if decision != "reject":
         unread = [alert["message"] for alert in recommendation.alerts if alert["code"] not in acknowledged]
         if unread:
@@ -946,7 +1042,9 @@ def recommendation_review(
     recommendation.final_regimen = (
         final_regimen if decision == "modify" else (recommendation.regimen if decision == "approve" else None)
     )
-    if recommendation.final_regimen is not None:
+    if final_figures is not None:
+        recommendation.final_figures = final_figures
+    elif recommendation.final_regimen is not None:
         recommendation.final_figures = _final_figures(recommendation, recommendation.final_regimen)
     recommendation.save()
     return recommendation

@@ -110,6 +110,11 @@ def _course_context(request: HttpRequest, course: Any, **extra: Any) -> dict[str
         plot["time_zone"] = settings.TIME_ZONE
         t0 = dt.datetime.fromisoformat(plot["t0"])
         plot["now_h"] = (timezone.now() - t0).total_seconds() / 3600.0
+    stop = (
+        (latest.results or {}).get("stop")
+        if latest and latest.status == BayesianUpdate.Status.FAILED
+        else None
+    )
     proposal = None
     if recommendation is not None:
         proposal = (recommendation.update.results or {}).get("recommendation")
@@ -131,9 +136,11 @@ def _course_context(request: HttpRequest, course: Any, **extra: Any) -> dict[str
         "results": done.results if done else None,
         "plot": plot,
         "recommendation": recommendation,
-        "stop": (latest.results or {}).get("stop")
-        if latest and latest.status == BayesianUpdate.Status.FAILED
-        else None,
+        "stop": stop,
+        # An order decided before a stop is not valid any more: the page says so over it.
+        "order_invalidated": bool(
+            stop and recommendation and latest and recommendation.update_id < latest.pk
+        ),
         "held_levels": selectors.held_levels(course=course),
         "level_confirm_form": LevelConfirmForm(),
         "infusion_rule": {
@@ -282,9 +289,9 @@ def review_queue(request: HttpRequest) -> HttpResponse:
 def recommendation_review(request: HttpRequest, pk: int, rec_pk: int) -> HttpResponse:
     course = selectors.course_get(user=request.user, pk=pk)
     recommendation = get_object_or_404(course.recommendations, pk=rec_pk)
-    form = ReviewForm(request.POST, alerts=recommendation.alerts)
     if "preview" in request.POST:  # forecast the changed regimen before signing anything
-        return _review_preview(request, course, recommendation, form)
+        return _review_preview(request, course, recommendation)
+    form = ReviewForm(request.POST, alerts=_review_alerts(recommendation, request.POST))
     if form.is_valid():
         try:
             services.recommendation_review(
@@ -295,6 +302,7 @@ def recommendation_review(request: HttpRequest, pk: int, rec_pk: int) -> HttpRes
                 note=form.cleaned_data["note"],
                 final_regimen=form.final_regimen(),
                 acknowledged_alerts=form.cleaned_data.get("acknowledged_alerts") or [],
+                forecast_token=form.cleaned_data.get("preview_token") or "",
             )
         except ValidationError as exc:
             errors_onto_form(form, exc)
@@ -306,18 +314,48 @@ def recommendation_review(request: HttpRequest, pk: int, rec_pk: int) -> HttpRes
     )
 
 
-def _review_preview(request: HttpRequest, course: Any, recommendation: Any, form: ReviewForm) -> HttpResponse:
+def _review_alerts(
+    recommendation: Any, data: Any = None, preview: dict[str, Any] | None = None
+) -> list[dict]:
+    """The red warnings to acknowledge: the recommendation's, and a change above the toxicity limit."""
+    alerts = list(recommendation.alerts)
+    toxic = preview is not None and preview.get("exceeds_toxicity")
+    asked = data is not None and services.MODIFIED_TOXICITY in data.getlist("acknowledged_alerts")
+    if toxic or asked:
+        shown = f"{preview['p_toxic'] * 100:.0f} %" if toxic else "above the limit"
+        alerts.append(
+            {
+                "code": services.MODIFIED_TOXICITY,
+                "message": f"the changed regimen's P(toxic) is {shown}, above the protocol's limit",
+            }
+        )
+    return alerts
+
+
+def _review_preview(request: HttpRequest, course: Any, recommendation: Any) -> HttpResponse:
+    """Forecast the changed regimen of the review form; the form comes back with the token that binds the
+    signature to this forecast."""
     changed = ModificationPreviewForm(request.POST)
     preview = None
-    if not changed.is_valid():
-        form.add_error(None, "To forecast a change, give the changed dose (mg) and interval (h).")
-    else:
+    error: ValidationError | None = None
+    if changed.is_valid():
         try:
             preview = services.modification_preview(
                 recommendation=recommendation, user=request.user, final_regimen=changed.regimen()
             )
         except ValidationError as exc:
-            errors_onto_form(form, exc)
+            error = exc
+    data = request.POST.copy()
+    data.pop("password", None)
+    if preview is not None:
+        data["preview_token"] = preview["preview_token"]
+    form = ReviewForm(data, alerts=_review_alerts(recommendation, preview=preview))
+    form.is_valid()  # bound for display only; errors of the signature fields are not shown yet
+    form.errors.clear()
+    if not changed.is_valid():
+        form.add_error(None, "To forecast a change, give the changed dose (mg) and interval (h).")
+    elif error is not None:
+        errors_onto_form(form, error)
     return render(
         request,
         "dosing/course.html",

@@ -48,7 +48,6 @@ CANONICAL_UNITS = {
 }
 INTERPOLATION_STEP_H = 6.0
 DIALYSIS_STATUS_H = 7 * 24.0
-SESSION_MODALITIES = ("intermittent_haemodialysis", "crrt", "peritoneal_dialysis", "ecmo")
 SOURCE_FORMS = frozenset(
     {
         "weight",

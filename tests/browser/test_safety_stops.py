@@ -138,7 +138,7 @@ def test_a_new_vancomycin_course_offers_no_bolus(
 
     patient = patient_with_record(clinician, mrn="ADULT-1", family="Adult", age_years=60, weight_kg=80)
     log_in(page, live_server)
-    open_course_form(page, live_server, patient, "vancomycin-goti-2018 1.0.0")
+    open_course_form(page, live_server, patient, "vancomycin-goti-2018 1.1.0")
     course = TherapyCourse.objects.get(patient=patient)
     expect(page).to_have_url(f"{live_server.url}/courses/{course.pk}/")
     expect(page.locator(".messages")).to_contain_text("a-priori recommendation is ready")
@@ -160,7 +160,7 @@ def test_a_child_on_an_adult_model_sees_the_stop_and_the_models_that_fit(
 
     child = patient_with_record(clinician, mrn="CHILD-8", family="Child", age_years=8, weight_kg=25)
     log_in(page, live_server)
-    open_course_form(page, live_server, child, "vancomycin-goti-2018 1.0.0")
+    open_course_form(page, live_server, child, "vancomycin-goti-2018 1.1.0")
     stop = page.locator("#course-stop")
     expect(stop).to_be_visible()
     expect(stop).to_contain_text("may not be used for this patient")

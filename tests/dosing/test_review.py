@@ -57,16 +57,35 @@ def test_a_modification_states_the_regimen_and_why(recommendation, pharmacist) -
         services.recommendation_review(
             recommendation=recommendation, user=pharmacist, decision="modify", password=PASSWORD, note="renal"
         )
+    change = {"dose_mg": 1000, "interval_h": 12, "duration_h": 1}
+    with pytest.raises(ValidationError, match="forecast this change before signing"):
+        services.recommendation_review(
+            recommendation=recommendation,
+            user=pharmacist,
+            decision="modify",
+            password=PASSWORD,
+            note="rounded to the vial",
+            final_regimen=change,
+        )
+    preview = services.modification_preview(
+        recommendation=recommendation, user=pharmacist, final_regimen=change
+    )
+    other = services.modification_preview(
+        recommendation=recommendation, user=pharmacist, final_regimen={**change, "dose_mg": 950}
+    )
+    assert preview["preview_token"] != other["preview_token"]  # the token binds this very regimen
     reviewed = services.recommendation_review(
         recommendation=recommendation,
         user=pharmacist,
         decision="modify",
         password=PASSWORD,
         note="rounded to the vial",
-        final_regimen={"dose_mg": 1000, "interval_h": 12, "duration_h": 1},
+        final_regimen=change,
+        forecast_token=preview["preview_token"],
     )
     assert reviewed.status == Recommendation.Status.MODIFIED
     assert reviewed.final_regimen["dose_mg"] == 1000
+    assert reviewed.final_figures["pta"] == preview["pta"]  # what was signed is what was seen
 
 
 def test_clinicians_do_not_review(recommendation, clinician) -> None:

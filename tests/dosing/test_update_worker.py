@@ -204,5 +204,12 @@ def test_an_update_without_the_weight_fails_with_the_reason(
 
     assert failed.status == Status.FAILED
     assert failed.error == "missing patient data: WT needs a weight measurement (in kg)"
-    assert failed.finished_at is not None and failed.results == {}
+    assert failed.finished_at is not None
+    assert failed.results == {  # no figures: the stop, with what to do
+        "stop": {
+            "code": "missing_data",
+            "message": "missing patient data: WT needs a weight measurement (in kg)",
+            "action": "Record the missing data on the patient page; the update then runs again by itself",
+        }
+    }
     assert not Recommendation.objects.filter(update=failed).exists()
