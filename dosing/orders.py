@@ -124,3 +124,25 @@ def order_text(order: dict[str, Any]) -> str:
             text += f" over {order['infusion_duration_h']:g} h ({pump})"
         text += f" every {order['interval_h']:g} h, first dose {order['first_maintenance_clock']}"
     return text
+
+
+def regimen_label(regimen: dict[str, Any]) -> str:
+    """A regimen in a few words with human route names: "q12h 1250 mg over 2.5 h", "q12h 16 mg oral"."""
+    dose = float(regimen["dose_mg"])
+    interval = float(regimen["interval_h"])
+    if regimen.get("continuous"):
+        text = f"continuous infusion {_number(dose * 24.0 / interval)} mg/24 h"
+    else:
+        text = f"q{interval:g}h {_number(dose)} mg"
+        duration = regimen.get("duration_h")
+        text += (
+            f" over {float(duration):g} h" if duration else f" {route_label(str(regimen.get('route', '')))}"
+        )
+    if regimen.get("n_doses") and not regimen.get("continuous"):
+        text += f", {regimen['n_doses']} dose{'s' if regimen['n_doses'] != 1 else ''}"
+    if regimen.get("loading_dose_mg") is not None:
+        loading = f"loading {_number(float(regimen['loading_dose_mg']))} mg"
+        if regimen.get("loading_duration_h"):
+            loading += f" over {float(regimen['loading_duration_h']):g} h"
+        text = f"{loading}, then {text}"
+    return text

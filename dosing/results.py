@@ -170,6 +170,7 @@ def figures(
 ) -> dict[str, Any]:
     """One regimen's figures as stored and shown: the engine's numbers, and the order a nurse can give."""
     shown = {key: candidate.get(key) for key in FIGURE_KEYS}
+    shown["label"] = orders.regimen_label(candidate)
     shown["order"] = orders.order(
         regimen={key: candidate.get(key) for key in REGIMEN_KEYS},
         drug=drug,
@@ -294,7 +295,7 @@ def build_results(
     """
     version = course.model_version
     best = _recommendation(recommended, case=case, course=course) if recommended.get("success") else None
-    label = f"recommended: {best['regimen']['description']}" if best else ""
+    label = f"recommended: {orders.regimen_label(best['regimen'])}" if best else ""
     warnings = [*case.warnings, *recommended.get("warnings", [])]
     if best and not best["reaches_target"]:
         warnings.append(

@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from dosing.adapters import CourseCase
 from dosing.models import DrugLevel, TherapyCourse
+from dosing.orders import regimen_label
 from mipd_engine.domain import DomainCheck
 from mipd_engine.renal_stability import creatinine_stability
 from models_catalog.models import ModelVersion
@@ -144,7 +145,7 @@ def alerts_for(
             Alert(
                 "toxicity_limit",
                 "every regimen within the hard limits exceeds the protocol's toxicity limit: the proposed "
-                f"{best['description']} has P(toxic) {best['p_toxic'] * 100:.0f} % "
+                f"{regimen_label(best)} has P(toxic) {best['p_toxic'] * 100:.0f} % "
                 f"(limit {limit * 100:.0f} %); consider another drug, a lower target or a new level first",
             )
         )

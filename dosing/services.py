@@ -28,6 +28,7 @@ from accounts.selectors import user_has_role
 from dosing import adapters, eligibility, plausibility, safety, units
 from dosing.administration import administration_problems, allowed_routes
 from dosing.models import BayesianUpdate, DoseAdministration, DrugLevel, Recommendation, TherapyCourse
+from dosing.orders import regimen_label
 from dosing.results import (
     build_results,
     forecast_block,
@@ -745,7 +746,7 @@ def what_if(*, course: TherapyCourse, regimen: dict[str, Any]) -> dict[str, Any]
         _stop_if_not_applicable_now(course, case)
         start_h = adapters.regimen_start_hour(case, float(regimen["interval_h"]))
         if regimen.get("start_at"):
-            start_h = _start_hour(case, regimen["start_at"])
+            start_h = _start_hour(regimen["start_at"], origin=case.origin, doses=case.document["doses"])
         evaluated = regimen_figures(case, {**regimen, "start_h": start_h})
     except safety.CaseStop as stop:
         raise StopRequired(stop) from None
@@ -770,13 +771,16 @@ def what_if(*, course: TherapyCourse, regimen: dict[str, Any]) -> dict[str, Any]
     }
 
 
-def _start_hour(case: adapters.CourseCase, start_at: dt.datetime) -> float:
+def _start_hour(
+    start_at: dt.datetime, *, origin: dt.datetime, doses: list[dict[str, Any]], field: str = "start_at"
+) -> float:
     """A typed first-dose time as record hours: not in the past, nor before the last recorded dose ends."""
-    start_h = adapters.hours(clinical_time(start_at, field="start_at"), case.origin)
-    ends = [dose["time_h"] + dose.get("duration_h", 0.0) for dose in case.document["doses"]]
-    if start_h < case.now_h - START_GRACE_H or (ends and start_h < max(ends) - 1e-9):
+    start_h = adapters.hours(clinical_time(start_at, field="start_at"), origin)
+    now_h = adapters.hours(timezone.now(), origin)
+    ends = [dose["time_h"] + dose.get("duration_h", 0.0) for dose in doses]
+    if start_h < now_h - START_GRACE_H or (ends and start_h < max(ends) - 1e-9):
         raise ValidationError(
-            {"start_at": ["the first dose cannot start in the past or before the last dose has ended"]}
+            {field: ["the first dose cannot start in the past or before the last dose has ended"]}
         )
     return start_h
 
@@ -829,18 +833,12 @@ def _checked_regimen(recommendation: Recommendation, regimen: dict[str, Any]) ->
         if start_at is None:
             raise ValidationError({"final_regimen": ["start_at: give a date and time (ISO 8601)"]})
     if start_at:
-        origin = recommendation.update.origin
-        start_h = adapters.hours(clinical_time(start_at, field="start_at"), origin)
-        now_h = adapters.hours(timezone.now(), origin)
-        ends = [d["time_h"] + d.get("duration_h", 0.0) for d in recommendation.update.inputs.get("doses", [])]
-        if start_h < now_h - START_GRACE_H or (ends and start_h < max(ends) - 1e-9):
-            raise ValidationError(
-                {
-                    "final_regimen": [
-                        "the first dose cannot start in the past or before the last dose has ended"
-                    ]
-                }
-            )
+        start_h = _start_hour(
+            start_at,
+            origin=recommendation.update.origin,
+            doses=recommendation.update.inputs.get("doses", []),
+            field="final_regimen",
+        )
     return {
         "dose_mg": dose_mg,
         "interval_h": interval_h,
@@ -906,7 +904,7 @@ def _final_figures(recommendation: Recommendation, regimen: dict[str, Any]) -> d
         evaluated["forecast"],
         output=output,
         start_h=float(regimen["start_h"]),
-        label=f"approved: {evaluated['regimens'][0]['description']}",
+        label=f"approved: {regimen_label(evaluated['regimens'][0])}",
     )
     return shown
 

@@ -598,3 +598,131 @@ def test_running_the_update_again_on_the_same_data_gives_the_same_bytes(
             course=course, sampled_at=first + dt.timedelta(hours=37), value=30, unit="mg/L", user=clinician
         )
     assert latest(course).inputs_sha256 != a.inputs_sha256
+
+
+# -- review fixes: what-if stops, toxicity warnings, decided orders under a stop, the course's MIC ---------
+
+
+def test_what_if_meets_the_same_stop_as_the_update(library, clinician, run_updates) -> None:
+    patient = make_patient(clinician)
+    course = goti_course(clinician, patient)
+    give_doses(clinician, course, first=timezone.now() - dt.timedelta(hours=40))
+    with run_updates():
+        patients.support_session_record(
+            patient=patient,
+            modality="crrt",
+            started_at=timezone.now() - dt.timedelta(hours=2),
+            user=clinician,
+        )
+    response = api(clinician).post(
+        f"{COURSES}{course.pk}/what-if/",
+        {"dose_mg": 1000, "interval_h": 12, "duration_h": 2, "route": "iv_infusion"},
+        format="json",
+    )
+    assert response.status_code == 409
+    assert "continuous renal replacement therapy (CRRT)" in response.data["stop"][0]
+
+
+def test_a_crrt_session_that_ended_days_ago_does_not_count(library, clinician, run_updates) -> None:
+    patient = make_patient(clinician)
+    ended = timezone.now() - dt.timedelta(days=6)
+    patients.support_session_record(
+        patient=patient,
+        modality="crrt",
+        started_at=ended - dt.timedelta(days=2),
+        ended_at=ended,
+        user=clinician,
+    )
+    with run_updates():
+        course = goti_course(clinician, patient)
+    assert latest(course).status == BayesianUpdate.Status.SUCCEEDED, latest(course).error
+
+
+def test_a_recommendation_above_the_toxicity_limit_carries_a_red_warning(
+    library, clinician, pharmacist, run_updates
+) -> None:
+    frail = make_patient(
+        clinician, mrn="FRAIL-1", age_years=90, weight_kg=45, scr_mg_per_dl=9.0, sex="female"
+    )
+    with run_updates():
+        course = goti_course(clinician, frail)
+    recommendation = course.recommendations.get()
+    codes = {alert["code"]: alert["message"] for alert in recommendation.alerts}
+    assert "toxicity_limit" in codes, recommendation.alerts
+    assert "exceeds the protocol's toxicity limit" in codes["toxicity_limit"]
+    with pytest.raises(ValidationError, match="acknowledge each red warning"):
+        services.recommendation_review(
+            recommendation=recommendation,
+            user=pharmacist,
+            decision="approve",
+            password=PASSWORD,
+            acknowledged_alerts=[c for c in codes if c != "toxicity_limit"],
+        )
+
+
+def test_an_order_decided_before_a_stop_is_marked_not_valid(
+    library, clinician, pharmacist, run_updates, client
+) -> None:
+    patient = make_patient(clinician)
+    with run_updates():
+        course = goti_course(clinician, patient)
+    recommendation = course.recommendations.get()
+    services.recommendation_review(
+        recommendation=recommendation,
+        user=pharmacist,
+        decision="approve",
+        password=PASSWORD,
+        acknowledged_alerts=[a["code"] for a in recommendation.alerts],
+    )
+    with run_updates():
+        patients.support_session_record(
+            patient=patient,
+            modality="crrt",
+            started_at=timezone.now() - dt.timedelta(hours=1),
+            user=clinician,
+        )
+    client.force_login(clinician)
+    page = client.get(f"/courses/{course.pk}/").content.decode()
+    assert 'id="stop"' in page
+    assert 'id="order-invalidated"' in page
+    assert "Do not give it until a new decision is made" in page
+
+
+def test_the_courses_mic_overrides_the_protocols_default(library, clinician, run_updates) -> None:
+    teenager = make_patient(
+        clinician, mrn="CF-14", age_years=14, weight_kg=42, scr_mg_per_dl=0.5, sex="female"
+    )
+    with run_updates():
+        course = services.course_open(
+            patient=teenager,
+            model_version=published("tobramycin-hennig-2008"),
+            target_protocol=protocol("tobramycin", "cmax_mic"),  # the protocol's default MIC is 2 mg/L
+            indication="Pseudomonas exacerbation",
+            mic_mg_per_l=4,
+            user=clinician,
+            no_organ_support_confirmed=True,
+        )
+    update = latest(course)
+    assert update.status == BayesianUpdate.Status.SUCCEEDED, update.error
+    assert update.inputs["target"]["mic_mg_per_l"] == 4
+    assert course.recommendations.get().update.results["recommendation"]["target"]["mic_mg_per_l"] == 4
+
+
+def test_a_proposal_whose_first_dose_has_passed_cannot_be_approved(
+    library, clinician, pharmacist, run_updates
+) -> None:
+    with run_updates():
+        course = goti_course(clinician, make_patient(clinician))
+    recommendation = course.recommendations.get()
+    BayesianUpdate.objects.filter(pk=recommendation.update_id).update(
+        origin=recommendation.update.origin - dt.timedelta(hours=6)  # as if proposed six hours ago
+    )
+    recommendation.refresh_from_db()
+    with pytest.raises(ValidationError, match="which has passed"):
+        services.recommendation_review(
+            recommendation=recommendation,
+            user=pharmacist,
+            decision="approve",
+            password=PASSWORD,
+            acknowledged_alerts=[a["code"] for a in recommendation.alerts],
+        )
