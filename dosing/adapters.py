@@ -27,6 +27,7 @@ from mipd_engine.errors import InvalidInputError
 from mipd_engine.model import PopulationModel, parse_model
 from mipd_engine.regimens import Regimen
 from mipd_engine.targets import METRICS
+from models_catalog import integrity
 from patients.models import ConsentRecord, Patient
 from patients.selectors import consent_status
 
@@ -196,7 +197,11 @@ def course_case(course: TherapyCourse, *, now: dt.datetime | None = None, seed: 
     """The course's case document as recorded now: fit, bands, regimen search from the next dose."""
     now = now or timezone.now()
     version = course.model_version
-    model = parse_model(version.document)
+    try:  # the published file, checked against its seal at every use (models_catalog.integrity)
+        model_document = integrity.document_for_dosing(version)
+    except integrity.ModelIntegrityError as exc:
+        raise CaseBuildError(str(exc)) from None
+    model = parse_model(model_document)
     try:  # a model without covariates needs no source; one that uses covariates needs all of them
         sources = parse_covariate_sources(version.covariate_sources or {}, model)
     except InvalidInputError as exc:
@@ -237,7 +242,7 @@ def course_case(course: TherapyCourse, *, now: dt.datetime | None = None, seed: 
             "(or the course's target states max_dose_mg)"
         )
     document = {
-        "model": version.document,
+        "model": model_document,
         "covariates": covariates,
         "covariate_changes": changes,
         "doses": [_dose_document(dose, origin) for dose in doses],

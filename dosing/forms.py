@@ -63,6 +63,11 @@ class ReviewForm(forms.Form):
     duration_h = forms.FloatField(required=False, min_value=0, label="Changed infusion duration (h)")
     note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
     password = forms.CharField(widget=forms.PasswordInput, label="Signature: your password")
+    otp_code = forms.CharField(
+        max_length=12,
+        label="and a new code from your authenticator",
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+    )
 
     def final_regimen(self) -> dict[str, Any] | None:
         data = self.cleaned_data

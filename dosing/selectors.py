@@ -6,21 +6,30 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.http import Http404
 
 from dosing.models import BayesianUpdate, Recommendation, TherapyCourse
+from patients import access
 from patients.selectors import require_clinical_role
 
 
-def course_get(*, user: AbstractBaseUser | AnonymousUser, pk: int) -> TherapyCourse:
-    """Courses are patient-scoped: the same role rule as patient_get."""
-    require_clinical_role(user=user)
-    try:
-        return TherapyCourse.objects.select_related(
-            "patient", "drug", "model_version", "target_protocol"
-        ).get(pk=pk)
-    except TherapyCourse.DoesNotExist:
-        raise Http404("no such course") from None
+def course_get(*, user: AbstractBaseUser | AnonymousUser, public_id: Any) -> TherapyCourse:
+    """Courses are patient-scoped: loaded through the patient access helper (403 not yours, 404 absent)."""
+    return access.scoped_get(
+        TherapyCourse.objects.select_related("patient", "drug", "model_version", "target_protocol"),
+        user=user,
+        public_id=public_id,
+        patient_of=lambda course: course.patient,
+    )
+
+
+def course_child_get(model: type[Any], *, user: AbstractBaseUser | AnonymousUser, public_id: Any) -> Any:
+    """A dose, level, update or recommendation by its public id, through the patient access helper."""
+    return access.scoped_get(
+        model.objects.select_related("course__patient"),
+        user=user,
+        public_id=public_id,
+        patient_of=lambda row: row.course.patient,
+    )
 
 
 @dataclass(frozen=True)
@@ -30,7 +39,7 @@ class TimelineEntry:
     text: str
     struck: bool  # entered in error or excluded
     note: str = ""
-    pk: int | None = None  # doses and levels: what the "entered in error" form acts on
+    public_id: Any = None  # doses and levels: what the "entered in error" form acts on
 
 
 def course_timeline(*, course: TherapyCourse) -> list[TimelineEntry]:
@@ -42,7 +51,7 @@ def course_timeline(*, course: TherapyCourse) -> list[TimelineEntry]:
             + (f" over {dose.infusion_duration_h:g} h" if dose.infusion_duration_h else ""),
             dose.entered_in_error,
             dose.error_reason,
-            dose.pk,
+            dose.public_id,
         )
         for dose in course.doses.all()
     ]
@@ -60,7 +69,7 @@ def course_timeline(*, course: TherapyCourse) -> list[TimelineEntry]:
                 f"level {shown}",
                 level.excluded or level.entered_in_error,
                 note,
-                level.pk,
+                level.public_id,
             )
         )
     for measurement in course.patient.measurements.all():
@@ -97,5 +106,7 @@ def current_recommendation(*, course: TherapyCourse) -> Recommendation | None:
 def review_queue(*, user: AbstractBaseUser | AnonymousUser) -> list[Recommendation]:
     """Recommendations awaiting a pharmacist's review, oldest first."""
     require_clinical_role(user=user)
-    pending = Recommendation.objects.filter(status=Recommendation.Status.PENDING_REVIEW)
+    pending = Recommendation.objects.filter(
+        status=Recommendation.Status.PENDING_REVIEW, course__patient__in=access.visible_patients(user=user)
+    )
     return list(pending.select_related("course__patient", "course__drug").order_by("created_at", "pk"))

@@ -24,13 +24,14 @@ from django.utils import timezone
 
 from accounts.roles import Role
 from accounts.selectors import user_has_role
-from dosing import adapters, units
+from dosing import adapters, signatures, units
 from dosing.models import BayesianUpdate, DoseAdministration, DrugLevel, Recommendation, TherapyCourse
 from dosing.results import build_results, plain_uncertainty
 from mipd_engine import ENGINE_VERSION
 from mipd_engine.case import parse_case
 from mipd_engine.errors import EngineError
 from mipd_engine.reports import fit_case, recommend_case
+from models_catalog import integrity
 from models_catalog.engine_adapter import target_from_document
 from models_catalog.models import ModelVersion, TargetProtocol
 from patients.clock import clinical_time
@@ -67,6 +68,10 @@ def course_open(
         raise ValidationError(
             {"model_version": [f"{model_version} is {model_version.status}, not published"]}
         )
+    try:  # never open a course on a model file that is not the published one
+        integrity.document_for_dosing(model_version)
+    except integrity.ModelIntegrityError as exc:
+        raise ValidationError({"model_version": [str(exc)]}) from None
     if target_protocol is not None and target_protocol.drug_id != model_version.drug_id:
         raise ValidationError({"target_protocol": ["the protocol is for another drug"]})
     if target_protocol is not None and not target_protocol.active:
@@ -504,16 +509,19 @@ def recommendation_review(
     password: str,
     note: str = "",
     final_regimen: dict[str, Any] | None = None,
+    otp_code: str = "",
 ) -> Recommendation:
-    """A pharmacist approves, modifies or rejects a recommendation, signing with their password.
+    """A pharmacist approves, modifies or rejects a recommendation with an electronic signature.
 
-    The signature is a re-authentication at the moment of the decision (the session alone is not enough);
-    a modification states the regimen actually approved, a rejection says why.
+    The signature is a re-authentication at the moment of the decision, password and authenticator code
+    (``dosing.signatures``: Part 11 record, segregation of duties); a modification states the regimen
+    actually approved, a rejection says why.
     """
     if not user_has_role(user=user, role=Role.PHARMACIST):
         raise PermissionDenied("only pharmacists review recommendations")
-    if not user.check_password(password):
-        raise ValidationError({"password": ["the signature (your password) is not correct"]})
+    method = signatures.authenticate_signer(
+        user=user, password=password, otp_code=otp_code, recommendation=recommendation
+    )
     recommendation = Recommendation.objects.select_for_update().get(pk=recommendation.pk)
     if recommendation.status != Recommendation.Status.PENDING_REVIEW:
         raise ValidationError(f"this recommendation is {recommendation.get_status_display().lower()}")
@@ -524,6 +532,7 @@ def recommendation_review(
     }
     if decision not in statuses:
         raise ValidationError({"decision": ["approve, modify or reject"]})
+    signatures.require_segregation(recommendation=recommendation, user=user)
     if decision == "modify" and not final_regimen:
         raise ValidationError({"final_regimen": ["state the regimen you approve instead"]})
     if decision == "modify":
@@ -538,4 +547,5 @@ def recommendation_review(
         final_regimen if decision == "modify" else (recommendation.regimen if decision == "approve" else None)
     )
     recommendation.save()
+    signatures.sign(recommendation=recommendation, user=user, method=method)
     return recommendation

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.roles import Role
 from accounts.selectors import user_has_role
-from dosing import selectors, services
+from dosing import selectors, services, signatures
 from dosing.adapters import parse_model
 from dosing.forms import CourseOpenForm, DoseForm, ExclusionForm, LevelForm, ReviewForm, WhatIfForm
 from dosing.models import BayesianUpdate
@@ -27,8 +27,8 @@ from patients.views import detail_context, errors_onto_form
 
 @require_POST
 @login_required
-def course_open(request: HttpRequest, patient_pk: int) -> HttpResponse:
-    patient = patient_get(user=request.user, pk=patient_pk)
+def course_open(request: HttpRequest, patient_pk: Any) -> HttpResponse:
+    patient = patient_get(user=request.user, public_id=patient_pk)
     form = CourseOpenForm(request.POST)
     if form.is_valid():
         data = form.cleaned_data
@@ -38,7 +38,7 @@ def course_open(request: HttpRequest, patient_pk: int) -> HttpResponse:
             errors_onto_form(form, exc)
         else:
             messages.success(request, "Course opened; the a-priori recommendation is being computed.")
-            return redirect("dosing:course", pk=course.pk)
+            return redirect("dosing:course", pk=course.public_id)
     return render(
         request, "patients/detail.html", detail_context(request, patient, course_form=form), status=400
     )
@@ -71,7 +71,8 @@ def _course_context(request: HttpRequest, course: Any, **extra: Any) -> dict[str
         "stale": done is not None and latest is not None and latest.pk != done.pk,
         "results": done.results if done else None,
         "plot": plot,
-        "recommendation": selectors.current_recommendation(course=course),
+        "recommendation": (recommendation := selectors.current_recommendation(course=course)),
+        "signature": signatures.signature_view(recommendation=recommendation),
         "dose_form": extra.pop("dose_form", None) or DoseForm(routes=routes, initial=what_if_initial),
         "level_form": extra.pop("level_form", None) or LevelForm(outputs=list(model.outputs)),
         "what_if_form": extra.pop("what_if_form", None) or WhatIfForm(routes=routes, initial=what_if_initial),
@@ -86,28 +87,28 @@ def _course_context(request: HttpRequest, course: Any, **extra: Any) -> dict[str
 
 
 @login_required
-def course_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    course = selectors.course_get(user=request.user, pk=pk)
+def course_detail(request: HttpRequest, pk: Any) -> HttpResponse:
+    course = selectors.course_get(user=request.user, public_id=pk)
     return render(request, "dosing/course.html", _course_context(request, course))
 
 
 @login_required
-def course_results_panel(request: HttpRequest, pk: int) -> HttpResponse:
+def course_results_panel(request: HttpRequest, pk: Any) -> HttpResponse:
     """The results part of the course page, fetched by the page when an update finishes."""
-    course = selectors.course_get(user=request.user, pk=pk)
+    course = selectors.course_get(user=request.user, public_id=pk)
     return render(request, "dosing/_results.html", _course_context(request, course))
 
 
 @login_required
-def course_status(request: HttpRequest, pk: int) -> JsonResponse:
+def course_status(request: HttpRequest, pk: Any) -> JsonResponse:
     """Progress of the latest update, polled by the page (queued, running, done, failed with the reason)."""
-    course = selectors.course_get(user=request.user, pk=pk)
+    course = selectors.course_get(user=request.user, public_id=pk)
     latest = selectors.latest_update(course=course)
     if latest is None:
         return JsonResponse({"update": None})
     return JsonResponse(
         {
-            "update": latest.pk,
+            "update": str(latest.public_id),
             "status": latest.status,
             "label": latest.get_status_display(),
             "trigger": latest.trigger,
@@ -120,8 +121,8 @@ def course_status(request: HttpRequest, pk: int) -> JsonResponse:
 
 @require_POST
 @login_required
-def course_record(request: HttpRequest, pk: int, what: str) -> HttpResponse:
-    course = selectors.course_get(user=request.user, pk=pk)
+def course_record(request: HttpRequest, pk: Any, what: str) -> HttpResponse:
+    course = selectors.course_get(user=request.user, public_id=pk)
     model = parse_model(course.model_version.document)
     form: Any
     if what == "dose":
@@ -138,7 +139,7 @@ def course_record(request: HttpRequest, pk: int, what: str) -> HttpResponse:
 
     elif what == "update":
         services.update_request(course=course, user=request.user, trigger="requested from the course page")
-        return redirect("dosing:course", pk=course.pk)
+        return redirect("dosing:course", pk=course.public_id)
     else:
         return HttpResponse(status=404)
     if form.is_valid():
@@ -148,15 +149,15 @@ def course_record(request: HttpRequest, pk: int, what: str) -> HttpResponse:
             errors_onto_form(form, exc)
         else:
             messages.success(request, f"{what.capitalize()} recorded; the Bayesian update is queued.")
-            return redirect("dosing:course", pk=course.pk)
+            return redirect("dosing:course", pk=course.public_id)
     return render(request, "dosing/course.html", _course_context(request, course, **{key: form}), status=400)
 
 
 @require_POST
 @login_required
-def level_exclude(request: HttpRequest, pk: int, level_pk: int) -> HttpResponse:
-    course = selectors.course_get(user=request.user, pk=pk)
-    level = get_object_or_404(course.levels, pk=level_pk)
+def level_exclude(request: HttpRequest, pk: Any, level_pk: Any) -> HttpResponse:
+    course = selectors.course_get(user=request.user, public_id=pk)
+    level = get_object_or_404(course.levels, public_id=level_pk)
     form = ExclusionForm(request.POST)
     if form.is_valid():
         try:
@@ -167,13 +168,13 @@ def level_exclude(request: HttpRequest, pk: int, level_pk: int) -> HttpResponse:
             messages.success(request, "Level excluded; the update is queued.")
     else:
         messages.error(request, "Say why the level is excluded.")
-    return redirect("dosing:course", pk=course.pk)
+    return redirect("dosing:course", pk=course.public_id)
 
 
 @login_required
-def course_what_if(request: HttpRequest, pk: int) -> HttpResponse:
+def course_what_if(request: HttpRequest, pk: Any) -> HttpResponse:
     """The forecast of a regimen the clinician types (computed now, not stored)."""
-    course = selectors.course_get(user=request.user, pk=pk)
+    course = selectors.course_get(user=request.user, public_id=pk)
     model = parse_model(course.model_version.document)
     form = WhatIfForm(request.GET, routes=list(model.routes))
     what_if = None
@@ -208,9 +209,9 @@ def review_queue(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @login_required
-def recommendation_review(request: HttpRequest, pk: int, rec_pk: int) -> HttpResponse:
-    course = selectors.course_get(user=request.user, pk=pk)
-    recommendation = get_object_or_404(course.recommendations, pk=rec_pk)
+def recommendation_review(request: HttpRequest, pk: Any, rec_pk: Any) -> HttpResponse:
+    course = selectors.course_get(user=request.user, public_id=pk)
+    recommendation = get_object_or_404(course.recommendations, public_id=rec_pk)
     form = ReviewForm(request.POST)
     if form.is_valid():
         try:
@@ -219,6 +220,7 @@ def recommendation_review(request: HttpRequest, pk: int, rec_pk: int) -> HttpRes
                 user=request.user,
                 decision=form.cleaned_data["decision"],
                 password=form.cleaned_data["password"],
+                otp_code=form.cleaned_data["otp_code"],
                 note=form.cleaned_data["note"],
                 final_regimen=form.final_regimen(),
             )
@@ -226,7 +228,7 @@ def recommendation_review(request: HttpRequest, pk: int, rec_pk: int) -> HttpRes
             errors_onto_form(form, exc)
         else:
             messages.success(request, "Review signed.")
-            return redirect("dosing:course", pk=course.pk)
+            return redirect("dosing:course", pk=course.public_id)
     return render(
         request, "dosing/course.html", _course_context(request, course, review_form=form), status=400
     )
@@ -234,13 +236,13 @@ def recommendation_review(request: HttpRequest, pk: int, rec_pk: int) -> HttpRes
 
 @require_POST
 @login_required
-def course_entry_error(request: HttpRequest, pk: int, kind: str, entry_pk: int) -> HttpResponse:
+def course_entry_error(request: HttpRequest, pk: Any, kind: str, entry_pk: Any) -> HttpResponse:
     """Mark a dose or a level as entered in error (kept for the record, left out of the fit)."""
-    course = selectors.course_get(user=request.user, pk=pk)
+    course = selectors.course_get(user=request.user, public_id=pk)
     rows = {"dose": course.doses, "level": course.levels}
     if kind not in rows:
         return HttpResponse(status=404)
-    entry = get_object_or_404(rows[kind], pk=entry_pk)
+    entry = get_object_or_404(rows[kind], public_id=entry_pk)
     form = ExclusionForm(request.POST)
     try:
         if not form.is_valid():
@@ -250,4 +252,4 @@ def course_entry_error(request: HttpRequest, pk: int, kind: str, entry_pk: int) 
         messages.error(request, "; ".join(exc.messages))
     else:
         messages.success(request, f"The {kind} is marked as entered in error; the update is queued.")
-    return redirect("dosing:course", pk=course.pk)
+    return redirect("dosing:course", pk=course.public_id)

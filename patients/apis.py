@@ -16,7 +16,6 @@ from typing import Any
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied, ValidationError
@@ -25,7 +24,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from patients import selectors, services
+from patients import access, selectors, services
 from patients.clock import clinical_time
 from patients.models import ConsentRecord, CovariateMeasurement, Genotype, Patient
 
@@ -105,6 +104,8 @@ def paginated_serializer(name: str, item: type[serializers.Serializer]) -> type[
 
 
 class PatientOutputSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id", read_only=True, help_text="the patient's public id")
+
     class Meta:
         model = Patient
         fields = ("id", "mrn", "family_name", "given_name", "birth_date", "sex", "ward", "created_at")
@@ -114,6 +115,8 @@ PatientPageSerializer = paginated_serializer("PatientPage", PatientOutputSeriali
 
 
 class MeasurementOutputSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id", read_only=True)
+    patient = serializers.SlugRelatedField(slug_field="public_id", read_only=True)
     recorded_by = serializers.StringRelatedField()
 
     class Meta:
@@ -135,6 +138,8 @@ class MeasurementOutputSerializer(serializers.ModelSerializer):
 
 
 class GenotypeOutputSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id", read_only=True)
+    patient = serializers.SlugRelatedField(slug_field="public_id", read_only=True)
     recorded_by = serializers.StringRelatedField()
 
     class Meta:
@@ -156,6 +161,8 @@ class GenotypeOutputSerializer(serializers.ModelSerializer):
 
 
 class ConsentOutputSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id", read_only=True)
+    patient = serializers.SlugRelatedField(slug_field="public_id", read_only=True)
     recorded_by = serializers.StringRelatedField()
     status = StatusField(choices=ConsentRecord.Status.choices, read_only=True)
 
@@ -182,7 +189,7 @@ class DerivedValueSerializer(serializers.Serializer):
 
 
 class CourseSummarySerializer(serializers.Serializer):
-    id = serializers.IntegerField()
+    id = serializers.UUIDField(source="public_id")
     drug = serializers.CharField(source="drug.name")
     model_version = serializers.StringRelatedField()
     indication = serializers.CharField()
@@ -278,8 +285,8 @@ class PatientListApi(APIView):
 
 class PatientDetailApi(APIView):
     @extend_schema(responses=PatientDetailOutputSerializer, operation_id="patients_retrieve")
-    def get(self, request: Request, pk: int) -> Response:
-        patient = selectors.patient_get(user=request.user, pk=pk)
+    def get(self, request: Request, pk: Any) -> Response:
+        patient = selectors.patient_get(user=request.user, public_id=pk)
         return Response(_patient_detail(patient))
 
 
@@ -295,8 +302,8 @@ class MeasurementListApi(APIView):
     @extend_schema(
         responses=MeasurementOutputSerializer(many=True), operation_id="patients_measurements_list"
     )
-    def get(self, request: Request, pk: int) -> Response:
-        patient = selectors.patient_get(user=request.user, pk=pk)
+    def get(self, request: Request, pk: Any) -> Response:
+        patient = selectors.patient_get(user=request.user, public_id=pk)
         rows = patient.measurements.select_related("recorded_by").order_by("-measured_at", "-pk")
         return Response(MeasurementOutputSerializer(rows, many=True).data)
 
@@ -305,8 +312,8 @@ class MeasurementListApi(APIView):
         responses={201: MeasurementOutputSerializer},
         operation_id="patients_measurements_create",
     )
-    def post(self, request: Request, pk: int) -> Response:
-        patient = selectors.patient_get(user=request.user, pk=pk)
+    def post(self, request: Request, pk: Any) -> Response:
+        patient = selectors.patient_get(user=request.user, public_id=pk)
         serializer = self.MeasurementCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         with service_errors():
@@ -327,10 +334,13 @@ class MeasurementInErrorApi(APIView):
         responses=MeasurementOutputSerializer,
         operation_id="measurements_mark_entered_in_error",
     )
-    def post(self, request: Request, pk: int) -> Response:
-        selectors.require_clinical_role(user=request.user)
-        measurement = get_object_or_404(CovariateMeasurement, pk=pk)
-        selectors.patient_get(user=request.user, pk=measurement.patient_id)
+    def post(self, request: Request, pk: Any) -> Response:
+        measurement = access.scoped_get(
+            CovariateMeasurement.objects.select_related("patient"),
+            user=request.user,
+            public_id=pk,
+            patient_of=lambda row: row.patient,
+        )
         serializer = self.MeasurementInErrorInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         with service_errors():
@@ -350,8 +360,8 @@ class GenotypeListApi(APIView):
         reported_on = serializers.DateField()
 
     @extend_schema(responses=GenotypeOutputSerializer(many=True), operation_id="patients_genotypes_list")
-    def get(self, request: Request, pk: int) -> Response:
-        patient = selectors.patient_get(user=request.user, pk=pk)
+    def get(self, request: Request, pk: Any) -> Response:
+        patient = selectors.patient_get(user=request.user, public_id=pk)
         return Response(
             GenotypeOutputSerializer(patient.genotypes.select_related("recorded_by"), many=True).data
         )
@@ -361,8 +371,8 @@ class GenotypeListApi(APIView):
         responses={201: GenotypeOutputSerializer},
         operation_id="patients_genotypes_create",
     )
-    def post(self, request: Request, pk: int) -> Response:
-        patient = selectors.patient_get(user=request.user, pk=pk)
+    def post(self, request: Request, pk: Any) -> Response:
+        patient = selectors.patient_get(user=request.user, public_id=pk)
         serializer = self.GenotypeCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         with service_errors():
@@ -383,10 +393,13 @@ class GenotypeInErrorApi(APIView):
         responses=GenotypeOutputSerializer,
         operation_id="genotypes_mark_entered_in_error",
     )
-    def post(self, request: Request, pk: int) -> Response:
-        selectors.require_clinical_role(user=request.user)
-        genotype = get_object_or_404(Genotype, pk=pk)
-        selectors.patient_get(user=request.user, pk=genotype.patient_id)
+    def post(self, request: Request, pk: Any) -> Response:
+        genotype = access.scoped_get(
+            Genotype.objects.select_related("patient"),
+            user=request.user,
+            public_id=pk,
+            patient_of=lambda row: row.patient,
+        )
         serializer = self.GenotypeInErrorInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         with service_errors():
@@ -405,8 +418,8 @@ class ConsentListApi(APIView):
         note = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
 
     @extend_schema(responses=ConsentOutputSerializer(many=True), operation_id="patients_consents_list")
-    def get(self, request: Request, pk: int) -> Response:
-        patient = selectors.patient_get(user=request.user, pk=pk)
+    def get(self, request: Request, pk: Any) -> Response:
+        patient = selectors.patient_get(user=request.user, public_id=pk)
         return Response(
             ConsentOutputSerializer(patient.consents.select_related("recorded_by"), many=True).data
         )
@@ -416,8 +429,8 @@ class ConsentListApi(APIView):
         responses={201: ConsentOutputSerializer},
         operation_id="patients_consents_create",
     )
-    def post(self, request: Request, pk: int) -> Response:
-        patient = selectors.patient_get(user=request.user, pk=pk)
+    def post(self, request: Request, pk: Any) -> Response:
+        patient = selectors.patient_get(user=request.user, public_id=pk)
         serializer = self.ConsentCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         with service_errors():

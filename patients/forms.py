@@ -61,6 +61,15 @@ class ConsentForm(forms.Form):
     note = forms.CharField(required=False, max_length=2000)
 
 
+class BreakGlassForm(forms.Form):
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=2000,
+        label="Why you need this record now",
+        help_text="recorded in the audit trail with your name; the access ends by itself",
+    )
+
+
 class StartingDoseForm(forms.Form):
     """Genotype-based starting dose (CPIC): the standard dose the patient would get without genotype."""
 
