@@ -11,7 +11,7 @@ class AccountsConfig(AppConfig):
         from django_otp.plugins.otp_totp.models import TOTPDevice
         from knox.models import AuthToken
 
-        from accounts import signals
+        from accounts import schema, signals  # noqa: F401 (schema: registers the OpenAPI extension)
         from audit.registry import register
 
         user_model = get_user_model()

@@ -23,7 +23,13 @@ from dosing import selectors, services
 from dosing.models import BayesianUpdate, DoseAdministration, DrugLevel, Recommendation, TherapyCourse
 from dosing.results import plot_document
 from models_catalog.models import ModelVersion, TargetProtocol
-from patients.apis import ClinicalDateTimeField, StatusField, paginated_serializer, service_errors
+from patients.apis import (
+    ClinicalDateTimeField,
+    PublicIdRelatedField,
+    StatusField,
+    paginated_serializer,
+    service_errors,
+)
 from patients.selectors import patient_get, patients_visible, require_clinical_role
 
 
@@ -32,8 +38,8 @@ def _child_of_course(model: type[Any], *, request: Request, pk: Any) -> Any:
     return selectors.course_child_get(model, user=request.user, public_id=pk)
 
 
-def _course_ref() -> serializers.SlugRelatedField:
-    return serializers.SlugRelatedField(slug_field="public_id", read_only=True)
+def _course_ref() -> PublicIdRelatedField:
+    return PublicIdRelatedField()
 
 
 # Output serializers
@@ -129,7 +135,7 @@ class UpdateDetailOutputSerializer(UpdateOutputSerializer):
 class RecommendationOutputSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="public_id", read_only=True)
     course = _course_ref()
-    update = serializers.SlugRelatedField(slug_field="public_id", read_only=True)
+    update = PublicIdRelatedField()
     reviewed_by = serializers.StringRelatedField()
     status = StatusField(choices=Recommendation.Status.choices, read_only=True)
 
@@ -159,7 +165,7 @@ class RecommendationOutputSerializer(serializers.ModelSerializer):
 
 class CourseOutputSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="public_id", read_only=True)
-    patient = serializers.SlugRelatedField(slug_field="public_id", read_only=True)
+    patient = PublicIdRelatedField()
     drug = serializers.SlugRelatedField(slug_field="name", read_only=True)
     model_version_label = serializers.StringRelatedField(source="model_version")
     opened_by = serializers.StringRelatedField()

@@ -302,5 +302,7 @@ LOGGING = {
     "loggers": {
         "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
         "celery": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        # django-axes logs every successful sign-in at INFO; the audit trail has them already.
+        "axes": {"handlers": ["console"], "level": "WARNING", "propagate": False},
     },
 }

@@ -190,6 +190,13 @@ class ModelVersionActionApi(APIView):
 
 class ChangeRequestOutputSerializer(serializers.ModelSerializer):
     drug = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    # A plain string: the schema has several "status" enums already (they would collide by name).
+    status = serializers.CharField(
+        read_only=True, help_text="one of: " + ", ".join(CatalogChangeRequest.Status.values)
+    )
+    kind = serializers.CharField(
+        read_only=True, help_text="one of: " + ", ".join(CatalogChangeRequest.Kind.values)
+    )
     requested_by = serializers.StringRelatedField()
     decided_by = serializers.StringRelatedField()
 

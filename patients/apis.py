@@ -86,6 +86,17 @@ class StatusField(serializers.ChoiceField):
         super().__init__(choices=choices, **kwargs)
 
 
+class PublicIdRelatedField(serializers.SlugRelatedField):
+    """A related row by its public id (a UUID string), as every id in the API is."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("read_only", True)
+        super().__init__(slug_field="public_id", **kwargs)
+
+    def to_representation(self, obj: Any) -> str:
+        return str(obj.public_id)
+
+
 def paginated_serializer(name: str, item: type[serializers.Serializer]) -> type[serializers.Serializer]:
     """The page layout of DRF's PageNumberPagination, declared for the schema."""
     return type(
@@ -116,7 +127,7 @@ PatientPageSerializer = paginated_serializer("PatientPage", PatientOutputSeriali
 
 class MeasurementOutputSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="public_id", read_only=True)
-    patient = serializers.SlugRelatedField(slug_field="public_id", read_only=True)
+    patient = PublicIdRelatedField()
     recorded_by = serializers.StringRelatedField()
 
     class Meta:
@@ -139,7 +150,7 @@ class MeasurementOutputSerializer(serializers.ModelSerializer):
 
 class GenotypeOutputSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="public_id", read_only=True)
-    patient = serializers.SlugRelatedField(slug_field="public_id", read_only=True)
+    patient = PublicIdRelatedField()
     recorded_by = serializers.StringRelatedField()
 
     class Meta:
@@ -162,7 +173,7 @@ class GenotypeOutputSerializer(serializers.ModelSerializer):
 
 class ConsentOutputSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="public_id", read_only=True)
-    patient = serializers.SlugRelatedField(slug_field="public_id", read_only=True)
+    patient = PublicIdRelatedField()
     recorded_by = serializers.StringRelatedField()
     status = StatusField(choices=ConsentRecord.Status.choices, read_only=True)
 

@@ -122,8 +122,13 @@ def _use_test_settings() -> None:
     }
     # The test client speaks plain HTTP; tests/mipd_web/test_security.py checks the redirect itself.
     settings.SECURE_SSL_REDIRECT = False
-    # Hashing passwords slowly is the point in production and only costs time here.
+    # Hashing passwords slowly is the point in production and only costs time here (Argon2 is checked in
+    # tests/accounts/test_passwords.py).
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Transactional tests empty the test database after each test: past the audit tables' triggers.
+    from audit.testing import allow_test_database_flush
+
+    allow_test_database_flush()
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

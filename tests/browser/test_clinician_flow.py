@@ -117,8 +117,8 @@ def log_in_and_open_the_course(page: Page, live_server: LiveServer, course: Any)
     expect(page).to_have_url(f"{live_server.url}/patients/")
     page.click("text=MARTIN, Alice")
     expect(page.locator("h1")).to_have_text("MARTIN, Alice")
-    page.click(f"#courses a[href$='/courses/{course.pk}/']")
-    expect(page).to_have_url(f"{live_server.url}/courses/{course.pk}/")
+    page.click(f"#courses a[href$='/courses/{course.public_id}/']")
+    expect(page).to_have_url(f"{live_server.url}/courses/{course.public_id}/")
 
 
 def submit_level(page: Page, *, sampled_at: dt.datetime, value: str) -> None:
@@ -150,7 +150,7 @@ def test_a_recorded_level_updates_the_course_page_with_bands_and_candidates(
     submit_level(page, sampled_at=treated_course.first_dose_at + dt.timedelta(hours=35.5), value="7.1")
 
     expect(state).to_have_text(re.compile(r"^\s*Done: new level\s*$"), timeout=UPDATE_TIMEOUT_MS)
-    expect(page).to_have_url(f"{live_server.url}/courses/{treated_course.pk}/")
+    expect(page).to_have_url(f"{live_server.url}/courses/{treated_course.public_id}/")
     assert page.get_attribute("#update-status", "data-shown-update") != shown_before
     expect(page.locator("#timeline")).to_contain_text("level 7.1 mg/L")
     expect_plot_with_bands_and_candidates(page)

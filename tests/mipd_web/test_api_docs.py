@@ -6,11 +6,13 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
+from tests.auth import login
+
 
 @pytest.fixture
 def logged_in_client(client: Client, django_user_model: type[User]) -> Client:
     user = django_user_model.objects.create_user(username="api-reader", password="pw-not-checked-here")
-    client.force_login(user)
+    login(client, user)
     return client
 
 
