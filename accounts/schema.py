@@ -12,5 +12,5 @@ class ExpiringTokenScheme(OpenApiAuthenticationExtension):
             "type": "apiKey",
             "in": "header",
             "name": "Authorization",
-            "description": 'Token-based authentication: "Token mipd_…" (issued by IT, expires; system accounts)',
+            "description": '"Token mipd_…": issued by IT for system accounts, expires',
         }

@@ -11,8 +11,7 @@ from django.utils import timezone
 
 from dosing import services
 from dosing.models import Recommendation
-from tests.auth import login
-from tests.auth import next_totp_code
+from tests.auth import login, next_totp_code
 from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.django_db
