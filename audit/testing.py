@@ -27,3 +27,32 @@ def allow_test_database_flush() -> None:
 
     sql_flush._mipd_test_flush = True  # type: ignore[attr-defined]
     DatabaseOperations.sql_flush = sql_flush  # type: ignore[method-assign]
+
+
+def flush_at_the_end_of_each_block() -> None:
+    """Inside Django's TestCase nothing commits: the end of the outermost block of the code under test stands
+    for the commit. Blocks with a savepoint reach ``savepoint_commit`` (audit.backends); this covers those
+    without one (``atomic(savepoint=False)``, as Django's m2m ``add`` uses), which release nothing."""
+    from django.db import transaction
+
+    from audit import chain
+
+    atomic = transaction.Atomic
+    if getattr(atomic.__exit__, "_mipd_test_flush", False):
+        return
+    original = atomic.__exit__
+
+    def __exit__(self: Any, exc_type: Any, exc_value: Any, traceback: Any) -> Any:
+        result = original(self, exc_type, exc_value, traceback)
+        connection = transaction.get_connection(self.using)
+        if (
+            exc_type is None
+            and connection.in_atomic_block
+            and not connection.needs_rollback
+            and not chain.logically_in_transaction(connection)
+        ):
+            chain.flush(connection)
+        return result
+
+    __exit__._mipd_test_flush = True  # type: ignore[attr-defined]
+    atomic.__exit__ = __exit__  # type: ignore[method-assign]

@@ -248,7 +248,7 @@ class ElectronicSignature(models.Model):
     meaning = models.CharField(max_length=16, choices=Meaning.choices)
     content = models.TextField(help_text="canonical JSON of what was signed")
     content_sha256 = models.CharField(max_length=64)
-    method = models.CharField(max_length=60, help_text="how the signer was authenticated at signing")
+    method = models.CharField(max_length=200, help_text="how the signer was authenticated at signing")
 
     objects = AuditedManager()
 

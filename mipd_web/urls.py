@@ -19,6 +19,7 @@ urlpatterns = [
     path("catalog/", include("models_catalog.urls")),
     path("patients/", include("patients.urls")),
     path("", include("dosing.urls")),
+    path("audit/", include("audit.urls")),
     path("api/", include((api_urlpatterns, "api"))),
     path("admin/", admin.site.urls),
 ]

@@ -126,9 +126,11 @@ def _use_test_settings() -> None:
     # tests/accounts/test_passwords.py).
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # Transactional tests empty the test database after each test: past the audit tables' triggers.
-    from audit.testing import allow_test_database_flush
+    # TestCase never commits: the audit chain is written where the code under test would commit.
+    from audit.testing import allow_test_database_flush, flush_at_the_end_of_each_block
 
     allow_test_database_flush()
+    flush_at_the_end_of_each_block()
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
