@@ -76,7 +76,7 @@ def entry_list(request: HttpRequest) -> HttpResponse:
 @login_required
 def entry_export(request: HttpRequest) -> StreamingHttpResponse:
     """The filtered entries as CSV, oldest first, with their hashes (anyone can re-check the chain order)."""
-    form, where = _filter(request)
+    _, where = _filter(request)
     rows = selectors.entries(user=request.user, where=where)
     record_event(
         AuditEntry.Action.EXPORT,

@@ -69,7 +69,7 @@ class Migration(migrations.Migration):
                 ("content_sha256", models.CharField(max_length=64)),
                 (
                     "method",
-                    models.CharField(help_text="how the signer was authenticated at signing", max_length=60),
+                    models.CharField(help_text="how the signer was authenticated at signing", max_length=200),
                 ),
                 (
                     "recommendation",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 
 import pytest
@@ -169,7 +170,7 @@ def test_a_rolled_back_write_leaves_no_entry_but_a_refusal_stays(patient, clinic
 def test_entries_are_chained_and_sealed(dosed) -> None:
     rows = list(AuditEntry.objects.order_by("seq"))
     assert [row.seq for row in rows] == list(range(1, len(rows) + 1))
-    for previous, entry in zip(rows, rows[1:], strict=False):
+    for previous, entry in itertools.pairwise(rows):
         assert entry.prev_hash == previous.entry_hash
     assert ChainHead.objects.get(pk=1).entry_hash == rows[-1].entry_hash
     report = verify_chain()
@@ -201,7 +202,7 @@ def test_the_model_refuses_to_change_or_delete_an_entry(patient) -> None:
     ],
 )
 def test_postgresql_refuses_to_change_the_trail_whatever_the_client(patient, statement: str) -> None:
-    with pytest.raises(DatabaseError, match="append-only|forward only"), transaction.atomic():
+    with pytest.raises(DatabaseError, match=r"append-only|forward only"), transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute(statement)
     assert AuditEntry.objects.filter(seq=1).exclude(reason="forged").exists()

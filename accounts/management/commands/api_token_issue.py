@@ -31,8 +31,8 @@ class Command(BaseCommand):
             raise CommandError(f"no active user '{user}'")
         if second_factor_required(user=account):
             raise CommandError(
-                f"'{user}' signs in with a second factor (pharmacist, curator, auditor or staff): a token would "
-                "by-pass it. Issue tokens to system accounts only."
+                f"'{user}' signs in with a second factor (pharmacist, curator, auditor or staff): a token "
+                "would by-pass it. Issue tokens to system accounts only."
             )
         if not 1 <= hours <= settings.API_TOKEN_TTL_HOURS:
             raise CommandError(f"--hours must be between 1 and {settings.API_TOKEN_TTL_HOURS}")
