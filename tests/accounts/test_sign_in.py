@@ -1,4 +1,4 @@
-"""Sign-in: lockout after repeated failures, the second factor, no code used twice, the idle timeout, Argon2."""
+"""Sign-in: lockout after repeated failures, the second factor, no code used twice, idle timeout, Argon2."""
 
 from __future__ import annotations
 
@@ -15,9 +15,10 @@ from accounts.roles import Role
 from audit.models import AuditEntry
 from tests.auth import login, next_totp_code, totp_code, totp_device
 from tests.factories import PASSWORD, UserFactory
-from tests.mipd_web.conftest import run_python  # noqa: F401 (a fixture)
+from tests.mipd_web import conftest as web_fixtures
 
 pytestmark = pytest.mark.django_db
+run_python = web_fixtures.run_python  # fresh processes: settings load once per process
 LOGIN = "/accounts/login/"
 
 
@@ -147,7 +148,9 @@ def test_an_active_session_stays(client: Client, settings) -> None:
 def test_the_idle_timeout_is_fifteen_minutes_by_default_and_configurable(run_python) -> None:
     from tests.mipd_web.conftest import PRODUCTION_ENV
 
-    code = "import django; django.setup(); from django.conf import settings; print(settings.SESSION_IDLE_TIMEOUT)"
+    code = (
+        "import django; django.setup(); from django.conf import settings as s; print(s.SESSION_IDLE_TIMEOUT)"
+    )
     env = {"DJANGO_SETTINGS_MODULE": "mipd_web.settings", **PRODUCTION_ENV}
     assert run_python(code, env=env).stdout.strip() == "900"
     assert run_python(code, env={**env, "SESSION_IDLE_TIMEOUT": "300"}).stdout.strip() == "300"

@@ -6,7 +6,15 @@ from typing import Any
 
 import pytest
 
-from tests.dosing.conftest import clinician, course, patient, pharmacist, published_version  # noqa: F401
+from tests.dosing import conftest as dosing_fixtures
+
+# The dosing fixtures: a published test model, a consenting ICU patient, a course, ICU staff.
+clinician, pharmacist = dosing_fixtures.clinician, dosing_fixtures.pharmacist
+patient, course, published_version = (
+    dosing_fixtures.patient,
+    dosing_fixtures.course,
+    dosing_fixtures.published_version,
+)
 
 
 @pytest.fixture

@@ -9,9 +9,11 @@ import pytest
 from django.test import Client
 
 from tests.auth import login
-from tests.dosing.conftest import clinician, course, patient, published_version  # noqa: F401
+from tests.dosing import conftest as dosing_fixtures
 
 pytestmark = pytest.mark.django_db
+clinician, course, patient = dosing_fixtures.clinician, dosing_fixtures.course, dosing_fixtures.patient
+published_version = dosing_fixtures.published_version
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 
 
