@@ -76,12 +76,12 @@ def break_glass_active(*, user: User, patient: Patient) -> BreakGlassAccess | No
 
 def visible_patients(*, user: User) -> QuerySet[Patient]:
     if not has_clinical_role(user=user):
-        _refuse(user=user, patient=None, object_type="patients.patient", object_id="", why="no clinical role")
+        refuse(user=user, patient=None, object_type="patients.patient", object_id="", why="no clinical role")
         raise PermissionDenied("patient data is available to clinicians and pharmacists only")
     return Patient.objects.filter(visible_filter(user=user))
 
 
-def _refuse(*, user: User, patient: Patient | None, object_type: str, object_id: Any, why: str) -> None:
+def refuse(*, user: User, patient: Patient | None, object_type: str, object_id: Any, why: str) -> None:
     record_event(
         AuditEntry.Action.ACCESS_DENIED,
         patient_id=patient.public_id if patient is not None else None,
@@ -115,16 +115,16 @@ def scoped_get(
     queryset = rows if isinstance(rows, QuerySet) else rows._default_manager.all()
     label = queryset.model._meta.label_lower
     if not has_clinical_role(user=user):
-        _refuse(user=user, patient=None, object_type=label, object_id=public_id, why="no clinical role")
+        refuse(user=user, patient=None, object_type=label, object_id=public_id, why="no clinical role")
         raise PermissionDenied("patient data is available to clinicians and pharmacists only")
     key = _as_uuid(public_id)
     row = queryset.filter(public_id=key).first() if key is not None else None
     if row is None:
-        _refuse(user=user, patient=None, object_type=label, object_id=public_id, why="no such record")
+        refuse(user=user, patient=None, object_type=label, object_id=public_id, why="no such record")
         raise Http404("no such record")
     patient = patient_of(row)
     if not can_access(user=user, patient=patient):
-        _refuse(
+        refuse(
             user=user, patient=patient, object_type=label, object_id=row.pk, why="not under the user's care"
         )
         raise PermissionDenied(NOT_YOURS)
