@@ -18,9 +18,11 @@ from patients.models import ConsentRecord, CovariateMeasurement, Patient
 
 
 def require_clinical_role(*, user: AbstractBaseUser | AnonymousUser) -> None:
-    """Patient data is for clinicians and pharmacists; curators and others see none of it (refusal audited)."""
+    """Patient data is for clinicians and pharmacists; curators and others see none (the refusal is audited)."""
     if not access.has_clinical_role(user=user):
-        access.refuse(user=user, patient=None, object_type="patients.patient", object_id="", why="no clinical role")
+        access.refuse(
+            user=user, patient=None, object_type="patients.patient", object_id="", why="no clinical role"
+        )
         raise PermissionDenied("patient data is available to clinicians and pharmacists only")
 
 
