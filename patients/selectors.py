@@ -18,7 +18,7 @@ from patients.models import ConsentRecord, CovariateMeasurement, Patient
 
 
 def require_clinical_role(*, user: AbstractBaseUser | AnonymousUser) -> None:
-    """Patient data is for clinicians and pharmacists; curators and others see none (the refusal is audited)."""
+    """Patient data is for clinicians and pharmacists only; a refusal is an audit entry."""
     if not access.has_clinical_role(user=user):
         access.refuse(
             user=user, patient=None, object_type="patients.patient", object_id="", why="no clinical role"
