@@ -194,6 +194,7 @@ def sign(*, recommendation: Recommendation, user: AbstractBaseUser, method: str)
 
 def verify(signature: ElectronicSignature) -> list[str]:
     """Why the signature no longer holds (empty: it does): the signed records must be as signed."""
+    signature = ElectronicSignature.objects.select_related("signer").get(pk=signature.pk)  # as stored now
     problems = []
     if sha256_hex(signature.content) != signature.content_sha256:
         problems.append("the signed text does not match its hash")
