@@ -510,6 +510,7 @@ def drug_limits_propose(
     _require_curator(user)
     reason = _require_reason(reason)
     values = _complete_limits(values)
+    drug = Drug.objects.get(pk=drug.pk)  # the stored limits, as an approval will compare them
     trial = Drug.objects.get(pk=drug.pk)
     for name, value in values.items():
         setattr(trial, name, value)
