@@ -55,7 +55,7 @@ def test_a_second_curator_applies_exactly_what_was_proposed(drug, curator, secon
 
 
 def test_a_partial_set_of_limits_is_refused(drug, curator) -> None:
-    with pytest.raises(ValidationError, match="every limit .* missing: .*max_infusion_rate_mg_per_h"):
+    with pytest.raises(ValidationError, match=r"every limit .* missing: .*max_infusion_rate_mg_per_h"):
         services.drug_limits_propose(
             drug=drug, user=curator, reason="x", max_single_dose_mg=2000, limits_source="x"
         )

@@ -1,4 +1,4 @@
-"""A published model file is checked at every use for dosing: an edit in the database stops dosing and alerts."""
+"""A published model file is checked at every use for dosing: an edit in the database stops dosing, alerts."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ TARGET = {"metric": "trough", "low": 5, "high": 10}
 
 
 def tamper(version, *, rehash: bool) -> None:
-    """TVCL 4 → 9 by SQL; with ``rehash`` the stored SHA-256 is changed to match, as a careful forger would."""
+    """TVCL 4 → 9 by SQL; with ``rehash`` the stored SHA-256 too, as a careful forger would."""
     document = json.loads(json.dumps(version.document))
     document["thetas"]["TVCL"] = 9.0
     with connection.cursor() as cursor:
