@@ -182,7 +182,10 @@ def test_the_page_follows_an_update_that_finishes_after_it_loaded(
     services.update_run(update_id=held[0])  # what the worker does, while the page polls
 
     expect(state).to_have_text(re.compile(r"^\s*Done: new level\s*$"), timeout=UPDATE_TIMEOUT_MS)
-    expect(page.locator("#update-status")).to_have_attribute("data-shown-update", str(held[0]))
+    from dosing.models import BayesianUpdate
+
+    shown = str(BayesianUpdate.objects.get(pk=held[0]).public_id)
+    expect(page.locator("#update-status")).to_have_attribute("data-shown-update", shown)
     # the new results are swapped in and drawn: the plot now has both levels
     page.wait_for_function(f"({CHART_LEVELS_JS})() === 2", timeout=UPDATE_TIMEOUT_MS)
     expect_plot_with_bands_and_candidates(page)
