@@ -4,8 +4,9 @@ At publication the version gets a *seal*: an HMAC (the audit chain's key, which 
 its model id, version and the SHA-256 of its canonical document. Before a course is opened on a version and
 before each Bayesian update, the document is hashed again and the seal recomputed: a document edited in the
 database (TVCL 4.5 → 9, say), with or without its stored hash, no longer matches, and dosing with that
-version stops with the reason. Each refusal is logged as CRITICAL and written to the audit trail, and
-``/healthz`` reports the version until a curator publishes a checked one.
+version stops with the reason. Each refusal is logged as CRITICAL (the alert for IT's log monitoring) and
+written to the audit trail (action ``integrity_alert``); the version's catalog page says so in red, and the
+audit verification reports the version's row as changed outside the application.
 """
 
 from __future__ import annotations
@@ -76,11 +77,6 @@ def document_for_dosing(model_version: ModelVersion) -> Any:
     raise ModelIntegrityError(message)
 
 
-def versions_failing() -> list[tuple[ModelVersion, str]]:
-    """Published and retired versions whose document fails the check (for /healthz and the auditors)."""
-    failing = []
-    for version in ModelVersion.objects.visible_to_clinicians().order_by("pk"):
-        reason = problem(version)
-        if reason:
-            failing.append((version, reason))
-    return failing
+def published_problem(model_version: ModelVersion) -> str:
+    """The check for a catalog page: only published and retired versions are sealed."""
+    return problem(model_version) if model_version.is_frozen else ""

@@ -15,7 +15,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
-from models_catalog import engine_adapter, selectors, services
+from models_catalog import engine_adapter, integrity, selectors, services
 from models_catalog.forms import (
     DecisionForm,
     DrugLimitsForm,
@@ -89,6 +89,7 @@ def version_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "events": version.events.select_related("actor")[:30],
         "document_json": json.dumps(version.document, indent=2, ensure_ascii=False),
         "retire_form": ReasonForm(),
+        "integrity_problem": integrity.published_problem(version),
         "new_version_form": NewVersionForm(),
         "Status": ModelVersion.Status,
     }

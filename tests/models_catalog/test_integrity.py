@@ -79,3 +79,14 @@ def test_an_edited_model_file_stops_dosing_with_it_and_alerts(
         services.course_open(
             patient=patient, model_version=published_version, indication="x", target=TARGET, user=clinician
         )
+
+
+def test_the_catalog_page_of_an_edited_version_says_so(client, published_version) -> None:
+    from tests.auth import login
+    from tests.factories import UserFactory
+
+    login(client, UserFactory(username="reader"))
+    url = f"/catalog/versions/{published_version.pk}/"
+    assert 'id="integrity-alert"' not in client.get(url).content.decode()
+    tamper(published_version, rehash=True)
+    assert "Do not dose with this version" in client.get(url).content.decode()
