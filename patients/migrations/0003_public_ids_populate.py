@@ -4,8 +4,10 @@ Two existing patients whose MRNs normalise to the same identifier stop the migra
 must decide which record is the real one before the database can refuse look-alikes.
 """
 
+import unicodedata
 import uuid
 
+from django.core.exceptions import ValidationError
 from django.db import migrations
 
 from patients.identifiers import normalize_mrn
@@ -22,7 +24,10 @@ def populate(apps, schema_editor):
     patient_model = apps.get_model("patients", "Patient")
     seen = {}
     for pk, mrn in patient_model.objects.using(db).order_by("pk").values_list("pk", "mrn"):
-        key = normalize_mrn(mrn)
+        try:
+            key = normalize_mrn(mrn)
+        except ValidationError:  # an MRN with characters new ones may not have: kept, folded as far as safe
+            key = "".join(unicodedata.normalize("NFKC", mrn).split()).upper()[:64]
         if key in seen:
             raise RuntimeError(
                 f"patients {seen[key][0]} (MRN {seen[key][1]!r}) and {pk} (MRN {mrn!r}) have the same MRN once "
