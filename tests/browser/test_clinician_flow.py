@@ -18,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from tests.browser.polling import wait_for
 from tests.dosing import conftest as dosing_fixtures
 from tests.factories import PASSWORD
 
@@ -130,7 +131,7 @@ def submit_level(page: Page, *, sampled_at: dt.datetime, value: str) -> None:
 
 
 def expect_plot_with_bands_and_candidates(page: Page) -> None:
-    page.wait_for_function(f"({CHART_ROLES_JS})() !== null", timeout=UPDATE_TIMEOUT_MS)
+    wait_for(page, CHART_ROLES_JS, timeout_ms=UPDATE_TIMEOUT_MS)
     roles = page.evaluate(CHART_ROLES_JS)
     assert {"band90", "band50", "map", "levels"} <= set(roles), roles
     assert page.locator("#candidates tbody tr td:nth-child(3)").count() >= 1  # a row with a P(target)
@@ -187,7 +188,7 @@ def test_the_page_follows_an_update_that_finishes_after_it_loaded(
     shown = str(BayesianUpdate.objects.get(pk=held[0]).public_id)
     expect(page.locator("#update-status")).to_have_attribute("data-shown-update", shown)
     # the new results are swapped in and drawn: the plot now has both levels
-    page.wait_for_function(f"({CHART_LEVELS_JS})() === 2", timeout=UPDATE_TIMEOUT_MS)
+    wait_for(page, CHART_LEVELS_JS, 2, timeout_ms=UPDATE_TIMEOUT_MS)
     expect_plot_with_bands_and_candidates(page)
     assert errors == [], f"JavaScript errors on the page: {errors}"
 

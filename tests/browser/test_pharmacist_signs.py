@@ -4,7 +4,6 @@ the Content-Security-Policy (no violation reported); the review signed with the 
 from __future__ import annotations
 
 import re
-import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -67,11 +66,7 @@ def test_a_pharmacist_signs_in_with_a_code_and_signs_the_review(
     page.fill("input[name=code]", next_totp_code(pharmacist))
     page.click("#second-factor button[type=submit]")
     expect(page).to_have_url(f"{live_server.url}/courses/{treated_course.public_id}/")
-    # page.evaluate, not wait_for_function: Playwright's polling evaluates a string, which the CSP refuses
-    deadline = time.monotonic() + flow.UPDATE_TIMEOUT_MS / 1000
-    while page.evaluate(flow.CHART_ROLES_JS) is None and time.monotonic() < deadline:
-        page.wait_for_timeout(200)
-    assert {"band90", "band50", "map", "levels"} <= set(page.evaluate(flow.CHART_ROLES_JS) or [])
+    flow.expect_plot_with_bands_and_candidates(page)
     form = page.locator("#review-form")
     form.locator("input[name=decision][value=approve]").check()
     form.locator("input[name=password]").fill(PASSWORD)
