@@ -7,6 +7,7 @@ class Role(StrEnum):
     CLINICIAN = "clinician"  # opens therapy courses, records doses and levels, requests recommendations
     PHARMACIST = "pharmacist"  # reviews recommendations: approves, modifies or rejects them, with a signature
     MODEL_CURATOR = "model_curator"  # publishes population models and dosing rules in the catalog
+    AUDITOR = "auditor"  # reads the audit trail and verifies it; changes nothing
 
     @property
     def label(self) -> str:

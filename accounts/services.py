@@ -1,5 +1,6 @@
 """Writes about users: the demo accounts of the embedded default."""
 
+import base64
 import secrets
 from dataclasses import dataclass
 
@@ -7,6 +8,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
 
+from accounts.otp import SECOND_FACTOR_ROLES
 from accounts.roles import Role
 
 # Two curators, because publishing a model needs a second curator's approval (four-eyes).
@@ -15,7 +17,9 @@ DEMO_USERS: tuple[tuple[str, Role], ...] = (
     ("demo-pharmacist", Role.PHARMACIST),
     ("demo-curator", Role.MODEL_CURATOR),
     ("demo-curator-2", Role.MODEL_CURATOR),
+    ("demo-auditor", Role.AUDITOR),
 )
+DEMO_CARE_TEAM = "Demo TDM service (all wards)"
 
 
 @dataclass(frozen=True)
@@ -24,6 +28,7 @@ class SeededUser:
     role: Role
     created: bool
     password: str | None  # the new password when one was set, else None (it is never stored in clear)
+    totp_secret: str | None = None  # base32, for an authenticator app; roles that need a second factor
 
 
 def _new_password() -> str:
@@ -51,5 +56,27 @@ def demo_users_seed(*, reset_passwords: bool = False) -> list[SeededUser]:
             user.is_active = True
             user.save(update_fields=["password", "is_active"])
         user.groups.add(group)
-        seeded.append(SeededUser(username=username, role=role, created=created, password=password))
+        secret = _demo_totp_secret(user) if role in SECOND_FACTOR_ROLES else None
+        seeded.append(
+            SeededUser(username=username, role=role, created=created, password=password, totp_secret=secret)
+        )
+    _demo_care_team(user_model)
     return seeded
+
+
+def _demo_totp_secret(user) -> str:
+    """The demo user's authenticator secret (created once, then kept): printed so a person can sign in."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).order_by("pk").first()
+    if device is None:
+        device = TOTPDevice.objects.create(user=user, name="demo authenticator", confirmed=True)
+    return base64.b32encode(device.bin_key).decode("ascii")
+
+
+def _demo_care_team(user_model) -> None:
+    """The demo clinician and pharmacist care for every demo patient (a hospital-wide service team)."""
+    from patients.models import CareTeam
+
+    team, _ = CareTeam.objects.get_or_create(name=DEMO_CARE_TEAM, defaults={"covers_all_wards": True})
+    team.members.add(*user_model.objects.filter(username__in=["demo-clinician", "demo-pharmacist"]))

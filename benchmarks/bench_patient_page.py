@@ -10,7 +10,9 @@ courses that are timed carries the real results (the others carry none: they are
 
 For ``--samples`` random patients, the patient page (``/patients/<id>/``) and the page of its latest course
 (``/courses/<id>/``) are fetched with the Django test client (settings as in production, DEBUG off), after
-one warm-up request each. Prints the median and the 95th percentile of the server time (the test client's
+one warm-up request each, with the audit trail on (each read is an entry, chained at commit) and off
+(``audit.recorder.suspended``, for this comparison only), alternating.
+Prints the median and the 95th percentile of the server time (the test client's
 request, i.e. URL routing, views, queries and template rendering, without the network) and the number of SQL
 queries per page (``CaptureQueriesContext``). The scratch database is dropped at the end.
 
@@ -21,6 +23,7 @@ queries per page (``CaptureQueriesContext``). The scratch database is dropped at
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import secrets
@@ -137,6 +140,7 @@ def bulk_data(
         [
             Patient(
                 mrn=f"BENCH-{i:06d}",
+                mrn_key=f"BENCH-{i:06d}",
                 family_name=f"Family{i % 997}",
                 given_name=f"Given{i % 331}",
                 birth_date=dt.date(1930 + i % 80, 1 + i % 12, 1 + i % 28),
@@ -301,6 +305,7 @@ def measure(args: argparse.Namespace) -> None:
     from django.test.utils import override_settings
     from django.utils import timezone
 
+    from audit.recorder import suspended
     from dosing.models import BayesianUpdate, DrugLevel, TherapyCourse
     from models_catalog.models import ModelVersion, TargetProtocol
     from patients.models import Patient
@@ -314,17 +319,18 @@ def measure(args: argparse.Namespace) -> None:
     rng = np.random.default_rng(args.seed)
     sampled_index = rng.choice(args.patients, size=min(args.samples, args.patients), replace=False)
     tic = time.perf_counter()
-    sampled = bulk_data(
-        n_patients=args.patients,
-        n_levels=args.levels,
-        sampled_index={int(i) for i in sampled_index},
-        clinician=clinician,
-        version=version,
-        protocol=protocol,
-        reference=reference,
-        now=now,
-        rng=rng,
-    )
+    with suspended():  # the bulk set-up is not what is measured; the page reads below are audited (or not)
+        sampled = bulk_data(
+            n_patients=args.patients,
+            n_levels=args.levels,
+            sampled_index={int(i) for i in sampled_index},
+            clinician=clinician,
+            version=version,
+            protocol=protocol,
+            reference=reference,
+            now=now,
+            rng=rng,
+        )
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     print(
@@ -333,33 +339,45 @@ def measure(args: argparse.Namespace) -> None:
         f"{BayesianUpdate.objects.count():,} updates"
     )
     client = Client()
-    client.force_login(clinician)
-    results: dict[str, dict[str, list[float]]] = {"patient page": {}, "course page": {}}
+    client.force_login(clinician)  # the demo clinician: no second factor, a hospital-wide care team
+    pages = ("patient page", "course page")
+    results: dict[str, dict[str, list[float]]] = {
+        f"{page}, audit {mode}": {} for page in pages for mode in ("on", "off")
+    }
     bad: list[str] = []
     with override_settings(STORAGES=PLAIN_STATIC_STORAGES):
-        for patient_pk in sorted(sampled):
+        for turn, patient_pk in enumerate(sorted(sampled)):
+            patient = Patient.objects.get(pk=patient_pk)
             course = TherapyCourse.objects.filter(patient_id=patient_pk).order_by("-pk").first()
-            for page, url in (
-                ("patient page", f"/patients/{patient_pk}/"),
-                ("course page", f"/courses/{course.pk}/"),
-            ):
-                times, n_queries, status = time_page(client, url, args.repeats)
-                if status != 200:
-                    bad.append(f"{url}: HTTP {status}")
-                results[page].setdefault("ms", []).extend(t * 1000 for t in times)
-                results[page].setdefault("queries", []).append(n_queries)
+            urls = {
+                "patient page": f"/patients/{patient.public_id}/",
+                "course page": f"/courses/{course.public_id}/",
+            }
+            # on and off alternate in order from one patient to the next: the shared CPU's load hits both
+            modes = ("on", "off") if turn % 2 == 0 else ("off", "on")
+            for page in pages:
+                for mode in modes:
+                    with contextlib.nullcontext() if mode == "on" else suspended():
+                        times, n_queries, status = time_page(client, urls[page], args.repeats)
+                    if status != 200:
+                        bad.append(f"{urls[page]}: HTTP {status}")
+                    results[f"{page}, audit {mode}"].setdefault("ms", []).extend(t * 1000 for t in times)
+                    results[f"{page}, audit {mode}"].setdefault("queries", []).append(n_queries)
     print(
         f"\n{len(sampled)} random patients, {args.repeats} request(s) each after a warm-up; "
         f"{os.cpu_count()} CPUs on this machine"
     )
-    print(f"{'page':14} {'median ms':>10} {'p95 ms':>9} {'queries (min-max)':>18}")
+    print(f"{'page':26} {'median ms':>10} {'p95 ms':>9} {'queries (min-max)':>18}")
     for page, values in results.items():
         ms = np.array(values["ms"])
         queries = values["queries"]
         print(
-            f"{page:14} {np.median(ms):10.1f} {np.percentile(ms, 95):9.1f} "
+            f"{page:26} {np.median(ms):10.1f} {np.percentile(ms, 95):9.1f} "
             f"{f'{min(queries)}-{max(queries)}':>18}"
         )
+    for page in pages:
+        on, off = (np.median(results[f"{page}, audit {mode}"]["ms"]) for mode in ("on", "off"))
+        print(f"{page}: auditing adds {on - off:+.1f} ms to the median ({100 * (on - off) / off:+.0f} %)")
     for line in bad:
         print(f"FAILED {line}")
 

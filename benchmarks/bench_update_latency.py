@@ -153,7 +153,8 @@ def measure(args: argparse.Namespace) -> None:
             )
             is_trough = round_ % 2 == 0
             value = float(rng.normal(14.0, 2.5) if is_trough else rng.normal(30.0, 4.0))
-            status_url, results_url = f"/courses/{course.pk}/status.json", f"/courses/{course.pk}/results/"
+            status_url = f"/courses/{course.public_id}/status.json"
+            results_url = f"/courses/{course.public_id}/results/"
             t_start = time.perf_counter()
             dosing.level_record(
                 course=course,
@@ -168,7 +169,7 @@ def measure(args: argparse.Namespace) -> None:
             deadline = t_saved + args.timeout
             while True:
                 status = client.get(status_url).json()
-                if status.get("update") == update.pk and status.get("finished"):
+                if status.get("update") == str(update.public_id) and status.get("finished"):
                     break
                 if time.perf_counter() > deadline:
                     break

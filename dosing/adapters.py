@@ -35,6 +35,7 @@ from mipd_engine.errors import InvalidInputError
 from mipd_engine.model import PopulationModel, parse_model
 from mipd_engine.regimens import Regimen
 from mipd_engine.targets import METRICS
+from models_catalog import integrity
 from models_catalog.labels import is_infusion
 from models_catalog.models import ModelVersion
 from patients.models import ConsentRecord, Patient
@@ -50,6 +51,10 @@ SAMPLING_HOURS = (8.0, 18.0)  # random-time levels are proposed within the labor
 
 class CaseBuildError(Exception):
     """The record cannot become a case (missing covariates, no covariate sources); says what is missing."""
+
+
+class ModelIntegrityStop(CaseBuildError):
+    """The course's model file no longer matches its seal: nothing may be computed with it."""
 
 
 @dataclass(frozen=True)
@@ -285,7 +290,11 @@ def course_case(course: TherapyCourse, *, now: dt.datetime | None = None) -> Cou
     """The course's case document as recorded now: fit, bands, regimen search from the next dose."""
     now = now or timezone.now()
     version = course.model_version
-    model = parse_model(version.document)
+    try:  # the published file, checked against its seal at every use (models_catalog.integrity)
+        model_document = integrity.document_for_dosing(version)
+    except integrity.ModelIntegrityError as exc:
+        raise ModelIntegrityStop(str(exc)) from None
+    model = parse_model(model_document)
     origin, doses = course_origin(course, now)
     genotype_used = (
         consent_status(patient=course.patient, scope=ConsentRecord.Scope.GENOTYPE_USE) == "granted"
@@ -324,7 +333,7 @@ def course_case(course: TherapyCourse, *, now: dt.datetime | None = None) -> Cou
             "(or the course's target states max_dose_mg)"
         )
     document = {
-        "model": version.document,
+        "model": model_document,
         "covariates": covariates,
         "covariate_changes": changes,
         "doses": [_dose_document(dose, origin) for dose in doses],

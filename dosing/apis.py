@@ -7,10 +7,10 @@ so). An update runs after the request's transaction commits; the course page pol
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.http import Http404
-from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
@@ -26,22 +26,31 @@ from dosing.models import BayesianUpdate, DoseAdministration, DrugLevel, Recomme
 from dosing.results import plot_document
 from mipd_engine.model import parse_model
 from models_catalog.models import ModelVersion, TargetProtocol
-from patients.apis import ClinicalDateTimeField, StatusField, paginated_serializer, service_errors
+from patients.apis import (
+    ClinicalDateTimeField,
+    PublicIdRelatedField,
+    StatusField,
+    paginated_serializer,
+    service_errors,
+)
 from patients.selectors import patient_get, patients_visible, require_clinical_role
 
 
-def _child_of_course(model: type[Any], *, request: Request, pk: int) -> Any:
-    """A dose, level or update, loaded through the course access helper (403 by role, 404 when absent)."""
-    require_clinical_role(user=request.user)
-    row = get_object_or_404(model, pk=pk)
-    selectors.course_get(user=request.user, pk=row.course_id)
-    return row
+def _child_of_course(model: type[Any], *, request: Request, pk: Any) -> Any:
+    """A dose, level or update by its public id, through the patient access helper (403 not yours, 404)."""
+    return selectors.course_child_get(model, user=request.user, public_id=pk)
+
+
+def _course_ref() -> PublicIdRelatedField:
+    return PublicIdRelatedField()
 
 
 # Output serializers
 
 
 class DoseOutputSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id", read_only=True)
+    course = _course_ref()
     recorded_by = serializers.StringRelatedField()
 
     class Meta:
@@ -62,6 +71,8 @@ class DoseOutputSerializer(serializers.ModelSerializer):
 
 
 class LevelOutputSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id", read_only=True)
+    course = _course_ref()
     recorded_by = serializers.StringRelatedField()
     confirmed_by = serializers.StringRelatedField()
     plausibility = StatusField(choices=DrugLevel.Plausibility.choices, read_only=True)
@@ -99,6 +110,8 @@ class LevelOutputSerializer(serializers.ModelSerializer):
 class UpdateOutputSerializer(serializers.ModelSerializer):
     """An update without its results: what a list or a progress poll needs."""
 
+    id = serializers.UUIDField(source="public_id", read_only=True)
+    course = _course_ref()
     requested_by = serializers.StringRelatedField()
     model_version = serializers.StringRelatedField()
     is_finished = serializers.BooleanField()
@@ -134,6 +147,9 @@ class UpdateDetailOutputSerializer(UpdateOutputSerializer):
 
 
 class RecommendationOutputSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id", read_only=True)
+    course = _course_ref()
+    update = PublicIdRelatedField()
     reviewed_by = serializers.StringRelatedField()
     status = StatusField(choices=Recommendation.Status.choices, read_only=True)
 
@@ -165,6 +181,8 @@ class RecommendationOutputSerializer(serializers.ModelSerializer):
 
 
 class CourseOutputSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id", read_only=True)
+    patient = PublicIdRelatedField()
     drug = serializers.SlugRelatedField(slug_field="name", read_only=True)
     model_version_label = serializers.StringRelatedField(source="model_version")
     opened_by = serializers.StringRelatedField()
@@ -225,7 +243,7 @@ class CourseListApi(APIView):
     """Therapy courses; a clinician opens one on a published model version, with consent or a reason."""
 
     class CourseOpenInputSerializer(serializers.Serializer):
-        patient = serializers.IntegerField()
+        patient = serializers.UUIDField(help_text="the patient's public id")
         model_version = serializers.PrimaryKeyRelatedField(queryset=ModelVersion.objects.all())
         target_protocol = serializers.PrimaryKeyRelatedField(
             queryset=TargetProtocol.objects.all(), required=False, allow_null=True, default=None
@@ -251,7 +269,7 @@ class CourseListApi(APIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("patient", int, description="only this patient's courses"),
+            OpenApiParameter("patient", str, description="only this patient's courses (its public id)"),
             OpenApiParameter("status", str, description="active or closed"),
             OpenApiParameter("page", int, description="page number"),
         ],
@@ -261,12 +279,13 @@ class CourseListApi(APIView):
     def get(self, request: Request) -> Response:
         patients = patients_visible(user=request.user)
         courses = TherapyCourse.objects.filter(patient__in=patients).select_related(
-            "drug", "model_version", "opened_by"
+            "patient", "drug", "model_version", "opened_by"
         )
         if patient := request.query_params.get("patient"):
-            if not patient.isdigit():
-                raise ValidationError({"patient": ["a patient id"]})
-            courses = courses.filter(patient_id=int(patient))
+            try:
+                courses = courses.filter(patient__public_id=uuid.UUID(patient))
+            except ValueError:
+                raise ValidationError({"patient": ["a patient's public id"]}) from None
         if state := request.query_params.get("status"):
             courses = courses.filter(status=state)
         paginator = PageNumberPagination()
@@ -284,7 +303,7 @@ class CourseListApi(APIView):
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
         try:
-            patient = patient_get(user=request.user, pk=data.pop("patient"))
+            patient = patient_get(user=request.user, public_id=data.pop("patient"))
         except Http404:
             raise ValidationError({"patient": ["no such patient"]}) from None
         with service_errors():
@@ -299,8 +318,8 @@ class CourseListApi(APIView):
 
 class CourseDetailApi(APIView):
     @extend_schema(responses=CourseDetailOutputSerializer, operation_id="courses_retrieve")
-    def get(self, request: Request, pk: int) -> Response:
-        course = selectors.course_get(user=request.user, pk=pk)
+    def get(self, request: Request, pk: Any) -> Response:
+        course = selectors.course_get(user=request.user, public_id=pk)
         return Response(_course_detail(course))
 
 
@@ -323,8 +342,8 @@ class DoseListApi(APIView):
         )
 
     @extend_schema(responses=DoseOutputSerializer(many=True), operation_id="courses_doses_list")
-    def get(self, request: Request, pk: int) -> Response:
-        course = selectors.course_get(user=request.user, pk=pk)
+    def get(self, request: Request, pk: Any) -> Response:
+        course = selectors.course_get(user=request.user, public_id=pk)
         return Response(DoseOutputSerializer(course.doses.select_related("recorded_by"), many=True).data)
 
     @extend_schema(
@@ -334,8 +353,8 @@ class DoseListApi(APIView):
         description="409 when the dose looks like a duplicate or runs faster than the drug's rate limit: the "
         "body names the field and what to check; resend with confirmation_reason to record it anyway.",
     )
-    def post(self, request: Request, pk: int) -> Response:
-        course = selectors.course_get(user=request.user, pk=pk)
+    def post(self, request: Request, pk: Any) -> Response:
+        course = selectors.course_get(user=request.user, public_id=pk)
         serializer = self.DoseCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         with service_errors():
@@ -358,8 +377,8 @@ class LevelListApi(APIView):
         )
 
     @extend_schema(responses=LevelOutputSerializer(many=True), operation_id="courses_levels_list")
-    def get(self, request: Request, pk: int) -> Response:
-        course = selectors.course_get(user=request.user, pk=pk)
+    def get(self, request: Request, pk: Any) -> Response:
+        course = selectors.course_get(user=request.user, public_id=pk)
         return Response(LevelOutputSerializer(course.levels.select_related("recorded_by"), many=True).data)
 
     @extend_schema(
@@ -367,8 +386,8 @@ class LevelListApi(APIView):
         responses={201: LevelOutputSerializer},
         operation_id="courses_levels_create",
     )
-    def post(self, request: Request, pk: int) -> Response:
-        course = selectors.course_get(user=request.user, pk=pk)
+    def post(self, request: Request, pk: Any) -> Response:
+        course = selectors.course_get(user=request.user, public_id=pk)
         serializer = self.LevelCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         with service_errors():
@@ -386,7 +405,7 @@ class LevelExcludeApi(APIView):
     @extend_schema(
         request=LevelExcludeInputSerializer, responses=LevelOutputSerializer, operation_id="levels_exclude"
     )
-    def post(self, request: Request, pk: int) -> Response:
+    def post(self, request: Request, pk: Any) -> Response:
         level = _child_of_course(DrugLevel, request=request, pk=pk)
         serializer = self.LevelExcludeInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -404,7 +423,7 @@ class LevelConfirmApi(APIView):
     @extend_schema(
         request=LevelConfirmInputSerializer, responses=LevelOutputSerializer, operation_id="levels_confirm"
     )
-    def post(self, request: Request, pk: int) -> Response:
+    def post(self, request: Request, pk: Any) -> Response:
         level = _child_of_course(DrugLevel, request=request, pk=pk)
         serializer = self.LevelConfirmInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -426,7 +445,7 @@ class DoseInErrorApi(APIView):
         responses=DoseOutputSerializer,
         operation_id="doses_entered_in_error",
     )
-    def post(self, request: Request, pk: int) -> Response:
+    def post(self, request: Request, pk: Any) -> Response:
         dose = _child_of_course(DoseAdministration, request=request, pk=pk)
         serializer = EntryInErrorInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -443,7 +462,7 @@ class LevelInErrorApi(APIView):
         responses=LevelOutputSerializer,
         operation_id="levels_entered_in_error",
     )
-    def post(self, request: Request, pk: int) -> Response:
+    def post(self, request: Request, pk: Any) -> Response:
         level = _child_of_course(DrugLevel, request=request, pk=pk)
         serializer = EntryInErrorInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -459,8 +478,8 @@ class UpdateListApi(APIView):
         trigger = serializers.CharField(required=False, allow_blank=True, default="", max_length=150)
 
     @extend_schema(responses=UpdateOutputSerializer(many=True), operation_id="courses_updates_list")
-    def get(self, request: Request, pk: int) -> Response:
-        course = selectors.course_get(user=request.user, pk=pk)
+    def get(self, request: Request, pk: Any) -> Response:
+        course = selectors.course_get(user=request.user, public_id=pk)
         updates = course.updates.select_related("requested_by", "model_version").order_by(
             "-requested_at", "-pk"
         )
@@ -471,8 +490,8 @@ class UpdateListApi(APIView):
         responses={202: UpdateOutputSerializer},
         operation_id="courses_updates_request",
     )
-    def post(self, request: Request, pk: int) -> Response:
-        course = selectors.course_get(user=request.user, pk=pk)
+    def post(self, request: Request, pk: Any) -> Response:
+        course = selectors.course_get(user=request.user, public_id=pk)
         serializer = self.UpdateRequestInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         reason = serializer.validated_data["trigger"].strip()
@@ -489,7 +508,7 @@ class UpdateDetailApi(APIView):
     """One update with its status, timings, error and results (poll until ``is_finished``)."""
 
     @extend_schema(responses=UpdateDetailOutputSerializer, operation_id="updates_retrieve")
-    def get(self, request: Request, pk: int) -> Response:
+    def get(self, request: Request, pk: Any) -> Response:
         update = _child_of_course(BayesianUpdate, request=request, pk=pk)
         return Response(UpdateDetailOutputSerializer(update).data)
 
@@ -540,8 +559,8 @@ class WhatIfApi(APIView):
     @extend_schema(
         request=WhatIfInputSerializer, responses=WhatIfOutputSerializer, operation_id="courses_what_if"
     )
-    def post(self, request: Request, pk: int) -> Response:
-        course = selectors.course_get(user=request.user, pk=pk)
+    def post(self, request: Request, pk: Any) -> Response:
+        course = selectors.course_get(user=request.user, public_id=pk)
         serializer = self.WhatIfInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         regimen = dict(serializer.validated_data)
@@ -586,14 +605,14 @@ class RecommendationListApi(APIView):
     @extend_schema(
         responses=RecommendationOutputSerializer(many=True), operation_id="courses_recommendations_list"
     )
-    def get(self, request: Request, pk: int) -> Response:
-        course = selectors.course_get(user=request.user, pk=pk)
+    def get(self, request: Request, pk: Any) -> Response:
+        course = selectors.course_get(user=request.user, public_id=pk)
         rows = course.recommendations.select_related("reviewed_by").order_by("-created_at", "-pk")
         return Response(RecommendationOutputSerializer(rows, many=True).data)
 
 
 class RecommendationReviewApi(APIView):
-    """A pharmacist approves, modifies or rejects a recommendation, signing with their password.
+    """A pharmacist approves, modifies or rejects a recommendation, signing with password and a new code.
 
     Approving (with or without changes) needs every red warning acknowledged: ``acknowledged_alerts`` lists
     the ``code`` of each of the recommendation's ``alerts``.
@@ -602,6 +621,9 @@ class RecommendationReviewApi(APIView):
     class ReviewInputSerializer(serializers.Serializer):
         decision = serializers.ChoiceField(choices=["approve", "modify", "reject"])
         password = serializers.CharField(help_text="the signature: the pharmacist's password")
+        otp_code = serializers.CharField(
+            max_length=12, help_text="the signature's second factor: a new code from the authenticator"
+        )
         note = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
         final_regimen = serializers.JSONField(
             required=False, allow_null=True, default=None, help_text="modify: dose_mg, interval_h, duration_h"
@@ -622,7 +644,7 @@ class RecommendationReviewApi(APIView):
         responses=RecommendationOutputSerializer,
         operation_id="recommendations_review",
     )
-    def post(self, request: Request, pk: int) -> Response:
+    def post(self, request: Request, pk: Any) -> Response:
         recommendation = _child_of_course(Recommendation, request=request, pk=pk)
         serializer = self.ReviewInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -649,7 +671,7 @@ class ModificationPreviewApi(APIView):
         responses=PreviewOutputSerializer,
         operation_id="recommendations_preview_change",
     )
-    def post(self, request: Request, pk: int) -> Response:
+    def post(self, request: Request, pk: Any) -> Response:
         recommendation = _child_of_course(Recommendation, request=request, pk=pk)
         serializer = self.PreviewInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

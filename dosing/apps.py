@@ -12,3 +12,21 @@ class DosingConfig(AppConfig):
         from patients import services as patient_services
 
         patient_services.covariates_changed_hook = updates_request_for_patient
+
+        from audit.registry import register
+        from dosing.models import (
+            BayesianUpdate,
+            DoseAdministration,
+            DrugLevel,
+            ElectronicSignature,
+            Recommendation,
+            TherapyCourse,
+        )
+
+        # Every write to a course and its results leaves an audit entry; stored results by their hash.
+        register(TherapyCourse, patient="patient__public_id")
+        register(DoseAdministration, patient="course__patient__public_id")
+        register(DrugLevel, patient="course__patient__public_id")
+        register(BayesianUpdate, patient="course__patient__public_id", digest=("inputs", "results"))
+        register(Recommendation, patient="course__patient__public_id", digest=("candidates",))
+        register(ElectronicSignature, patient="recommendation__course__patient__public_id")

@@ -130,6 +130,12 @@ class ReviewForm(PageForm):
         else:
             del self.fields["acknowledged_alerts"]
 
+    otp_code = forms.CharField(
+        max_length=12,
+        label="and a new code from your authenticator",
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+    )
+
     def final_regimen(self) -> dict[str, Any] | None:
         data = self.cleaned_data
         if data.get("decision") != "modify" or not data.get("dose_mg") or not data.get("interval_h"):

@@ -11,9 +11,10 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from audit.querysets import AuditedManager
 from models_catalog.fields import OrderedJSONField
 from models_catalog.models import Drug, ModelVersion, TargetProtocol
-from patients.models import ERROR_HAS_REASON, EnteredInError, Patient
+from patients.models import ERROR_HAS_REASON, EnteredInError, Patient, public_id_field
 
 
 class TherapyCourse(models.Model):
@@ -21,6 +22,7 @@ class TherapyCourse(models.Model):
         ACTIVE = "active", "Active"
         CLOSED = "closed", "Closed"
 
+    public_id = public_id_field()
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="courses")
     drug = models.ForeignKey(Drug, on_delete=models.PROTECT, related_name="courses")
     model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="courses")
@@ -43,6 +45,8 @@ class TherapyCourse(models.Model):
     opened_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     opened_at = models.DateTimeField(auto_now_add=True)
 
+    objects = AuditedManager()
+
     class Meta:
         ordering = ("-opened_at", "-pk")
         constraints = (
@@ -56,6 +60,7 @@ class TherapyCourse(models.Model):
 
 
 class DoseAdministration(EnteredInError):
+    public_id = public_id_field()
     course = models.ForeignKey(TherapyCourse, on_delete=models.PROTECT, related_name="doses")
     given_at = models.DateTimeField()
     amount_mg = models.FloatField()
@@ -68,6 +73,8 @@ class DoseAdministration(EnteredInError):
     )
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     recorded_at = models.DateTimeField(auto_now_add=True)
+
+    objects = AuditedManager()
 
     class Meta:
         ordering = ("given_at", "pk")
@@ -103,6 +110,7 @@ class DrugLevel(EnteredInError):
         HELD = "held", "Held: implausible, not used"
         CONFIRMED = "confirmed", "Confirmed by a clinician"
 
+    public_id = public_id_field()
     course = models.ForeignKey(TherapyCourse, on_delete=models.PROTECT, related_name="levels")
     sampled_at = models.DateTimeField()
     value = models.FloatField(null=True, blank=True, help_text="empty when below the LLOQ")
@@ -138,6 +146,8 @@ class DrugLevel(EnteredInError):
     notices = models.JSONField(default=list, blank=True, help_text="what the clinician should know about it")
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     recorded_at = models.DateTimeField(auto_now_add=True)
+
+    objects = AuditedManager()
 
     class Meta:
         ordering = ("sampled_at", "pk")
@@ -177,6 +187,7 @@ class BayesianUpdate(models.Model):
         FAILED = "failed", "Failed"
         SUPERSEDED = "superseded", "Superseded"
 
+    public_id = public_id_field()
     course = models.ForeignKey(TherapyCourse, on_delete=models.PROTECT, related_name="updates")
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
     trigger = models.CharField(max_length=200, help_text="what asked for it: a new level, a dose, ...")
@@ -199,6 +210,8 @@ class BayesianUpdate(models.Model):
     error = models.TextField(blank=True)
     worker = models.CharField(max_length=200, blank=True)
 
+    objects = AuditedManager()
+
     class Meta:
         ordering = ("-requested_at", "-pk")
         indexes = (models.Index(fields=("course", "status")),)
@@ -219,6 +232,7 @@ class Recommendation(models.Model):
         REJECTED = "rejected", "Rejected"
         SUPERSEDED = "superseded", "Superseded"
 
+    public_id = public_id_field()
     course = models.ForeignKey(TherapyCourse, on_delete=models.PROTECT, related_name="recommendations")
     update = models.OneToOneField(BayesianUpdate, on_delete=models.PROTECT, related_name="recommendation")
     basis = models.CharField(max_length=200, help_text="Bayesian (levels), a priori (covariates) or genotype")
@@ -248,6 +262,8 @@ class Recommendation(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = AuditedManager()
+
     class Meta:
         ordering = ("-created_at", "-pk")
         constraints = (
@@ -259,3 +275,38 @@ class Recommendation(models.Model):
 
     def __str__(self) -> str:
         return f"recommendation {self.pk} ({self.status})"
+
+
+class ElectronicSignature(models.Model):
+    """A pharmacist's signature of a review (21 CFR Part 11, EU GMP Annex 11): see ``dosing.signatures``.
+
+    Who (the printed name at the time), when (UTC), what it means, and the SHA-256 of the canonical text of
+    exactly what was signed: the update's inputs hash, the model version and its document hash, the engine
+    version, the recommended and the approved regimen. One per recommendation: of two pharmacists signing at
+    once, the database lets exactly one in.
+    """
+
+    class Meaning(models.TextChoices):
+        APPROVED = "approved", "Approved: I approve this regimen for administration"
+        MODIFIED = "modified", "Approved with changes: I approve the regimen I stated instead"
+        REJECTED = "rejected", "Rejected: this recommendation must not be given"
+
+    public_id = public_id_field()
+    recommendation = models.OneToOneField(Recommendation, on_delete=models.PROTECT, related_name="signature")
+    signer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    printed_name = models.CharField(
+        max_length=300, help_text="the signer's full name and user name when signing"
+    )
+    signed_at = models.DateTimeField(help_text="UTC")
+    meaning = models.CharField(max_length=16, choices=Meaning.choices)
+    content = models.TextField(help_text="canonical JSON of what was signed")
+    content_sha256 = models.CharField(max_length=64)
+    method = models.CharField(max_length=200, help_text="how the signer was authenticated at signing")
+
+    objects = AuditedManager()
+
+    class Meta:
+        ordering = ("-signed_at", "-pk")
+
+    def __str__(self) -> str:
+        return f"{self.printed_name}, {self.signed_at:%Y-%m-%d %H:%M} UTC: {self.get_meaning_display()}"

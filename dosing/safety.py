@@ -168,7 +168,7 @@ def alerts_for(
         reason = level.plausibility_score.get("reason", "")
         alerts.append(
             Alert(
-                f"level_held:{level.pk}",
+                f"level_held:{level.public_id}",
                 f"the level {level} ({_level_time(level)}) is held as implausible and left out of the "
                 f"fit: {reason}. Confirm it with a reason, or mark it entered in error",
             )

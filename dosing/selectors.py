@@ -7,23 +7,32 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.http import Http404
 from django.utils import timezone
 
 from dosing.models import BayesianUpdate, DrugLevel, Recommendation, TherapyCourse
 from models_catalog.labels import measurement_label, route_label
+from patients import access
 from patients.selectors import require_clinical_role
 
 
-def course_get(*, user: AbstractBaseUser | AnonymousUser, pk: int) -> TherapyCourse:
-    """Courses are patient-scoped: the same role rule as patient_get."""
-    require_clinical_role(user=user)
-    try:
-        return TherapyCourse.objects.select_related(
-            "patient", "drug", "model_version", "target_protocol"
-        ).get(pk=pk)
-    except TherapyCourse.DoesNotExist:
-        raise Http404("no such course") from None
+def course_get(*, user: AbstractBaseUser | AnonymousUser, public_id: Any) -> TherapyCourse:
+    """Courses are patient-scoped: loaded through the patient access helper (403 not yours, 404 absent)."""
+    return access.scoped_get(
+        TherapyCourse.objects.select_related("patient", "drug", "model_version", "target_protocol"),
+        user=user,
+        public_id=public_id,
+        patient_of=lambda course: course.patient,
+    )
+
+
+def course_child_get(model: type[Any], *, user: AbstractBaseUser | AnonymousUser, public_id: Any) -> Any:
+    """A dose, level, update or recommendation by its public id, through the patient access helper."""
+    return access.scoped_get(
+        model.objects.select_related("course__patient"),
+        user=user,
+        public_id=public_id,
+        patient_of=lambda row: row.course.patient,
+    )
 
 
 @dataclass(frozen=True)
@@ -33,7 +42,7 @@ class TimelineEntry:
     text: str
     struck: bool  # entered in error or excluded
     note: str = ""
-    pk: int | None = None  # doses and levels: what the "entered in error" form acts on
+    public_id: Any = None  # doses and levels: what the "entered in error" form acts on
 
     @property
     def kind_label(self) -> str:
@@ -53,7 +62,7 @@ def course_timeline(*, course: TherapyCourse) -> list[TimelineEntry]:
                 + (f" over {dose.infusion_duration_h:g} h" if dose.infusion_duration_h else ""),
                 dose.entered_in_error,
                 " ".join(notes),
-                dose.pk,
+                dose.public_id,
             )
         )
     for level in course.levels.all():
@@ -81,7 +90,7 @@ def course_timeline(*, course: TherapyCourse) -> list[TimelineEntry]:
                 f"level {shown}",
                 level.excluded or level.entered_in_error or level.plausibility == DrugLevel.Plausibility.HELD,
                 "; ".join(notes),
-                level.pk,
+                level.public_id,
             )
         )
     for measurement in course.patient.measurements.all():
@@ -165,9 +174,9 @@ def current_regimen(*, course: TherapyCourse) -> str:
 def review_queue(*, user: AbstractBaseUser | AnonymousUser) -> list[QueueItem]:
     """Recommendations awaiting a pharmacist's review, the most urgent first (the next dose due soonest)."""
     require_clinical_role(user=user)
-    pending = Recommendation.objects.filter(status=Recommendation.Status.PENDING_REVIEW).select_related(
-        "course__patient", "course__drug", "update"
-    )
+    pending = Recommendation.objects.filter(
+        status=Recommendation.Status.PENDING_REVIEW, course__patient__in=access.visible_patients(user=user)
+    ).select_related("course__patient", "course__drug", "update")
     items = []
     for recommendation in pending:
         order = ((recommendation.update.results or {}).get("recommendation") or {}).get("order") or {}

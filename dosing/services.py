@@ -25,7 +25,7 @@ from django.utils.dateparse import parse_datetime
 
 from accounts.roles import Role
 from accounts.selectors import user_has_role
-from dosing import adapters, eligibility, plausibility, safety, units
+from dosing import adapters, eligibility, plausibility, safety, signatures, units
 from dosing.administration import administration_problems, allowed_routes
 from dosing.models import BayesianUpdate, DoseAdministration, DrugLevel, Recommendation, TherapyCourse
 from dosing.orders import regimen_label
@@ -43,6 +43,7 @@ from mipd_engine.domain import DomainCheck
 from mipd_engine.errors import EngineError
 from mipd_engine.model import parse_model
 from mipd_engine.reports import evaluate_case, recommend_case
+from models_catalog import integrity
 from models_catalog.engine_adapter import target_from_document
 from models_catalog.labels import is_infusion, route_label
 from models_catalog.models import ModelVersion, TargetProtocol
@@ -114,6 +115,10 @@ def course_open(
         raise ValidationError(
             {"model_version": [f"{model_version} is {model_version.status}, not published"]}
         )
+    try:  # never open a course on a model file that is not the published one
+        integrity.document_for_dosing(model_version)
+    except integrity.ModelIntegrityError as exc:
+        raise ValidationError({"model_version": [str(exc)]}) from None
     if target_protocol is not None and target_protocol.drug_id != model_version.drug_id:
         raise ValidationError({"target_protocol": ["the protocol is for another drug"]})
     if target_protocol is not None and not target_protocol.active:
@@ -626,6 +631,10 @@ def update_run(*, update_id: int) -> BayesianUpdate | None:
         return _finish(update, recommended=recommended, results=results, timings=timings)
     except safety.CaseStop as stop:
         return _fail(update, str(stop), stop=stop.as_dict())
+    except adapters.ModelIntegrityStop as exc:
+        return _fail(
+            update, str(exc), stop={"code": "model_integrity", "message": str(exc), "action": _INTEGRITY_ACTION}
+        )
     except adapters.CaseBuildError as exc:
         return _fail(
             update,
@@ -640,6 +649,10 @@ def update_run(*, update_id: int) -> BayesianUpdate | None:
 
 
 _CONSENT_ACTION = "Record the patient's consent on the patient page, or close the course"
+_INTEGRITY_ACTION = (
+    "Do not dose with this model version: tell the model curators and IT (the audit trail holds the alert); "
+    "a new course on a checked version can be opened meanwhile"
+)
 _MISSING_DATA_ACTION = "Record the missing data on the patient page; the update then runs again by itself"
 
 
@@ -968,17 +981,20 @@ def recommendation_review(
     final_regimen: dict[str, Any] | None = None,
     acknowledged_alerts: list[str] | None = None,
     forecast_token: str = "",
+    otp_code: str = "",
 ) -> Recommendation:
-    """A pharmacist approves, modifies or rejects a recommendation, signing with their password.
+    """A pharmacist approves, modifies or rejects a recommendation with an electronic signature.
 
-    The signature is a re-authentication at the moment of the decision (the session alone is not enough);
-    a modification states the regimen actually approved, a rejection says why. Approving (with or without
-    changes) needs every red warning of the recommendation acknowledged, by its code.
+    The signature is a re-authentication at the moment of the decision, password and authenticator code
+    (``dosing.signatures``: Part 11 record, segregation of duties); a modification states the regimen
+    actually approved, a rejection says why. Approving (with or without changes) needs every red warning of
+    the recommendation acknowledged, by its code.
     """
     if not user_has_role(user=user, role=Role.PHARMACIST):
         raise PermissionDenied("only pharmacists review recommendations")
-    if not user.check_password(password):
-        raise ValidationError({"password": ["the signature (your password) is not correct"]})
+    method = signatures.authenticate_signer(
+        user=user, password=password, otp_code=otp_code, recommendation=recommendation
+    )
     recommendation = Recommendation.objects.select_for_update().get(pk=recommendation.pk)
     if recommendation.status != Recommendation.Status.PENDING_REVIEW:
         raise ValidationError(f"this recommendation is {recommendation.get_status_display().lower()}")
@@ -989,6 +1005,7 @@ def recommendation_review(
     }
     if decision not in statuses:
         raise ValidationError({"decision": ["approve, modify or reject"]})
+    signatures.require_segregation(recommendation=recommendation, user=user)
     if decision == "modify" and not final_regimen:
         raise ValidationError({"final_regimen": ["state the regimen you approve instead"]})
     if decision == "modify":
@@ -1045,4 +1062,5 @@ def recommendation_review(
     elif recommendation.final_regimen is not None:
         recommendation.final_figures = _final_figures(recommendation, recommendation.final_regimen)
     recommendation.save()
+    signatures.sign(recommendation=recommendation, user=user, method=method)
     return recommendation

@@ -5,22 +5,22 @@ from dosing import views
 app_name = "dosing"
 
 urlpatterns = [
-    path("patients/<int:patient_pk>/courses/new/", views.course_open, name="course_open"),
-    path("courses/<int:pk>/", views.course_detail, name="course"),
-    path("courses/<int:pk>/status.json", views.course_status, name="course_status"),
-    path("courses/<int:pk>/results/", views.course_results_panel, name="course_results"),
-    path("courses/<int:pk>/record/<slug:what>/", views.course_record, name="course_record"),
-    path("courses/<int:pk>/levels/<int:level_pk>/exclude/", views.level_exclude, name="level_exclude"),
-    path("courses/<int:pk>/levels/<int:level_pk>/confirm/", views.level_confirm, name="level_confirm"),
-    path("courses/<int:pk>/what-if/", views.course_what_if, name="what_if"),
+    path("patients/<uuid:patient_pk>/courses/new/", views.course_open, name="course_open"),
+    path("courses/<uuid:pk>/", views.course_detail, name="course"),
+    path("courses/<uuid:pk>/status.json", views.course_status, name="course_status"),
+    path("courses/<uuid:pk>/results/", views.course_results_panel, name="course_results"),
+    path("courses/<uuid:pk>/record/<slug:what>/", views.course_record, name="course_record"),
+    path("courses/<uuid:pk>/levels/<uuid:level_pk>/exclude/", views.level_exclude, name="level_exclude"),
+    path("courses/<uuid:pk>/levels/<uuid:level_pk>/confirm/", views.level_confirm, name="level_confirm"),
+    path("courses/<uuid:pk>/what-if/", views.course_what_if, name="what_if"),
     path(
-        "courses/<int:pk>/<slug:kind>s/<int:entry_pk>/entered-in-error/",
+        "courses/<uuid:pk>/<slug:kind>s/<uuid:entry_pk>/entered-in-error/",
         views.course_entry_error,
         name="entry_error",
     ),
     path("review/", views.review_queue, name="review_queue"),
     path(
-        "courses/<int:pk>/recommendations/<int:rec_pk>/review/",
+        "courses/<uuid:pk>/recommendations/<uuid:rec_pk>/review/",
         views.recommendation_review,
         name="recommendation_review",
     ),

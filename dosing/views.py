@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.roles import Role
 from accounts.selectors import user_has_role
-from dosing import selectors, services
+from dosing import selectors, services, signatures
 from dosing.administration import allowed_routes, default_infusion_h, usual_route
 from dosing.forms import (
     CourseOpenForm,
@@ -40,8 +40,8 @@ from patients.views import detail_context, errors_onto_form
 
 @require_POST
 @login_required
-def course_open(request: HttpRequest, patient_pk: int) -> HttpResponse:
-    patient = patient_get(user=request.user, pk=patient_pk)
+def course_open(request: HttpRequest, patient_pk: Any) -> HttpResponse:
+    patient = patient_get(user=request.user, public_id=patient_pk)
     form = CourseOpenForm(request.POST)
     stop = None
     if form.is_valid():
@@ -54,7 +54,7 @@ def course_open(request: HttpRequest, patient_pk: int) -> HttpResponse:
             errors_onto_form(form, exc)
         else:
             messages.success(request, _opened_message(course))
-            return redirect("dosing:course", pk=course.pk)
+            return redirect("dosing:course", pk=course.public_id)
     return render(
         request,
         "patients/detail.html",
@@ -136,6 +136,7 @@ def _course_context(request: HttpRequest, course: Any, **extra: Any) -> dict[str
         "results": done.results if done else None,
         "plot": plot,
         "recommendation": recommendation,
+        "signature": signatures.signature_view(recommendation=recommendation),
         "stop": stop,
         # An order decided before a stop is not valid any more: the page says so over it.
         "order_invalidated": bool(
@@ -161,28 +162,28 @@ def _course_context(request: HttpRequest, course: Any, **extra: Any) -> dict[str
 
 
 @login_required
-def course_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    course = selectors.course_get(user=request.user, pk=pk)
+def course_detail(request: HttpRequest, pk: Any) -> HttpResponse:
+    course = selectors.course_get(user=request.user, public_id=pk)
     return render(request, "dosing/course.html", _course_context(request, course))
 
 
 @login_required
-def course_results_panel(request: HttpRequest, pk: int) -> HttpResponse:
+def course_results_panel(request: HttpRequest, pk: Any) -> HttpResponse:
     """The results part of the course page, fetched by the page when an update finishes."""
-    course = selectors.course_get(user=request.user, pk=pk)
+    course = selectors.course_get(user=request.user, public_id=pk)
     return render(request, "dosing/_results.html", _course_context(request, course))
 
 
 @login_required
-def course_status(request: HttpRequest, pk: int) -> JsonResponse:
+def course_status(request: HttpRequest, pk: Any) -> JsonResponse:
     """Progress of the latest update, polled by the page (queued, running, done, failed with the reason)."""
-    course = selectors.course_get(user=request.user, pk=pk)
+    course = selectors.course_get(user=request.user, public_id=pk)
     latest = selectors.latest_update(course=course)
     if latest is None:
         return JsonResponse({"update": None})
     return JsonResponse(
         {
-            "update": latest.pk,
+            "update": str(latest.public_id),
             "status": latest.status,
             "label": latest.get_status_display(),
             "trigger": latest.trigger,
@@ -195,8 +196,8 @@ def course_status(request: HttpRequest, pk: int) -> JsonResponse:
 
 @require_POST
 @login_required
-def course_record(request: HttpRequest, pk: int, what: str) -> HttpResponse:
-    course = selectors.course_get(user=request.user, pk=pk)
+def course_record(request: HttpRequest, pk: Any, what: str) -> HttpResponse:
+    course = selectors.course_get(user=request.user, public_id=pk)
     model = parse_model(course.model_version.document)
     form: Any
     if what == "dose":
@@ -213,7 +214,7 @@ def course_record(request: HttpRequest, pk: int, what: str) -> HttpResponse:
 
     elif what == "update":
         services.update_request(course=course, user=request.user, trigger="requested from the course page")
-        return redirect("dosing:course", pk=course.pk)
+        return redirect("dosing:course", pk=course.public_id)
     else:
         return HttpResponse(status=404)
     if form.is_valid():
@@ -223,15 +224,15 @@ def course_record(request: HttpRequest, pk: int, what: str) -> HttpResponse:
             errors_onto_form(form, exc)
         else:
             messages.success(request, f"{what.capitalize()} recorded; the Bayesian update is queued.")
-            return redirect("dosing:course", pk=course.pk)
+            return redirect("dosing:course", pk=course.public_id)
     return render(request, "dosing/course.html", _course_context(request, course, **{key: form}), status=400)
 
 
 @require_POST
 @login_required
-def level_exclude(request: HttpRequest, pk: int, level_pk: int) -> HttpResponse:
-    course = selectors.course_get(user=request.user, pk=pk)
-    level = get_object_or_404(course.levels, pk=level_pk)
+def level_exclude(request: HttpRequest, pk: Any, level_pk: Any) -> HttpResponse:
+    course = selectors.course_get(user=request.user, public_id=pk)
+    level = get_object_or_404(course.levels, public_id=level_pk)
     form = ExclusionForm(request.POST)
     if form.is_valid():
         try:
@@ -242,13 +243,13 @@ def level_exclude(request: HttpRequest, pk: int, level_pk: int) -> HttpResponse:
             messages.success(request, "Level excluded; the update is queued.")
     else:
         messages.error(request, "Say why the level is excluded.")
-    return redirect("dosing:course", pk=course.pk)
+    return redirect("dosing:course", pk=course.public_id)
 
 
 @login_required
-def course_what_if(request: HttpRequest, pk: int) -> HttpResponse:
+def course_what_if(request: HttpRequest, pk: Any) -> HttpResponse:
     """The forecast of a regimen the clinician types (computed now, not stored)."""
-    course = selectors.course_get(user=request.user, pk=pk)
+    course = selectors.course_get(user=request.user, public_id=pk)
     model = parse_model(course.model_version.document)
     form = WhatIfForm(request.GET, routes=allowed_routes(course.drug, model))
     what_if = None
@@ -286,9 +287,9 @@ def review_queue(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @login_required
-def recommendation_review(request: HttpRequest, pk: int, rec_pk: int) -> HttpResponse:
-    course = selectors.course_get(user=request.user, pk=pk)
-    recommendation = get_object_or_404(course.recommendations, pk=rec_pk)
+def recommendation_review(request: HttpRequest, pk: Any, rec_pk: Any) -> HttpResponse:
+    course = selectors.course_get(user=request.user, public_id=pk)
+    recommendation = get_object_or_404(course.recommendations, public_id=rec_pk)
     if "preview" in request.POST:  # forecast the changed regimen before signing anything
         return _review_preview(request, course, recommendation)
     form = ReviewForm(request.POST, alerts=_review_alerts(recommendation, request.POST))
@@ -299,6 +300,7 @@ def recommendation_review(request: HttpRequest, pk: int, rec_pk: int) -> HttpRes
                 user=request.user,
                 decision=form.cleaned_data["decision"],
                 password=form.cleaned_data["password"],
+                otp_code=form.cleaned_data["otp_code"],
                 note=form.cleaned_data["note"],
                 final_regimen=form.final_regimen(),
                 acknowledged_alerts=form.cleaned_data.get("acknowledged_alerts") or [],
@@ -308,7 +310,7 @@ def recommendation_review(request: HttpRequest, pk: int, rec_pk: int) -> HttpRes
             errors_onto_form(form, exc)
         else:
             messages.success(request, "Review signed.")
-            return redirect("dosing:course", pk=course.pk)
+            return redirect("dosing:course", pk=course.public_id)
     return render(
         request, "dosing/course.html", _course_context(request, course, review_form=form), status=400
     )
@@ -347,6 +349,7 @@ def _review_preview(request: HttpRequest, course: Any, recommendation: Any) -> H
             error = exc
     data = request.POST.copy()
     data.pop("password", None)
+    data.pop("otp_code", None)  # a code is used once: the pharmacist types a new one to sign
     if preview is not None:
         data["preview_token"] = preview["preview_token"]
     form = ReviewForm(data, alerts=_review_alerts(recommendation, preview=preview))
@@ -366,10 +369,10 @@ def _review_preview(request: HttpRequest, course: Any, recommendation: Any) -> H
 
 @require_POST
 @login_required
-def level_confirm(request: HttpRequest, pk: int, level_pk: int) -> HttpResponse:
+def level_confirm(request: HttpRequest, pk: Any, level_pk: Any) -> HttpResponse:
     """A clinician confirms a level held as implausible, with the reason: it enters the next fit."""
-    course = selectors.course_get(user=request.user, pk=pk)
-    level = get_object_or_404(course.levels, pk=level_pk)
+    course = selectors.course_get(user=request.user, public_id=pk)
+    level = get_object_or_404(course.levels, public_id=level_pk)
     form = LevelConfirmForm(request.POST)
     try:
         if not form.is_valid():
@@ -379,18 +382,18 @@ def level_confirm(request: HttpRequest, pk: int, level_pk: int) -> HttpResponse:
         messages.error(request, "; ".join(exc.messages))
     else:
         messages.success(request, "Level confirmed; the update is queued.")
-    return redirect("dosing:course", pk=course.pk)
+    return redirect("dosing:course", pk=course.public_id)
 
 
 @require_POST
 @login_required
-def course_entry_error(request: HttpRequest, pk: int, kind: str, entry_pk: int) -> HttpResponse:
+def course_entry_error(request: HttpRequest, pk: Any, kind: str, entry_pk: Any) -> HttpResponse:
     """Mark a dose or a level as entered in error (kept for the record, left out of the fit)."""
-    course = selectors.course_get(user=request.user, pk=pk)
+    course = selectors.course_get(user=request.user, public_id=pk)
     rows = {"dose": course.doses, "level": course.levels}
     if kind not in rows:
         return HttpResponse(status=404)
-    entry = get_object_or_404(rows[kind], pk=entry_pk)
+    entry = get_object_or_404(rows[kind], public_id=entry_pk)
     form = ExclusionForm(request.POST)
     try:
         if not form.is_valid():
@@ -400,4 +403,4 @@ def course_entry_error(request: HttpRequest, pk: int, kind: str, entry_pk: int) 
         messages.error(request, "; ".join(exc.messages))
     else:
         messages.success(request, f"The {kind} is marked as entered in error; the update is queued.")
-    return redirect("dosing:course", pk=course.pk)
+    return redirect("dosing:course", pk=course.public_id)

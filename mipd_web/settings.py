@@ -4,6 +4,7 @@ Defaults are safe for production (DEBUG off, secure cookies, HSTS, HTTPS redirec
 (``make run``) turns DEBUG on and provides a local SECRET_KEY. README.md lists every variable.
 """
 
+import datetime as dt
 from pathlib import Path
 
 from mipd_web.env import (
@@ -35,9 +36,14 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "csp",
+    "audit",
     "accounts",
     "health",
     "patients",
@@ -47,13 +53,22 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Below WhiteNoise: static files keep their long cache; every page and API answer is no-store.
+    "mipd_web.middleware.NoStoreMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "accounts.middleware.SessionIdleTimeoutMiddleware",
+    "accounts.middleware.SecondFactorRequiredMiddleware",
+    "audit.middleware.AuditRequestMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a lockout into the lockout page
 ]
 
 ROOT_URLCONF = "mipd_web.urls"
@@ -69,6 +84,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "accounts.context_processors.roles",
             ],
         },
     },
@@ -82,9 +98,25 @@ DATABASES = {
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", default=60, minimum=0),
     )
 }
+# The same backends with the audit trail written as part of each commit (audit.backends).
+DATABASES["default"]["ENGINE"] = {
+    "django.db.backends.postgresql": "audit.backends.postgresql",
+    "django.db.backends.sqlite3": "audit.backends.sqlite3",
+}[DATABASES["default"]["ENGINE"]]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# Authentication
+# Authentication: Argon2id for new and changed passwords (older hashes are upgraded at the next sign-in).
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
+# django-axes counts failed sign-ins (login page, admin, anything calling authenticate()) per user name.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
@@ -94,9 +126,37 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "accounts:home"
 LOGOUT_REDIRECT_URL = "accounts:login"
-# A clinical workstation is shared: sessions end after a shift (8 h) and when the browser closes.
+# A clinical workstation is shared: sessions end after a shift (8 h), when the browser closes, and after
+# SESSION_IDLE_TIMEOUT seconds without a request (accounts.middleware.SessionIdleTimeoutMiddleware).
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", default=8 * 60 * 60, minimum=60)
+SESSION_IDLE_TIMEOUT = env_int("SESSION_IDLE_TIMEOUT", default=15 * 60, minimum=60)
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+# Lockout: after LOGIN_FAILURE_LIMIT failed sign-ins a user name is locked for LOGIN_LOCKOUT_MINUTES. By user
+# name, not by address: behind the hospital's reverse proxy every workstation has the proxy's address.
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", default=5, minimum=1)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", default=15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["username"]
+# axes.W006 warns that parameters without the address can be dodged by rotating cookies or user agents; a
+# lock on the user name cannot (and one on the proxy's address would lock out the whole hospital).
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
+# Emergency access to a patient outside one's care teams (break the glass) lasts this long.
+BREAK_GLASS_HOURS = env_int("BREAK_GLASS_HOURS", default=8, minimum=1)
+# Second factor (TOTP, django-otp): required for pharmacists, curators, auditors and staff (accounts.otp).
+OTP_TOTP_ISSUER = "mipd-web"
+# API tokens (django-rest-knox): only a SHA-512 digest is stored; each token expires.
+API_TOKEN_TTL_HOURS = env_int("API_TOKEN_TTL_HOURS", default=30 * 24, minimum=1)
+REST_KNOX = {
+    "TOKEN_TTL": dt.timedelta(hours=API_TOKEN_TTL_HOURS),
+    "TOKEN_PREFIX": "mipd_",  # recognisable by secret scanners
+    "AUTO_REFRESH": False,
+}
+# The audit trail's chain is keyed (HMAC-SHA256): nobody without this key can append a forged entry.
+# Default: derived from SECRET_KEY; set AUDIT_HMAC_KEY so that rotating SECRET_KEY keeps old entries
+# verifiable.
+AUDIT_HMAC_KEY = env_secret("AUDIT_HMAC_KEY", required=False) or ""
 
 # Internationalisation: store UTC, show TIME_ZONE.
 LANGUAGE_CODE = "en-us"
@@ -133,13 +193,53 @@ CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", default=not DEBUG)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy (django-csp): scripts, styles and everything else from this site only; no inline
+# script (data for scripts travels in json_script blocks), no plug-ins, no framing, forms post here only.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    }
+}
+# Permissions-Policy: a dosing application needs no camera, microphone, location, payment or USB.
+PERMISSIONS_POLICY: dict[str, list[str]] = {
+    name: []
+    for name in (
+        "accelerometer",
+        "autoplay",
+        "camera",
+        "display-capture",
+        "geolocation",
+        "gyroscope",
+        "magnetometer",
+        "microphone",
+        "midi",
+        "payment",
+        "usb",
+        "xr-spatial-tracking",
+    )
+}
 
 # REST API: authenticated by default; session for the browser, tokens for hospital systems.
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.tokens.ExpiringTokenAuthentication",
     ],
+    # Per process (local memory cache); sign-in lockout is django-axes' job, in the database.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {"anon": "60/minute", "user": "2000/minute"},
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
@@ -203,5 +303,7 @@ LOGGING = {
     "loggers": {
         "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
         "celery": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        # django-axes logs every successful sign-in at INFO; the audit trail has them already.
+        "axes": {"handlers": ["console"], "level": "WARNING", "propagate": False},
     },
 }

@@ -2,11 +2,12 @@
 
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 api_urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    # The split view serves Swagger UI's start-up script as a file: the CSP allows no inline script.
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
     path("v1/", include("accounts.api_urls")),
     path("v1/", include("models_catalog.api_urls")),
     path("v1/", include("patients.api_urls")),
@@ -19,6 +20,7 @@ urlpatterns = [
     path("catalog/", include("models_catalog.urls")),
     path("patients/", include("patients.urls")),
     path("", include("dosing.urls")),
+    path("audit/", include("audit.urls")),
     path("api/", include((api_urlpatterns, "api"))),
     path("admin/", admin.site.urls),
 ]

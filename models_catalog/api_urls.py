@@ -14,4 +14,10 @@ urlpatterns = [
         apis.ModelVersionActionApi.as_view(),
         name="catalog-model-version-action",
     ),
+    path("catalog/change-requests/", apis.ChangeRequestListApi.as_view(), name="catalog-change-requests"),
+    path(
+        "catalog/change-requests/<int:pk>/<slug:decision>/",
+        apis.ChangeRequestDecisionApi.as_view(),
+        name="catalog-change-request-decide",
+    ),
 ]

@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 
 from models_catalog import selectors, services
 from models_catalog.forms import MAX_MODEL_FILE_BYTES, split_entry
-from models_catalog.models import Drug, ModelVersion, TargetProtocol
+from models_catalog.models import CatalogChangeRequest, Drug, ModelVersion, TargetProtocol
 
 
 def _drf_error(exc: DjangoValidationError) -> ValidationError:
@@ -146,7 +146,8 @@ class ModelVersionDetailApi(APIView):
 
 
 class ModelVersionActionApi(APIView):
-    """Curators: validate, request-publication, approve (a second curator), retire (with a reason)."""
+    """Curators: validate, request-publication, approve (a second curator), retire (with a reason: a request
+    that a second curator approves under /catalog/change-requests/)."""
 
     class ActionSerializer(serializers.Serializer):
         reason = serializers.CharField(required=False, allow_blank=True, max_length=2000)
@@ -172,7 +173,7 @@ class ModelVersionActionApi(APIView):
             elif action == "approve":
                 services.model_version_approve_publication(model_version=version, user=request.user)
             elif action == "retire":
-                services.model_version_retire(
+                services.model_version_request_retirement(
                     model_version=version,
                     user=request.user,
                     reason=serializer.validated_data.get("reason", ""),
@@ -185,3 +186,81 @@ class ModelVersionActionApi(APIView):
             raise PermissionDenied(str(exc)) from None
         version.refresh_from_db()
         return Response(ModelVersionDetailOutputSerializer(version).data)
+
+
+class ChangeRequestOutputSerializer(serializers.ModelSerializer):
+    drug = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    # A plain string: the schema has several "status" enums already (they would collide by name).
+    status = serializers.CharField(
+        read_only=True, help_text="one of: " + ", ".join(CatalogChangeRequest.Status.values)
+    )
+    kind = serializers.CharField(
+        read_only=True, help_text="one of: " + ", ".join(CatalogChangeRequest.Kind.values)
+    )
+    requested_by = serializers.StringRelatedField()
+    decided_by = serializers.StringRelatedField()
+
+    class Meta:
+        model = CatalogChangeRequest
+        fields = (
+            "id",
+            "kind",
+            "status",
+            "drug",
+            "indication",
+            "model_version",
+            "current",
+            "proposed",
+            "reason",
+            "requested_by",
+            "requested_at",
+            "decided_by",
+            "decided_at",
+            "decision_note",
+        )
+
+
+class ChangeRequestListApi(APIView):
+    """Proposed changes to drug limits, target protocols and retirements, awaiting a second curator."""
+
+    @extend_schema(
+        responses=ChangeRequestOutputSerializer(many=True), operation_id="catalog_change_requests_list"
+    )
+    def get(self, request: Request) -> Response:
+        if not selectors.is_curator(user=request.user):
+            raise PermissionDenied("model curators only")
+        return Response(ChangeRequestOutputSerializer(selectors.change_requests_pending(), many=True).data)
+
+
+class ChangeRequestDecisionApi(APIView):
+    """A second curator approves (the change applies) or rejects; the author may withdraw (reject)."""
+
+    class DecisionSerializer(serializers.Serializer):
+        note = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+
+    @extend_schema(
+        request=DecisionSerializer,
+        responses=ChangeRequestOutputSerializer,
+        operation_id="catalog_change_request_decide",
+    )
+    def post(self, request: Request, pk: int, decision: str) -> Response:
+        if not selectors.is_curator(user=request.user):
+            raise PermissionDenied("model curators only")
+        change = get_object_or_404(CatalogChangeRequest, pk=pk)
+        serializer = self.DecisionSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        note = serializer.validated_data["note"]
+        try:
+            if decision == "approve":
+                change = services.change_request_approve(change_request=change, user=request.user, note=note)
+            elif decision == "reject":
+                change = services.change_request_reject(change_request=change, user=request.user, note=note)
+            else:
+                return Response(
+                    {"detail": f"unknown decision '{decision}'"}, status=status.HTTP_404_NOT_FOUND
+                )
+        except DjangoValidationError as exc:
+            raise _drf_error(exc) from None
+        except DjangoPermissionDenied as exc:
+            raise PermissionDenied(str(exc)) from None
+        return Response(ChangeRequestOutputSerializer(change).data)

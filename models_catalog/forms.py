@@ -86,6 +86,10 @@ class ReasonForm(forms.Form):
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=2000)
 
 
+class DecisionForm(forms.Form):
+    note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=2000)
+
+
 class NewVersionForm(forms.Form):
     version = forms.CharField(max_length=32, help_text="semantic version, e.g. 1.1.0")
 
@@ -147,6 +151,9 @@ class TargetProtocolForm(forms.Form):
     source = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}))
     institution_note = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
     active = forms.BooleanField(required=False, initial=True)
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}), label="Why this change", help_text="for the second curator"
+    )
 
     def clean_target(self) -> Any:
         target = _parse_json(self.cleaned_data["target"], "target")
@@ -179,11 +186,29 @@ class DrugLimitsForm(forms.Form):
         help_text="gives the pump rate in mL/h",
     )
     interval_options_h = forms.CharField(required=False, label="Dosing intervals (h, comma-separated)")
-    continuous_infusion = forms.BooleanField(required=False, label="Consider continuous infusion")
+    # A choice, not a checkbox: an unticked checkbox is simply absent, and absent means "not stated".
+    continuous_infusion = forms.TypedChoiceField(
+        choices=[("no", "no"), ("yes", "yes")],
+        coerce=lambda value: value == "yes",
+        label="Consider continuous infusion",
+    )
     max_plausible_concentration = forms.FloatField(
         required=False, min_value=0.001, label="Implausible level above (drug's concentration unit)"
     )
     limits_source = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), label="Source of these limits")
+    change_reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}), label="Why change them", help_text="for the second curator"
+    )
+
+    def clean(self) -> dict[str, Any]:
+        """Every limit must be in the request: a missing one is an error, never a silent blank."""
+        cleaned = super().clean()
+        missing = [name for name in self.fields if name not in self.data]
+        if missing:
+            raise forms.ValidationError(
+                "the limits are one complete set: this request lacks " + ", ".join(missing), code="incomplete"
+            )
+        return cleaned
 
     @staticmethod
     def _numbers(text: str, field: str) -> list[float]:

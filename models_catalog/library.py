@@ -57,7 +57,12 @@ def library_entries(directory: Path = LIBRARY_DIRECTORY) -> list[tuple[Path, dic
     return entries
 
 
-def _load_drugs(directory: Path, report: LibraryLoadReport, user: AbstractBaseUser | None) -> None:
+def _load_drugs(
+    directory: Path,
+    report: LibraryLoadReport,
+    user: AbstractBaseUser | None,
+    approver: AbstractBaseUser | None = None,
+) -> None:
     document = _read_json(directory / "drugs.json")
     for item in document.get("drugs", []):
         drug = Drug.objects.filter(name=item["name"]).first()
@@ -69,13 +74,24 @@ def _load_drugs(directory: Path, report: LibraryLoadReport, user: AbstractBaseUs
         for protocol in item.get("target_protocols", []):
             if TargetProtocol.objects.filter(drug=drug, indication=protocol["indication"]).exists():
                 continue
-            services.target_protocol_save(
-                drug=drug,
-                indication=protocol["indication"],
-                target=protocol["target"],
-                source=protocol["source"],
-                user=user,
-            )
+            if user is None:  # the system (IT's command without curators)
+                services.target_protocol_save(
+                    drug=drug,
+                    indication=protocol["indication"],
+                    target=protocol["target"],
+                    source=protocol["source"],
+                    user=None,
+                )
+            else:  # four-eyes, as for every target a curator sets
+                proposal = services.target_protocol_propose(
+                    drug=drug,
+                    indication=protocol["indication"],
+                    target=protocol["target"],
+                    source=protocol["source"],
+                    user=user,
+                    reason="the shipped model library's target protocol",
+                )
+                services.change_request_approve(change_request=proposal, user=approver)
             report.targets_created.append(f"{drug.name}: {protocol['indication']}")
 
 
@@ -156,7 +172,7 @@ def library_load(
     if (requested_by is None) != (approved_by is None):
         raise ValidationError("publishing the library needs both a requesting and an approving curator")
     report = LibraryLoadReport()
-    _load_drugs(directory, report, requested_by)
+    _load_drugs(directory, report, requested_by, approved_by)
     for path, entry in library_entries(directory):
         _load_version(path, entry, report, requested_by=requested_by, approved_by=approved_by)
     _load_pgx_tables(report)

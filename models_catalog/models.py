@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from audit.querysets import AuditedManager, AuditedQuerySet
 from models_catalog.fields import OrderedJSONField
 
 
@@ -54,6 +55,8 @@ class Drug(models.Model):
     )
     limits_source = models.TextField(blank=True, help_text="where the limits come from; review per hospital")
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = AuditedManager()
 
     # The hospital's limits (curators edit them, audited) and the descriptive fields the library sets.
     LIMIT_FIELDS = (
@@ -113,7 +116,7 @@ class Drug(models.Model):
         return self.display_name
 
 
-class ModelVersionQuerySet(models.QuerySet["ModelVersion"]):
+class ModelVersionQuerySet(AuditedQuerySet):
     def published(self) -> ModelVersionQuerySet:
         return self.filter(status=ModelVersion.Status.PUBLISHED)
 
@@ -166,6 +169,11 @@ class ModelVersion(models.Model):
     )
     retired_at = models.DateTimeField(null=True, blank=True)
     retired_reason = models.TextField(blank=True)
+    document_seal = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="keyed hash of the published document's SHA-256 (models_catalog.integrity), checked at use",
+    )
 
     objects = ModelVersionQuerySet.as_manager()
 
@@ -229,6 +237,8 @@ class ValidationRun(models.Model):
     )
     run_at = models.DateTimeField(auto_now_add=True)
 
+    objects = AuditedManager()
+
     class Meta:
         ordering = ("-run_at", "-pk")
 
@@ -249,6 +259,8 @@ class TargetProtocol(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = AuditedManager()
 
     class Meta:
         ordering = ("drug__name", "indication")
@@ -274,6 +286,8 @@ class PgxRuleTable(models.Model):
     document = OrderedJSONField()
     document_sha256 = models.CharField(max_length=64)
     loaded_at = models.DateTimeField(auto_now_add=True)
+
+    objects = AuditedManager()
 
     class Meta:
         ordering = ("table_id", "-loaded_at")
@@ -301,8 +315,64 @@ class CatalogEvent(models.Model):
     details = models.JSONField(default=dict, blank=True)
     at = models.DateTimeField(auto_now_add=True)
 
+    objects = AuditedManager()
+
     class Meta:
         ordering = ("-at", "-pk")
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.action}"
+
+
+class CatalogChangeRequest(models.Model):
+    """A change that alters dosing, waiting for a second curator: new drug limits, a target protocol, or
+    retiring a published version (four-eyes, like publishing). ``proposed`` is the complete new state."""
+
+    class Kind(models.TextChoices):
+        DRUG_LIMITS = "drug_limits", "Drug limits"
+        TARGET_PROTOCOL = "target_protocol", "Target protocol"
+        RETIRE_VERSION = "retire_version", "Retire a model version"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Awaiting a second curator"
+        APPROVED = "approved", "Approved and applied"
+        REJECTED = "rejected", "Rejected"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+        SUPERSEDED = "superseded", "Superseded by a newer request"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
+    drug = models.ForeignKey(Drug, on_delete=models.PROTECT, related_name="change_requests")
+    target_protocol = models.ForeignKey(
+        TargetProtocol, null=True, blank=True, on_delete=models.PROTECT, related_name="change_requests"
+    )
+    indication = models.CharField(max_length=200, blank=True, help_text="target protocols: the indication")
+    model_version = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="change_requests"
+    )
+    current = models.JSONField(default=dict, blank=True, help_text="the state when the change was proposed")
+    proposed = models.JSONField(default=dict, blank=True, help_text="the complete new state")
+    reason = models.TextField(help_text="why the change is proposed")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField(auto_now_add=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.TextField(blank=True)
+
+    objects = AuditedManager()
+
+    class Meta:
+        ordering = ("-requested_at", "-pk")
+        constraints = (
+            models.CheckConstraint(
+                condition=~Q(status="approved")
+                | (Q(decided_by__isnull=False) & ~Q(decided_by=models.F("requested_by"))),
+                name="change_request_four_eyes",
+            ),
+            models.CheckConstraint(condition=~Q(reason=""), name="change_request_has_reason"),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} for {self.drug}: {self.get_status_display().lower()}"

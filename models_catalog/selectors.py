@@ -11,7 +11,7 @@ from django.http import Http404
 
 from accounts.roles import Role
 from accounts.selectors import user_has_role
-from models_catalog.models import Drug, ModelVersion, PgxRuleTable, TargetProtocol
+from models_catalog.models import CatalogChangeRequest, Drug, ModelVersion, PgxRuleTable, TargetProtocol
 
 
 def is_curator(*, user: AbstractBaseUser | AnonymousUser) -> bool:
@@ -140,3 +140,21 @@ def declared_measurement_kinds() -> dict[str, str]:
             if spec.get("from") == "measurement":
                 kinds.setdefault(str(spec["kind"]), str(spec.get("unit", "")))
     return kinds
+
+
+def change_requests_pending() -> list[CatalogChangeRequest]:
+    """Changes to dosing rules waiting for a second curator, oldest first."""
+    pending = CatalogChangeRequest.objects.filter(status=CatalogChangeRequest.Status.PENDING)
+    return list(
+        pending.select_related("drug", "model_version", "requested_by").order_by("requested_at", "pk")
+    )
+
+
+def change_lines(change_request: CatalogChangeRequest) -> list[tuple[str, Any, Any]]:
+    """(name, now, proposed) for each value the change would alter."""
+    current, proposed = change_request.current or {}, change_request.proposed or {}
+    return [
+        (name, current.get(name), proposed.get(name))
+        for name in proposed
+        if current.get(name) != proposed.get(name)
+    ]

@@ -19,8 +19,9 @@ from django.utils import timezone
 
 from accounts.roles import Role
 from accounts.selectors import user_has_role
-from models_catalog import engine_adapter
+from models_catalog import engine_adapter, integrity
 from models_catalog.models import (
+    CatalogChangeRequest,
     CatalogEvent,
     Drug,
     ModelVersion,
@@ -325,6 +326,7 @@ def model_version_approve_publication(*, model_version: ModelVersion, user: Abst
     model_version.status = Status.PUBLISHED
     model_version.published_by = user
     model_version.published_at = timezone.now()
+    integrity.seal(model_version)  # checked at every use for dosing (models_catalog.integrity)
     model_version.save()
     _event(actor=user, action="published", model_version=model_version, sha256=model_version.document_sha256)
     return model_version
@@ -334,8 +336,19 @@ def model_version_approve_publication(*, model_version: ModelVersion, user: Abst
 def model_version_retire(
     *, model_version: ModelVersion, user: AbstractBaseUser | None, reason: str
 ) -> ModelVersion:
-    """Withdraw a published version from new courses; it stays readable for the courses that used it."""
-    _require_curator(user)
+    """Withdraw a published version from new courses; it stays readable for the courses that used it.
+
+    A curator asks for it (``model_version_request_retirement``) and a second one approves; only the system
+    (``user=None``: a management command run by IT) retires directly.
+    """
+    if user is not None:
+        raise PermissionDenied(
+            "retiring a version needs a second curator: request it, another curator approves"
+        )
+    return _retire(model_version=model_version, user=None, reason=reason)
+
+
+def _retire(*, model_version: ModelVersion, user: AbstractBaseUser | None, reason: str) -> ModelVersion:
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError({"reason": ["say why the version is retired"]})
@@ -379,11 +392,40 @@ def target_protocol_save(
     institution_note: str = "",
     active: bool = True,
 ) -> TargetProtocol:
-    """Create or edit the target for a drug and indication; the engine checks the target document."""
-    _require_curator(user)
+    """Create or edit the target for a drug and indication directly: the system only (``user=None``).
+
+    Curators propose (``target_protocol_propose``) and a second curator approves.
+    """
+    if user is not None:
+        raise PermissionDenied("a target change needs a second curator: propose it, another curator approves")
+    _check_target_protocol(target=target, source=source)
+    return _save_target_protocol(
+        drug=drug,
+        indication=indication,
+        target=target,
+        source=source,
+        user=None,
+        institution_note=institution_note,
+        active=active,
+    )
+
+
+def _check_target_protocol(*, target: Mapping[str, Any], source: str) -> None:
     engine_adapter.target_from_document(target)
     if not (source or "").strip():
         raise ValidationError({"source": ["name the guideline or decision the target comes from"]})
+
+
+def _save_target_protocol(
+    *,
+    drug: Drug,
+    indication: str,
+    target: Mapping[str, Any],
+    source: str,
+    user: AbstractBaseUser | None,
+    institution_note: str,
+    active: bool,
+) -> TargetProtocol:
     protocol = TargetProtocol.objects.filter(drug=drug, indication=indication).first()
     before = None if protocol is None else {"target": protocol.target, "active": protocol.active}
     protocol = protocol or TargetProtocol(drug=drug, indication=indication)
@@ -405,25 +447,250 @@ def target_protocol_save(
 
 
 @transaction.atomic
-def drug_limits_update(*, drug: Drug, user: AbstractBaseUser, **values: Any) -> Drug:
-    """The hospital's dose limits and steps for a drug; every change is audited with before and after."""
-    _require_curator(user)
+def drug_limits_update(*, drug: Drug, user: AbstractBaseUser | None, **values: Any) -> Drug:
+    """Set a drug's limits directly: the system only (``user=None``). Curators propose a complete new set
+    (``drug_limits_propose``) and a second curator approves it."""
+    if user is not None:
+        raise PermissionDenied("a limits change needs a second curator: propose it, another curator approves")
+    return _apply_drug_limits(drug=drug, user=None, values=_complete_limits(values))
+
+
+def _complete_limits(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A limits change is the whole set: a missing limit is refused, never taken as "no limit"."""
     unknown = set(values) - set(Drug.LIMIT_FIELDS)
     if unknown:
         raise ValidationError(f"not a drug limit: {', '.join(sorted(unknown))}")
-    if not str(values.get("limits_source", drug.limits_source)).strip():
+    missing = [name for name in Drug.LIMIT_FIELDS if name not in values]
+    if missing:
+        raise ValidationError(
+            "a limits change states every limit (empty means no limit, explicitly); missing: "
+            + ", ".join(missing)
+        )
+    if not str(values.get("limits_source") or "").strip():
         raise ValidationError(
             {"limits_source": ["say where the limits come from (guideline, SmPC, local decision)"]}
         )
+    return dict(values)
+
+
+def _limits_of(drug: Drug) -> dict[str, Any]:
+    return {name: getattr(drug, name) for name in Drug.LIMIT_FIELDS}
+
+
+def _apply_drug_limits(*, drug: Drug, user: AbstractBaseUser | None, values: Mapping[str, Any]) -> Drug:
     drug = Drug.objects.select_for_update().get(pk=drug.pk)
-    before = {name: getattr(drug, name) for name in Drug.LIMIT_FIELDS}
+    before = _limits_of(drug)
     for name, value in values.items():
         setattr(drug, name, value)
     drug.full_clean()
     drug.save()
-    after = {name: getattr(drug, name) for name in Drug.LIMIT_FIELDS}
+    after = _limits_of(drug)
     changed = {
         name: {"before": before[name], "after": after[name]} for name in after if before[name] != after[name]
     }
     _event(actor=user, action="drug_limits_edited", drug=drug.name, changes=changed)
     return drug
+
+
+# Four eyes on what changes dosing: a curator proposes, another approves (CatalogChangeRequest).
+
+Kind = CatalogChangeRequest.Kind
+RequestStatus = CatalogChangeRequest.Status
+
+
+def _require_reason(reason: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": ["say why (the second curator reads it)"]})
+    return reason
+
+
+def _supersede_pending(**match: Any) -> None:
+    CatalogChangeRequest.objects.filter(status=RequestStatus.PENDING, **match).update(
+        status=RequestStatus.SUPERSEDED, decided_at=timezone.now()
+    )
+
+
+@transaction.atomic
+def drug_limits_propose(
+    *, drug: Drug, user: AbstractBaseUser, reason: str, **values: Any
+) -> CatalogChangeRequest:
+    """Propose a complete new set of limits for a drug; it applies when another curator approves."""
+    if user is None:
+        raise PermissionDenied("a proposal names its curator")
+    _require_curator(user)
+    reason = _require_reason(reason)
+    values = _complete_limits(values)
+    drug = Drug.objects.get(pk=drug.pk)  # the stored limits, as an approval will compare them
+    trial = Drug.objects.get(pk=drug.pk)
+    for name, value in values.items():
+        setattr(trial, name, value)
+    trial.full_clean()  # field errors now, not at approval
+    _supersede_pending(kind=Kind.DRUG_LIMITS, drug=drug)
+    request = CatalogChangeRequest.objects.create(
+        kind=Kind.DRUG_LIMITS,
+        drug=drug,
+        current=_limits_of(drug),
+        proposed={name: getattr(trial, name) for name in Drug.LIMIT_FIELDS},
+        reason=reason,
+        requested_by=user,
+    )
+    _event(actor=user, action="drug_limits_proposed", drug=drug.name, change_request=request.pk)
+    return request
+
+
+@transaction.atomic
+def target_protocol_propose(
+    *,
+    drug: Drug,
+    indication: str,
+    target: Mapping[str, Any],
+    source: str,
+    user: AbstractBaseUser,
+    reason: str,
+    institution_note: str = "",
+    active: bool = True,
+) -> CatalogChangeRequest:
+    """Propose a new or changed target protocol; it applies when another curator approves."""
+    if user is None:
+        raise PermissionDenied("a proposal names its curator")
+    _require_curator(user)
+    reason = _require_reason(reason)
+    _check_target_protocol(target=target, source=source)
+    protocol = TargetProtocol.objects.filter(drug=drug, indication=indication).first()
+    _supersede_pending(kind=Kind.TARGET_PROTOCOL, drug=drug, indication=indication)
+    request = CatalogChangeRequest.objects.create(
+        kind=Kind.TARGET_PROTOCOL,
+        drug=drug,
+        target_protocol=protocol,
+        indication=indication,
+        current=_protocol_state(protocol),
+        proposed={
+            "target": dict(target),
+            "source": source.strip(),
+            "institution_note": institution_note,
+            "active": active,
+        },
+        reason=reason,
+        requested_by=user,
+    )
+    _event(actor=user, action="target_proposed", target_protocol=protocol, change_request=request.pk)
+    return request
+
+
+def _protocol_state(protocol: TargetProtocol | None) -> dict[str, Any]:
+    if protocol is None:
+        return {}
+    return {
+        "target": protocol.target,
+        "source": protocol.source,
+        "institution_note": protocol.institution_note,
+        "active": protocol.active,
+    }
+
+
+@transaction.atomic
+def model_version_request_retirement(
+    *, model_version: ModelVersion, user: AbstractBaseUser, reason: str
+) -> CatalogChangeRequest:
+    """Ask for a published version to be retired; another curator approves."""
+    if user is None:
+        raise PermissionDenied("a request names its curator")
+    _require_curator(user)
+    reason = _require_reason(reason)
+    if model_version.status != Status.PUBLISHED:
+        raise ValidationError(
+            f"{model_version} is {model_version.status}: only a published version is retired"
+        )
+    _supersede_pending(kind=Kind.RETIRE_VERSION, model_version=model_version)
+    request = CatalogChangeRequest.objects.create(
+        kind=Kind.RETIRE_VERSION,
+        drug=model_version.drug,
+        model_version=model_version,
+        current={"status": model_version.status},
+        proposed={"status": Status.RETIRED, "retired_reason": reason},
+        reason=reason,
+        requested_by=user,
+    )
+    _event(actor=user, action="retirement_requested", model_version=model_version, change_request=request.pk)
+    return request
+
+
+def _pending_for_decision(change_request: CatalogChangeRequest) -> CatalogChangeRequest:
+    change_request = CatalogChangeRequest.objects.select_for_update().get(pk=change_request.pk)
+    if change_request.status != RequestStatus.PENDING:
+        raise ValidationError(f"this change is {change_request.get_status_display().lower()}")
+    return change_request
+
+
+@transaction.atomic
+def change_request_approve(
+    *, change_request: CatalogChangeRequest, user: AbstractBaseUser, note: str = ""
+) -> CatalogChangeRequest:
+    """A second curator approves: the change applies now, exactly as proposed (four-eyes)."""
+    if user is None:
+        raise PermissionDenied("approving needs a named second curator")
+    _require_curator(user)
+    change_request = _pending_for_decision(change_request)
+    if change_request.requested_by_id == user.pk:
+        raise PermissionDenied("four-eyes rule: a second curator approves what you proposed")
+    stale = "what it changes was changed since it was proposed: propose it again on the current state"
+    if change_request.kind == Kind.DRUG_LIMITS:
+        drug = Drug.objects.select_for_update().get(pk=change_request.drug_id)
+        if _json_state(_limits_of(drug)) != _json_state(change_request.current):
+            raise ValidationError(stale)
+        _apply_drug_limits(drug=drug, user=user, values=change_request.proposed)
+    elif change_request.kind == Kind.TARGET_PROTOCOL:
+        protocol = TargetProtocol.objects.filter(
+            drug_id=change_request.drug_id, indication=change_request.indication
+        ).first()
+        if _json_state(_protocol_state(protocol)) != _json_state(change_request.current):
+            raise ValidationError(stale)
+        proposed = change_request.proposed
+        _save_target_protocol(
+            drug=change_request.drug,
+            indication=change_request.indication,
+            target=proposed["target"],
+            source=proposed["source"],
+            user=user,
+            institution_note=proposed.get("institution_note", ""),
+            active=bool(proposed.get("active", True)),
+        )
+    else:
+        _retire(model_version=change_request.model_version, user=user, reason=change_request.reason)
+    change_request.status = RequestStatus.APPROVED
+    change_request.decided_by = user
+    change_request.decided_at = timezone.now()
+    change_request.decision_note = (note or "").strip()
+    change_request.full_clean()
+    change_request.save()
+    _event(actor=user, action="change_approved", change_request=change_request.pk, kind=change_request.kind)
+    return change_request
+
+
+@transaction.atomic
+def change_request_reject(
+    *, change_request: CatalogChangeRequest, user: AbstractBaseUser, note: str
+) -> CatalogChangeRequest:
+    """Another curator rejects a proposal (saying why), or its author withdraws it."""
+    _require_curator(user)
+    change_request = _pending_for_decision(change_request)
+    own = change_request.requested_by_id == user.pk
+    if not own and not (note or "").strip():
+        raise ValidationError({"note": ["say why the change is rejected"]})
+    change_request.status = RequestStatus.WITHDRAWN if own else RequestStatus.REJECTED
+    change_request.decided_by = user
+    change_request.decided_at = timezone.now()
+    change_request.decision_note = (note or "").strip()
+    change_request.save()
+    _event(
+        actor=user, action="change_withdrawn" if own else "change_rejected", change_request=change_request.pk
+    )
+    return change_request
+
+
+def _json_state(state: Mapping[str, Any]) -> str:
+    """States compared as stored JSON (floats and lists as the JSON field gives them back)."""
+    import json
+
+    return json.dumps(state, sort_keys=True, default=str)

@@ -15,4 +15,5 @@ urlpatterns = [
     path("targets/<int:pk>/", views.target_protocol_edit, name="target_edit"),
     path("drugs/<slug:drug>/targets/new/", views.target_protocol_edit, name="target_new"),
     path("drugs/<slug:name>/limits/", views.drug_limits_edit, name="drug_limits"),
+    path("changes/<int:pk>/<slug:decision>/", views.change_request_decide, name="change_request_decide"),
 ]

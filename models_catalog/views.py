@@ -15,8 +15,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
-from models_catalog import engine_adapter, selectors, services
+from models_catalog import engine_adapter, integrity, selectors, services
 from models_catalog.forms import (
+    DecisionForm,
     DrugLimitsForm,
     ModelFileForm,
     NewVersionForm,
@@ -24,7 +25,7 @@ from models_catalog.forms import (
     ReasonForm,
     TargetProtocolForm,
 )
-from models_catalog.models import Drug, ModelVersion, TargetProtocol
+from models_catalog.models import CatalogChangeRequest, Drug, ModelVersion, TargetProtocol
 from models_catalog.plots import prediction_band_svg
 
 
@@ -69,6 +70,10 @@ def catalog_index(request: HttpRequest) -> HttpResponse:
         "protocols": selectors.target_protocols(active_only=False),
         "pgx_tables": selectors.pgx_tables_current(),
         "is_curator": selectors.is_curator(user=request.user),
+        "change_requests": [
+            (change, selectors.change_lines(change)) for change in selectors.change_requests_pending()
+        ],
+        "decision_form": DecisionForm(),
     }
     return render(request, "models_catalog/index.html", context)
 
@@ -84,6 +89,7 @@ def version_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "events": version.events.select_related("actor")[:30],
         "document_json": json.dumps(version.document, indent=2, ensure_ascii=False),
         "retire_form": ReasonForm(),
+        "integrity_problem": integrity.published_problem(version),
         "new_version_form": NewVersionForm(),
         "Status": ModelVersion.Status,
     }
@@ -165,8 +171,8 @@ def version_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
         elif action == "retire":
             form = ReasonForm(request.POST)
             reason = form.cleaned_data["reason"] if form.is_valid() else ""
-            services.model_version_retire(model_version=version, user=request.user, reason=reason)
-            messages.success(request, f"{version} is retired; courses that used it still show it.")
+            services.model_version_request_retirement(model_version=version, user=request.user, reason=reason)
+            messages.success(request, f"Retiring {version} is requested: a second curator approves it.")
         elif action == "new-version":
             form = NewVersionForm(request.POST)
             new = services.model_version_new_draft(
@@ -256,11 +262,13 @@ def target_protocol_edit(
         form.add_error("indication", "a protocol for this indication exists: edit it instead")
     if request.method == "POST" and form.is_valid():
         try:
-            services.target_protocol_save(drug=target_drug, user=request.user, **form.cleaned_data)
+            services.target_protocol_propose(drug=target_drug, user=request.user, **form.cleaned_data)
         except ValidationError as exc:
             _errors_onto_form(form, exc, document_field="target")
         else:
-            messages.success(request, "Target protocol saved.")
+            messages.success(
+                request, "Target protocol proposed: it applies when a second curator approves it."
+            )
             return redirect("models_catalog:index")
     return render(
         request, "models_catalog/target_form.html", {"form": form, "drug": target_drug, "protocol": protocol}
@@ -273,13 +281,39 @@ def drug_limits_edit(request: HttpRequest, name: str) -> HttpResponse:
     initial = {field: getattr(drug, field) for field in Drug.LIMIT_FIELDS}
     initial["strengths_mg"] = ", ".join(f"{value:g}" for value in drug.strengths_mg or [])
     initial["interval_options_h"] = ", ".join(f"{value:g}" for value in drug.interval_options_h or [])
+    initial["continuous_infusion"] = "yes" if drug.continuous_infusion else "no"
     form = DrugLimitsForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
+        values = dict(form.cleaned_data)
+        reason = values.pop("change_reason")
         try:
-            services.drug_limits_update(drug=drug, user=request.user, **form.cleaned_data)
+            services.drug_limits_propose(drug=drug, user=request.user, reason=reason, **values)
         except ValidationError as exc:
             _errors_onto_form(form, exc, document_field="limits_source")
         else:
-            messages.success(request, f"Limits of {drug} saved.")
+            messages.success(
+                request, f"New limits of {drug} proposed: they apply when a second curator approves."
+            )
             return redirect("models_catalog:index")
     return render(request, "models_catalog/drug_form.html", {"form": form, "drug": drug})
+
+
+@require_POST
+@curator_required
+def change_request_decide(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
+    """A second curator approves (it applies now) or rejects a proposed change; its author may withdraw it."""
+    change_request = get_object_or_404(CatalogChangeRequest, pk=pk)
+    form = DecisionForm(request.POST)
+    note = form.cleaned_data["note"] if form.is_valid() else ""
+    try:
+        if decision == "approve":
+            services.change_request_approve(change_request=change_request, user=request.user, note=note)
+            messages.success(request, f"Approved and applied: {change_request.get_kind_display().lower()}.")
+        elif decision == "reject":
+            services.change_request_reject(change_request=change_request, user=request.user, note=note)
+            messages.success(request, "The proposal is closed.")
+        else:
+            return HttpResponse(status=404)
+    except (ValidationError, PermissionDenied) as exc:
+        messages.error(request, "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc))
+    return redirect("models_catalog:index")

@@ -16,7 +16,6 @@ from typing import Any
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied, ValidationError
@@ -25,7 +24,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from patients import selectors, services
+from patients import access, selectors, services
 from patients.clock import clinical_time
 from patients.models import ConsentRecord, CovariateMeasurement, Genotype, Patient, SupportSession
 
@@ -98,6 +97,17 @@ class StatusField(serializers.ChoiceField):
         super().__init__(choices=choices, **kwargs)
 
 
+class PublicIdRelatedField(serializers.SlugRelatedField):
+    """A related row by its public id (a UUID string), as every id in the API is."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("read_only", True)
+        super().__init__(slug_field="public_id", **kwargs)
+
+    def to_representation(self, obj: Any) -> str:
+        return str(obj.public_id)
+
+
 def paginated_serializer(name: str, item: type[serializers.Serializer]) -> type[serializers.Serializer]:
     """The page layout of DRF's PageNumberPagination, declared for the schema."""
     return type(
@@ -116,6 +126,8 @@ def paginated_serializer(name: str, item: type[serializers.Serializer]) -> type[
 
 
 class PatientOutputSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id", read_only=True, help_text="the patient's public id")
+
     class Meta:
         model = Patient
         fields = ("id", "mrn", "family_name", "given_name", "birth_date", "sex", "ward", "created_at")
@@ -125,6 +137,8 @@ PatientPageSerializer = paginated_serializer("PatientPage", PatientOutputSeriali
 
 
 class MeasurementOutputSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id", read_only=True)
+    patient = PublicIdRelatedField()
     recorded_by = serializers.StringRelatedField()
 
     class Meta:
@@ -146,6 +160,8 @@ class MeasurementOutputSerializer(serializers.ModelSerializer):
 
 
 class GenotypeOutputSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id", read_only=True)
+    patient = PublicIdRelatedField()
     recorded_by = serializers.StringRelatedField()
 
     class Meta:
@@ -167,6 +183,8 @@ class GenotypeOutputSerializer(serializers.ModelSerializer):
 
 
 class SupportSessionOutputSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id", read_only=True)
+    patient = PublicIdRelatedField()
     recorded_by = serializers.StringRelatedField()
     end_recorded_by = serializers.StringRelatedField()
 
@@ -189,6 +207,8 @@ class SupportSessionOutputSerializer(serializers.ModelSerializer):
 
 
 class ConsentOutputSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id", read_only=True)
+    patient = PublicIdRelatedField()
     recorded_by = serializers.StringRelatedField()
     status = StatusField(choices=ConsentRecord.Status.choices, read_only=True)
 
@@ -215,7 +235,7 @@ class DerivedValueSerializer(serializers.Serializer):
 
 
 class CourseSummarySerializer(serializers.Serializer):
-    id = serializers.IntegerField()
+    id = serializers.UUIDField(source="public_id")
     drug = serializers.CharField(source="drug.name")
     model_version = serializers.StringRelatedField()
     indication = serializers.CharField()
@@ -311,8 +331,8 @@ class PatientListApi(APIView):
 
 class PatientDetailApi(APIView):
     @extend_schema(responses=PatientDetailOutputSerializer, operation_id="patients_retrieve")
-    def get(self, request: Request, pk: int) -> Response:
-        patient = selectors.patient_get(user=request.user, pk=pk)
+    def get(self, request: Request, pk: Any) -> Response:
+        patient = selectors.patient_get(user=request.user, public_id=pk)
         return Response(_patient_detail(patient))
 
 
@@ -328,8 +348,8 @@ class MeasurementListApi(APIView):
     @extend_schema(
         responses=MeasurementOutputSerializer(many=True), operation_id="patients_measurements_list"
     )
-    def get(self, request: Request, pk: int) -> Response:
-        patient = selectors.patient_get(user=request.user, pk=pk)
+    def get(self, request: Request, pk: Any) -> Response:
+        patient = selectors.patient_get(user=request.user, public_id=pk)
         rows = patient.measurements.select_related("recorded_by").order_by("-measured_at", "-pk")
         return Response(MeasurementOutputSerializer(rows, many=True).data)
 
@@ -338,8 +358,8 @@ class MeasurementListApi(APIView):
         responses={201: MeasurementOutputSerializer},
         operation_id="patients_measurements_create",
     )
-    def post(self, request: Request, pk: int) -> Response:
-        patient = selectors.patient_get(user=request.user, pk=pk)
+    def post(self, request: Request, pk: Any) -> Response:
+        patient = selectors.patient_get(user=request.user, public_id=pk)
         serializer = self.MeasurementCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         with service_errors():
@@ -360,10 +380,13 @@ class MeasurementInErrorApi(APIView):
         responses=MeasurementOutputSerializer,
         operation_id="measurements_mark_entered_in_error",
     )
-    def post(self, request: Request, pk: int) -> Response:
-        selectors.require_clinical_role(user=request.user)
-        measurement = get_object_or_404(CovariateMeasurement, pk=pk)
-        selectors.patient_get(user=request.user, pk=measurement.patient_id)
+    def post(self, request: Request, pk: Any) -> Response:
+        measurement = access.scoped_get(
+            CovariateMeasurement.objects.select_related("patient"),
+            user=request.user,
+            public_id=pk,
+            patient_of=lambda row: row.patient,
+        )
         serializer = self.MeasurementInErrorInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         with service_errors():
@@ -383,8 +406,8 @@ class GenotypeListApi(APIView):
         reported_on = serializers.DateField()
 
     @extend_schema(responses=GenotypeOutputSerializer(many=True), operation_id="patients_genotypes_list")
-    def get(self, request: Request, pk: int) -> Response:
-        patient = selectors.patient_get(user=request.user, pk=pk)
+    def get(self, request: Request, pk: Any) -> Response:
+        patient = selectors.patient_get(user=request.user, public_id=pk)
         return Response(
             GenotypeOutputSerializer(patient.genotypes.select_related("recorded_by"), many=True).data
         )
@@ -394,8 +417,8 @@ class GenotypeListApi(APIView):
         responses={201: GenotypeOutputSerializer},
         operation_id="patients_genotypes_create",
     )
-    def post(self, request: Request, pk: int) -> Response:
-        patient = selectors.patient_get(user=request.user, pk=pk)
+    def post(self, request: Request, pk: Any) -> Response:
+        patient = selectors.patient_get(user=request.user, public_id=pk)
         serializer = self.GenotypeCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         with service_errors():
@@ -416,10 +439,13 @@ class GenotypeInErrorApi(APIView):
         responses=GenotypeOutputSerializer,
         operation_id="genotypes_mark_entered_in_error",
     )
-    def post(self, request: Request, pk: int) -> Response:
-        selectors.require_clinical_role(user=request.user)
-        genotype = get_object_or_404(Genotype, pk=pk)
-        selectors.patient_get(user=request.user, pk=genotype.patient_id)
+    def post(self, request: Request, pk: Any) -> Response:
+        genotype = access.scoped_get(
+            Genotype.objects.select_related("patient"),
+            user=request.user,
+            public_id=pk,
+            patient_of=lambda row: row.patient,
+        )
         serializer = self.GenotypeInErrorInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         with service_errors():
@@ -439,8 +465,8 @@ class SupportSessionListApi(APIView):
         note = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
 
     @extend_schema(responses=SupportSessionOutputSerializer(many=True), operation_id="patients_sessions_list")
-    def get(self, request: Request, pk: int) -> Response:
-        patient = selectors.patient_get(user=request.user, pk=pk)
+    def get(self, request: Request, pk: Any) -> Response:
+        patient = selectors.patient_get(user=request.user, public_id=pk)
         rows = patient.support_sessions.select_related("recorded_by", "end_recorded_by")
         return Response(SupportSessionOutputSerializer(rows, many=True).data)
 
@@ -449,8 +475,8 @@ class SupportSessionListApi(APIView):
         responses={201: SupportSessionOutputSerializer},
         operation_id="patients_sessions_create",
     )
-    def post(self, request: Request, pk: int) -> Response:
-        patient = selectors.patient_get(user=request.user, pk=pk)
+    def post(self, request: Request, pk: Any) -> Response:
+        patient = selectors.patient_get(user=request.user, public_id=pk)
         serializer = self.SessionCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         with service_errors():
@@ -460,11 +486,13 @@ class SupportSessionListApi(APIView):
         return Response(SupportSessionOutputSerializer(session).data, status=status.HTTP_201_CREATED)
 
 
-def _session(request: Request, pk: int) -> SupportSession:
-    selectors.require_clinical_role(user=request.user)
-    session = get_object_or_404(SupportSession, pk=pk)
-    selectors.patient_get(user=request.user, pk=session.patient_id)
-    return session
+def _session(request: Request, pk: Any) -> SupportSession:
+    return access.scoped_get(
+        SupportSession.objects.select_related("patient"),
+        user=request.user,
+        public_id=pk,
+        patient_of=lambda row: row.patient,
+    )
 
 
 class SupportSessionEndApi(APIView):
@@ -478,7 +506,7 @@ class SupportSessionEndApi(APIView):
         responses=SupportSessionOutputSerializer,
         operation_id="sessions_end",
     )
-    def post(self, request: Request, pk: int) -> Response:
+    def post(self, request: Request, pk: Any) -> Response:
         session = _session(request, pk)
         serializer = self.SessionEndInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -500,7 +528,7 @@ class SupportSessionInErrorApi(APIView):
         responses=SupportSessionOutputSerializer,
         operation_id="sessions_mark_entered_in_error",
     )
-    def post(self, request: Request, pk: int) -> Response:
+    def post(self, request: Request, pk: Any) -> Response:
         session = _session(request, pk)
         serializer = self.SessionInErrorInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -520,8 +548,8 @@ class ConsentListApi(APIView):
         note = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
 
     @extend_schema(responses=ConsentOutputSerializer(many=True), operation_id="patients_consents_list")
-    def get(self, request: Request, pk: int) -> Response:
-        patient = selectors.patient_get(user=request.user, pk=pk)
+    def get(self, request: Request, pk: Any) -> Response:
+        patient = selectors.patient_get(user=request.user, public_id=pk)
         return Response(
             ConsentOutputSerializer(patient.consents.select_related("recorded_by"), many=True).data
         )
@@ -531,8 +559,8 @@ class ConsentListApi(APIView):
         responses={201: ConsentOutputSerializer},
         operation_id="patients_consents_create",
     )
-    def post(self, request: Request, pk: int) -> Response:
-        patient = selectors.patient_get(user=request.user, pk=pk)
+    def post(self, request: Request, pk: Any) -> Response:
+        patient = selectors.patient_get(user=request.user, public_id=pk)
         serializer = self.ConsentCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         with service_errors():

@@ -101,6 +101,17 @@ class ConsentForm(PageForm):
     note = forms.CharField(required=False, max_length=2000)
 
 
+class BreakGlassForm(PageForm):
+    id_prefix = "break_glass"
+
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=2000,
+        label="Why you need this record now",
+        help_text="recorded in the audit trail with your name; the access ends by itself",
+    )
+
+
 class StartingDoseForm(PageForm):
     id_prefix = "starting_dose"
 

@@ -7,6 +7,7 @@ cm, serum creatinine mg/dL, albumin g/L) next to the value and unit as entered.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.conf import settings
@@ -14,6 +15,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+
+from audit.querysets import AuditedManager
 
 
 class EnteredInError(models.Model):
@@ -48,6 +51,11 @@ ERROR_HAS_REASON = models.CheckConstraint(
 )
 
 
+def public_id_field() -> models.UUIDField:
+    """The identifier of a row in URLs and the API: random, so that nobody can count or guess records."""
+    return models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+
+
 class Patient(models.Model):
     class Sex(models.TextChoices):
         FEMALE = "female", "Female"
@@ -55,7 +63,11 @@ class Patient(models.Model):
         OTHER = "other", "Other"
         UNKNOWN = "unknown", "Unknown"
 
+    public_id = public_id_field()
     mrn = models.CharField("hospital identifier (MRN)", max_length=64, unique=True)
+    mrn_key = models.CharField(
+        max_length=64, unique=True, editable=False, help_text="the MRN normalised (patients.identifiers)"
+    )
     family_name = models.CharField(max_length=120)
     given_name = models.CharField(max_length=120)
     birth_date = models.DateField()
@@ -63,6 +75,8 @@ class Patient(models.Model):
     ward = models.CharField(max_length=120, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = AuditedManager()
 
     class Meta:
         ordering = ("family_name", "given_name", "mrn")
@@ -74,9 +88,56 @@ class Patient(models.Model):
         return f"{self.family_name.upper()}, {self.given_name} ({self.mrn})"
 
 
+class CareTeam(models.Model):
+    """A team of clinicians and pharmacists caring for the patients of some wards, or of the whole hospital.
+
+    A user sees the patients of the wards their teams cover and the patients put on their teams; anyone
+    else's patient only through a logged emergency access (``BreakGlassAccess``). IT maintains the teams.
+    """
+
+    name = models.CharField(max_length=120, unique=True)
+    wards = models.JSONField(default=list, blank=True, help_text='ward names the team covers, e.g. ["ICU"]')
+    covers_all_wards = models.BooleanField(
+        default=False, help_text="a hospital-wide service (e.g. the TDM pharmacy): every patient"
+    )
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="care_teams")
+    patients = models.ManyToManyField(Patient, blank=True, related_name="care_teams")
+    active = models.BooleanField(default=True)
+
+    objects = AuditedManager()
+
+    class Meta:
+        ordering = ("name",)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class BreakGlassAccess(models.Model):
+    """Emergency access to a patient outside one's care teams: a stated reason, a time limit, an entry."""
+
+    public_id = public_id_field()
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="break_glass_accesses")
+    reason = models.TextField()
+    granted_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+
+    objects = AuditedManager()
+
+    class Meta:
+        ordering = ("-granted_at", "-pk")
+        indexes = (models.Index(fields=("user", "patient", "expires_at")),)
+        constraints = (models.CheckConstraint(condition=~Q(reason=""), name="break_glass_has_reason"),)
+
+    def __str__(self) -> str:
+        return f"{self.user} → {self.patient} until {self.expires_at:%Y-%m-%d %H:%M}"
+
+
 class CovariateMeasurement(EnteredInError):
     """One measured value of a covariate at a time (weight, creatinine, ... or a model-specific quantity)."""
 
+    public_id = public_id_field()
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="measurements")
     kind = models.SlugField(max_length=60, help_text="weight, height, serum_creatinine, albumin, ...")
     value = models.FloatField(help_text="in the canonical unit of the kind")
@@ -86,6 +147,8 @@ class CovariateMeasurement(EnteredInError):
     measured_at = models.DateTimeField()
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     recorded_at = models.DateTimeField(auto_now_add=True)
+
+    objects = AuditedManager()
 
     class Meta:
         ordering = ("measured_at", "pk")
@@ -124,6 +187,7 @@ class SupportSession(EnteredInError):
         PERITONEAL_DIALYSIS = "peritoneal_dialysis", "Peritoneal dialysis"
         ECMO = "ecmo", "Extracorporeal membrane oxygenation (ECMO)"
 
+    public_id = public_id_field()
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="support_sessions")
     modality = models.CharField(max_length=32, choices=Modality.choices)
     started_at = models.DateTimeField()
@@ -135,6 +199,8 @@ class SupportSession(EnteredInError):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     end_recorded_at = models.DateTimeField(null=True, blank=True)
+
+    objects = AuditedManager()
 
     class Meta:
         ordering = ("started_at", "pk")
@@ -155,6 +221,7 @@ class SupportSession(EnteredInError):
 class Genotype(EnteredInError):
     """A genotyping result; the phenotype is called by the engine's PGx tables, not typed by hand."""
 
+    public_id = public_id_field()
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="genotypes")
     gene = models.CharField(max_length=20)
     diplotype = models.CharField(max_length=60)
@@ -164,6 +231,8 @@ class Genotype(EnteredInError):
     reported_on = models.DateField()
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     recorded_at = models.DateTimeField(auto_now_add=True)
+
+    objects = AuditedManager()
 
     class Meta:
         ordering = ("gene", "-reported_on", "-pk")
@@ -186,12 +255,15 @@ class ConsentRecord(models.Model):
         REFUSED = "refused", "Refused"
         WITHDRAWN = "withdrawn", "Withdrawn"
 
+    public_id = public_id_field()
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="consents")
     scope = models.CharField(max_length=32, choices=Scope.choices)
     status = models.CharField(max_length=16, choices=Status.choices)
     note = models.TextField(blank=True)
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     recorded_at = models.DateTimeField(auto_now_add=True)
+
+    objects = AuditedManager()
 
     class Meta:
         ordering = ("scope", "-recorded_at", "-pk")

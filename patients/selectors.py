@@ -3,47 +3,65 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q, QuerySet
-from django.http import Http404
 from django.utils import timezone
 
-from accounts.roles import Role
-from accounts.selectors import user_roles
 from mipd_engine import clinical_equations as eq
 from mipd_engine.errors import InvalidInputError
 from mipd_engine.renal_stability import RenalStability, creatinine_stability
+from patients import access
+from patients.identifiers import normalize_mrn
 from patients.models import ConsentRecord, CovariateMeasurement, Patient
-
-CLINICAL_ROLES = frozenset({Role.CLINICIAN, Role.PHARMACIST})
 
 
 def require_clinical_role(*, user: AbstractBaseUser | AnonymousUser) -> None:
-    """Patient data is for clinicians and pharmacists; curators and others see none of it."""
-    if not user_roles(user=user) & CLINICAL_ROLES:
+    """Patient data is for clinicians and pharmacists only; a refusal is an audit entry."""
+    if not access.has_clinical_role(user=user):
+        access.refuse(
+            user=user, patient=None, object_type="patients.patient", object_id="", why="no clinical role"
+        )
         raise PermissionDenied("patient data is available to clinicians and pharmacists only")
 
 
+def _mrn_key(term: str) -> str | None:
+    try:
+        return normalize_mrn(term)
+    except ValidationError:
+        return None
+
+
 def patients_visible(*, user: AbstractBaseUser | AnonymousUser, search: str = "") -> QuerySet[Patient]:
-    require_clinical_role(user=user)
-    patients = Patient.objects.all()
+    """The patients of the user's care teams (patients.access), searched by MRN, family name or ward."""
+    patients = access.visible_patients(user=user)
     if search.strip():
         term = search.strip()
+        key = _mrn_key(term)
         patients = patients.filter(
-            Q(mrn__iexact=term) | Q(family_name__istartswith=term) | Q(ward__iexact=term)
+            (Q(mrn_key=key) if key else Q(pk__in=[]))
+            | Q(family_name__istartswith=term)
+            | Q(ward__iexact=term)
         )
     return patients
 
 
-def patient_get(*, user: AbstractBaseUser | AnonymousUser, pk: int) -> Patient:
-    """The one access helper for patient-scoped objects: 403 without a clinical role, 404 when absent."""
-    require_clinical_role(user=user)
-    try:
-        return Patient.objects.get(pk=pk)
-    except Patient.DoesNotExist:
-        raise Http404("no such patient") from None
+def patient_outside_care(*, user: AbstractBaseUser | AnonymousUser, search: str) -> Patient | None:
+    """The patient with exactly this MRN when not one of the user's: the page offers emergency access."""
+    key = _mrn_key(search.strip()) if search.strip() else None
+    if key is None or not access.has_clinical_role(user=user):
+        return None
+    patient = Patient.objects.filter(mrn_key=key).first()
+    if patient is None or access.can_access(user=user, patient=patient):
+        return None
+    return patient
+
+
+def patient_get(*, user: AbstractBaseUser | AnonymousUser, public_id: Any) -> Patient:
+    """The one access helper for patients (patients.access): 403 not the user's patient, 404 absent."""
+    return access.patient_access(user=user, public_id=public_id)
 
 
 def consent_status(*, patient: Patient, scope: str) -> str:

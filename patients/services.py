@@ -4,8 +4,10 @@ patient's covariates asks for a Bayesian update of the patient's active courses 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -13,17 +15,30 @@ from django.utils import timezone
 
 from accounts.roles import Role
 from accounts.selectors import user_has_role
+from audit.models import AuditEntry
+from audit.recorder import record_event
 from mipd_engine.covariate_sources import CANONICAL_UNITS
 from mipd_engine.errors import InvalidInputError
 from mipd_engine.pgx import GuidelineTableError, phenotype
 from models_catalog.selectors import declared_measurement_kinds
+from patients import access
 from patients.clock import clinical_time
-from patients.models import ConsentRecord, CovariateMeasurement, Genotype, Patient, SupportSession
+from patients.identifiers import normalize_mrn
+from patients.models import (
+    BreakGlassAccess,
+    CareTeam,
+    ConsentRecord,
+    CovariateMeasurement,
+    Genotype,
+    Patient,
+    SupportSession,
+)
 from patients.units import CovariateUnitError, to_canonical
 
 # Set by dosing.apps at start-up: patients must not import dosing (dosing depends on patients).
 covariates_changed_hook: Callable[..., None] | None = None
 FUTURE_TOLERANCE = dt.timedelta(minutes=10)
+logger = logging.getLogger(__name__)
 
 
 def _require_clinician(user: AbstractBaseUser) -> None:
@@ -55,7 +70,14 @@ def patient_create(
         raise ValidationError({"birth_date": ["lies in the future"]})
     if (today - birth_date).days > 125 * 365.25:
         raise ValidationError({"birth_date": ["more than 125 years ago: check the date"]})
+    mrn_key = mrn_unused(mrn)
+    teams = list(CareTeam.objects.filter(members=user, active=True))
+    if not teams:
+        raise PermissionDenied(
+            "you are in no care team: ask IT to add you to one before registering patients"
+        )
     patient = Patient(
+        mrn_key=mrn_key,
         mrn=mrn.strip(),
         family_name=family_name.strip(),
         given_name=given_name.strip(),
@@ -66,7 +88,59 @@ def patient_create(
     )
     patient.full_clean()
     patient.save()
+    # The registering clinician's teams care for the patient (whatever the ward is called).
+    for team in teams:
+        team.patients.add(patient)
     return patient
+
+
+def mrn_unused(mrn: str) -> str:
+    """The normalised MRN, or a field error naming the patient who has it (or a look-alike of it)."""
+    key = normalize_mrn(mrn)
+    existing = Patient.objects.filter(mrn_key=key).first()
+    if existing is not None:
+        same = (
+            ""
+            if existing.mrn == mrn.strip()
+            else f" (as {existing.mrn!r}: the same identifier once normalised)"
+        )
+        raise ValidationError(
+            {
+                "mrn": [
+                    f"MRN {key} belongs to {existing.family_name.upper()}, {existing.given_name}, born "
+                    f"{existing.birth_date:%Y-%m-%d}{same}: open that record instead of creating a second one"
+                ]
+            }
+        )
+    return key
+
+
+@transaction.atomic
+def break_glass_open(*, patient: Patient, user: AbstractBaseUser, reason: str) -> BreakGlassAccess:
+    """Emergency access to a patient outside the user's care teams, for a while, with the reason recorded."""
+    if not access.has_clinical_role(user=user):
+        raise PermissionDenied("patient data is available to clinicians and pharmacists only")
+    reason = (reason or "").strip()
+    if len(reason) < 10:
+        raise ValidationError(
+            {"reason": ["say why you need this patient's record now (at least 10 characters)"]}
+        )
+    grant = BreakGlassAccess.objects.create(
+        user=user,
+        patient=patient,
+        reason=reason,
+        expires_at=timezone.now() + dt.timedelta(hours=settings.BREAK_GLASS_HOURS),
+    )
+    record_event(
+        AuditEntry.Action.BREAK_GLASS,
+        patient_id=patient.public_id,
+        object_type="patients.breakglassaccess",
+        object_id=grant.pk,
+        details={"expires_at": grant.expires_at},
+        reason=reason,
+    )
+    logger.warning("break-the-glass access: %s opened patient %s: %s", user, patient.public_id, reason)
+    return grant
 
 
 @transaction.atomic

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -14,8 +15,9 @@ from django.views.decorators.http import require_POST
 from accounts.roles import Role
 from accounts.selectors import user_has_role
 from models_catalog.selectors import declared_measurement_kinds
-from patients import selectors, services
+from patients import access, selectors, services
 from patients.forms import (
+    BreakGlassForm,
     ConsentForm,
     CourseOpenForm,
     GenotypeForm,
@@ -25,6 +27,7 @@ from patients.forms import (
     SupportSessionEndForm,
     SupportSessionForm,
 )
+from patients.models import Patient
 
 
 def errors_onto_form(form: Any, error: ValidationError) -> None:
@@ -41,7 +44,8 @@ def errors_onto_form(form: Any, error: ValidationError) -> None:
 def patient_list(request: HttpRequest) -> HttpResponse:
     search = request.GET.get("q", "")
     patients = selectors.patients_visible(user=request.user, search=search).order_by("family_name")[:200]
-    return render(request, "patients/list.html", {"patients": patients, "search": search})
+    outside = selectors.patient_outside_care(user=request.user, search=search)
+    return render(request, "patients/list.html", {"patients": patients, "search": search, "outside": outside})
 
 
 @login_required
@@ -54,7 +58,7 @@ def patient_new(request: HttpRequest) -> HttpResponse:
         except ValidationError as exc:
             errors_onto_form(form, exc)
         else:
-            return redirect("patients:detail", pk=patient.pk)
+            return redirect("patients:detail", pk=patient.public_id)
     return render(request, "patients/new.html", {"form": form})
 
 
@@ -85,9 +89,20 @@ def detail_context(request: HttpRequest, patient: Any, **forms: Any) -> dict[str
     }
 
 
+def _outside_care(request: HttpRequest, public_id: Any, form: BreakGlassForm | None = None) -> HttpResponse:
+    """Not the user's patient: say so, and offer the emergency access (reason recorded)."""
+    context = {"public_id": public_id, "form": form or BreakGlassForm(), "hours": settings.BREAK_GLASS_HOURS}
+    return render(request, "patients/break_glass.html", context, status=403)
+
+
 @login_required
-def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    patient = selectors.patient_get(user=request.user, pk=pk)
+def patient_detail(request: HttpRequest, pk: Any) -> HttpResponse:
+    try:
+        patient = selectors.patient_get(user=request.user, public_id=pk)
+    except PermissionDenied:
+        if access.has_clinical_role(user=request.user):
+            return _outside_care(request, pk)
+        raise
     extra: dict[str, Any] = {}
     if "drug" in request.GET:  # the genotype-based starting-dose calculator (read only)
         form = StartingDoseForm(request.GET, drugs=selectors.pgx_drugs())
@@ -99,9 +114,9 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @login_required
-def patient_record(request: HttpRequest, pk: int, what: str) -> HttpResponse:
+def patient_record(request: HttpRequest, pk: Any, what: str) -> HttpResponse:
     """One POST endpoint per kind of entry; on a field error the record page is shown again with it."""
-    patient = selectors.patient_get(user=request.user, pk=pk)
+    patient = selectors.patient_get(user=request.user, public_id=pk)
     form: Any
     if what == "measurement":
         extra = declared_measurement_kinds()
@@ -138,7 +153,7 @@ def patient_record(request: HttpRequest, pk: int, what: str) -> HttpResponse:
             errors_onto_form(form, exc)
         else:
             messages.success(request, f"{what.capitalize()} recorded.")
-            return redirect("patients:detail", pk=patient.pk)
+            return redirect("patients:detail", pk=patient.public_id)
     return render(
         request, "patients/detail.html", detail_context(request, patient, **{key: form}), status=400
     )
@@ -146,10 +161,10 @@ def patient_record(request: HttpRequest, pk: int, what: str) -> HttpResponse:
 
 @require_POST
 @login_required
-def session_end(request: HttpRequest, pk: int, session_pk: int) -> HttpResponse:
+def session_end(request: HttpRequest, pk: Any, session_pk: Any) -> HttpResponse:
     """Record the end of an ongoing dialysis, CRRT or ECMO session."""
-    patient = selectors.patient_get(user=request.user, pk=pk)
-    session = get_object_or_404(patient.support_sessions, pk=session_pk)
+    patient = selectors.patient_get(user=request.user, public_id=pk)
+    session = get_object_or_404(patient.support_sessions, public_id=session_pk)
     form = SupportSessionEndForm(request.POST)
     try:
         if not form.is_valid():
@@ -161,14 +176,14 @@ def session_end(request: HttpRequest, pk: int, session_pk: int) -> HttpResponse:
         messages.error(request, "; ".join(exc.messages))
     else:
         messages.success(request, "Session end recorded.")
-    return redirect("patients:detail", pk=patient.pk)
+    return redirect("patients:detail", pk=patient.public_id)
 
 
 @require_POST
 @login_required
-def patient_entry_error(request: HttpRequest, pk: int, kind: str, entry_pk: int) -> HttpResponse:
+def patient_entry_error(request: HttpRequest, pk: Any, kind: str, entry_pk: Any) -> HttpResponse:
     """Mark a measurement or a genotype as entered in error (kept for the record, used no more)."""
-    patient = selectors.patient_get(user=request.user, pk=pk)
+    patient = selectors.patient_get(user=request.user, public_id=pk)
     rows = {
         "measurement": patient.measurements,
         "genotype": patient.genotypes,
@@ -176,11 +191,33 @@ def patient_entry_error(request: HttpRequest, pk: int, kind: str, entry_pk: int)
     }
     if kind not in rows:
         return HttpResponse(status=404)
-    entry = get_object_or_404(rows[kind], pk=entry_pk)
+    entry = get_object_or_404(rows[kind], public_id=entry_pk)
     try:
         services.entry_mark_in_error(entry=entry, reason=request.POST.get("reason", ""), user=request.user)
     except ValidationError as exc:
         messages.error(request, "; ".join(exc.messages))
     else:
         messages.success(request, f"The {kind} is marked as entered in error.")
-    return redirect("patients:detail", pk=patient.pk)
+    return redirect("patients:detail", pk=patient.public_id)
+
+
+@require_POST
+@login_required
+def patient_break_glass(request: HttpRequest, pk: Any) -> HttpResponse:
+    """Emergency access to a patient outside the user's care teams: the reason is recorded and audited."""
+    selectors.require_clinical_role(user=request.user)
+    patient = get_object_or_404(Patient, public_id=pk)  # the one load outside patients.access: it grants it
+    form = BreakGlassForm(request.POST)
+    if form.is_valid():
+        try:
+            services.break_glass_open(patient=patient, user=request.user, reason=form.cleaned_data["reason"])
+        except ValidationError as exc:
+            errors_onto_form(form, exc)
+        else:
+            messages.warning(
+                request,
+                f"Emergency access opened for {settings.BREAK_GLASS_HOURS} h; your reason is in the audit "
+                "trail.",
+            )
+            return redirect("patients:detail", pk=patient.public_id)
+    return _outside_care(request, pk, form)

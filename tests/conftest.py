@@ -122,8 +122,15 @@ def _use_test_settings() -> None:
     }
     # The test client speaks plain HTTP; tests/mipd_web/test_security.py checks the redirect itself.
     settings.SECURE_SSL_REDIRECT = False
-    # Hashing passwords slowly is the point in production and only costs time here.
+    # Hashing passwords slowly is the point in production and only costs time here (Argon2 is checked in
+    # tests/accounts/test_passwords.py).
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Transactional tests empty the test database after each test: past the audit tables' triggers.
+    # TestCase never commits: the audit chain is written where the code under test would commit.
+    from audit.testing import allow_test_database_flush, flush_at_the_end_of_each_block
+
+    allow_test_database_flush()
+    flush_at_the_end_of_each_block()
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

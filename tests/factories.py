@@ -25,3 +25,17 @@ class UserFactory(factory.django.DjangoModelFactory):
         if create and extracted:
             # get_or_create: transactional tests flush the groups the accounts migration created.
             self.groups.add(*(Group.objects.get_or_create(name=role.value)[0] for role in extracted))
+
+
+def care_team(
+    *members: object, wards: tuple[str, ...] = ("ICU",), name: str = "", all_wards: bool = False
+) -> object:
+    """A care team covering ``wards`` (or every ward) with ``members``: what lets a user see patients."""
+    from patients.models import CareTeam
+
+    team, _ = CareTeam.objects.get_or_create(
+        name=name or ("hospital-wide" if all_wards else "team " + "+".join(wards)),
+        defaults={"wards": list(wards), "covers_all_wards": all_wards},
+    )
+    team.members.add(*members)
+    return team

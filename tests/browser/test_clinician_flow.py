@@ -18,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from tests.browser.polling import wait_for
 from tests.dosing import conftest as dosing_fixtures
 from tests.factories import PASSWORD
 
@@ -117,8 +118,8 @@ def log_in_and_open_the_course(page: Page, live_server: LiveServer, course: Any)
     expect(page).to_have_url(f"{live_server.url}/patients/")
     page.click("text=MARTIN, Alice")
     expect(page.locator("h1")).to_have_text("MARTIN, Alice")
-    page.click(f"#courses a[href$='/courses/{course.pk}/']")
-    expect(page).to_have_url(f"{live_server.url}/courses/{course.pk}/")
+    page.click(f"#courses a[href$='/courses/{course.public_id}/']")
+    expect(page).to_have_url(f"{live_server.url}/courses/{course.public_id}/")
 
 
 def submit_level(page: Page, *, sampled_at: dt.datetime, value: str) -> None:
@@ -130,7 +131,7 @@ def submit_level(page: Page, *, sampled_at: dt.datetime, value: str) -> None:
 
 
 def expect_plot_with_bands_and_candidates(page: Page) -> None:
-    page.wait_for_function(f"({CHART_ROLES_JS})() !== null", timeout=UPDATE_TIMEOUT_MS)
+    wait_for(page, CHART_ROLES_JS, timeout_ms=UPDATE_TIMEOUT_MS)
     roles = page.evaluate(CHART_ROLES_JS)
     assert {"band90", "band50", "map", "levels"} <= set(roles), roles
     assert page.locator("#candidates tbody tr td:nth-child(3)").count() >= 1  # a row with a P(target)
@@ -150,7 +151,7 @@ def test_a_recorded_level_updates_the_course_page_with_bands_and_candidates(
     submit_level(page, sampled_at=treated_course.first_dose_at + dt.timedelta(hours=35.5), value="7.1")
 
     expect(state).to_have_text(re.compile(r"^\s*Done: new level\s*$"), timeout=UPDATE_TIMEOUT_MS)
-    expect(page).to_have_url(f"{live_server.url}/courses/{treated_course.pk}/")
+    expect(page).to_have_url(f"{live_server.url}/courses/{treated_course.public_id}/")
     assert page.get_attribute("#update-status", "data-shown-update") != shown_before
     expect(page.locator("#timeline")).to_contain_text("level 7.1 mg/L")
     expect_plot_with_bands_and_candidates(page)
@@ -182,9 +183,12 @@ def test_the_page_follows_an_update_that_finishes_after_it_loaded(
     services.update_run(update_id=held[0])  # what the worker does, while the page polls
 
     expect(state).to_have_text(re.compile(r"^\s*Done: new level\s*$"), timeout=UPDATE_TIMEOUT_MS)
-    expect(page.locator("#update-status")).to_have_attribute("data-shown-update", str(held[0]))
+    from dosing.models import BayesianUpdate
+
+    shown = str(BayesianUpdate.objects.get(pk=held[0]).public_id)
+    expect(page.locator("#update-status")).to_have_attribute("data-shown-update", shown)
     # the new results are swapped in and drawn: the plot now has both levels
-    page.wait_for_function(f"({CHART_LEVELS_JS})() === 2", timeout=UPDATE_TIMEOUT_MS)
+    wait_for(page, CHART_LEVELS_JS, 2, timeout_ms=UPDATE_TIMEOUT_MS)
     expect_plot_with_bands_and_candidates(page)
     assert errors == [], f"JavaScript errors on the page: {errors}"
 

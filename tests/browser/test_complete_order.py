@@ -17,6 +17,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from tests.auth import next_totp_code
 from tests.factories import PASSWORD
 
 if TYPE_CHECKING:
@@ -46,12 +47,16 @@ def role_groups(transactional_db: None) -> None:
 @pytest.fixture
 def users(role_groups: None) -> dict[str, Any]:
     from accounts.roles import Role
-    from tests.factories import UserFactory
+    from tests.auth import totp_device
+    from tests.factories import UserFactory, care_team
 
-    return {
+    users = {
         "clinician": UserFactory(username="clinician", roles=[Role.CLINICIAN]),
         "pharmacist": UserFactory(username="pharmacist", roles=[Role.PHARMACIST]),
     }
+    care_team(*users.values())  # the ICU team: both see the patient
+    totp_device(users["pharmacist"])
+    return users
 
 
 @pytest.fixture
@@ -117,15 +122,22 @@ def vancomycin_course(users: dict[str, Any]) -> Any:
 
 
 def log_in(page: Page, live_server: LiveServer, username: str) -> None:
+    """Password, then (pharmacists) the authenticator code."""
+    from django.contrib.auth import get_user_model
+
     page.goto(f"{live_server.url}/accounts/login/")
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", PASSWORD)
     with page.expect_navigation():
         page.click("button[type=submit]")
+    if "/accounts/second-factor/" in page.url:
+        page.fill("input[name=code]", next_totp_code(get_user_model().objects.get(username=username)))
+        with page.expect_navigation():
+            page.click("#second-factor button[type=submit]")
 
 
 def serious_violations(page: Page) -> list[str]:
-    page.add_script_tag(content=AXE)
+    page.evaluate(AXE)  # through the DevTools protocol: the page's CSP refuses an injected inline script
     result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
     return [
         f"{v['impact']} {v['id']}: {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
@@ -143,7 +155,7 @@ def test_the_order_shows_clock_times_above_the_fold(
 ) -> None:
     page.set_viewport_size({"width": 1366, "height": 900})
     log_in(page, live_server, "clinician")
-    page.goto(f"{live_server.url}/courses/{vancomycin_course.pk}/")
+    page.goto(f"{live_server.url}/courses/{vancomycin_course.public_id}/")
     order = page.locator("#recommendation .order-text")
     expect(order).to_contain_text(re.compile(r"Vancomycin \d+ mg \([0-9.]+ mg/kg\) IV infusion over"))
     expect(order).to_contain_text("mL/h at 5 mg/mL")
@@ -157,11 +169,11 @@ def test_the_order_shows_clock_times_above_the_fold(
 
 
 def test_a_pharmacists_change_is_forecast_before_signing_and_is_what_the_clinician_then_sees(
-    browser: Browser, live_server: LiveServer, vancomycin_course: Any
+    browser: Browser, live_server: LiveServer, vancomycin_course: Any, users: dict[str, Any]
 ) -> None:
     pharmacist = browser.new_page(viewport={"width": 1366, "height": 900})
     log_in(pharmacist, live_server, "pharmacist")
-    pharmacist.goto(f"{live_server.url}/courses/{vancomycin_course.pk}/")
+    pharmacist.goto(f"{live_server.url}/courses/{vancomycin_course.public_id}/")
     form = pharmacist.locator("#review-form")
     form.get_by_label("Approve with changes").check()
     form.locator("input[name=dose_mg]").fill("1250")
@@ -178,6 +190,7 @@ def test_a_pharmacists_change_is_forecast_before_signing_and_is_what_the_clinici
     for box in form.locator("input[name=acknowledged_alerts]").all():
         box.check()
     form.locator("input[name=password]").fill(PASSWORD)
+    form.locator("input[name=otp_code]").fill(next_totp_code(users["pharmacist"]))
     with pharmacist.expect_navigation():
         form.get_by_role("button", name="Sign").click()
     expect(pharmacist.locator(".messages")).to_contain_text("Review signed")
@@ -185,7 +198,7 @@ def test_a_pharmacists_change_is_forecast_before_signing_and_is_what_the_clinici
 
     clinician = browser.new_page(viewport={"width": 1366, "height": 900})
     log_in(clinician, live_server, "clinician")
-    clinician.goto(f"{live_server.url}/courses/{vancomycin_course.pk}/")
+    clinician.goto(f"{live_server.url}/courses/{vancomycin_course.public_id}/")
     card = clinician.locator("#recommendation")
     expect(card.locator("#review-status")).to_contain_text("Approved with changes")
     expect(card.locator(".order-text")).to_contain_text("Vancomycin 1250 mg")
@@ -208,10 +221,11 @@ def test_a_rejection_shows_its_reason_prominently(
         user=users["pharmacist"],
         decision="reject",
         password=PASSWORD,
+        otp_code=next_totp_code(users["pharmacist"]),
         note="levels drawn from the line: repeat the trough",
     )
     log_in(page, live_server, "clinician")
-    page.goto(f"{live_server.url}/courses/{vancomycin_course.pk}/")
+    page.goto(f"{live_server.url}/courses/{vancomycin_course.public_id}/")
     rejection = page.locator("#rejection")
     expect(rejection).to_be_visible()
     expect(rejection).to_contain_text("Rejected by")
@@ -226,8 +240,8 @@ def test_the_pages_have_no_serious_accessibility_violations_and_fit_a_phone(
     version = vancomycin_course.model_version
     paths = [
         "/patients/",
-        f"/patients/{vancomycin_course.patient_id}/",
-        f"/courses/{vancomycin_course.pk}/",
+        f"/patients/{vancomycin_course.patient.public_id}/",
+        f"/courses/{vancomycin_course.public_id}/",
         "/review/",
         "/catalog/",
         f"/catalog/versions/{version.pk}/",

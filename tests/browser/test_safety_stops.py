@@ -43,9 +43,11 @@ def role_groups(transactional_db: None) -> None:
 @pytest.fixture
 def clinician(role_groups: None) -> Any:
     from accounts.roles import Role
-    from tests.factories import UserFactory
+    from tests.factories import UserFactory, care_team
 
-    return UserFactory(username="clinician", roles=[Role.CLINICIAN])
+    user = UserFactory(username="clinician", roles=[Role.CLINICIAN])
+    care_team(user)
+    return user
 
 
 @pytest.fixture
@@ -116,7 +118,7 @@ def log_in(page: Page, live_server: LiveServer) -> None:
 
 
 def open_course_form(page: Page, live_server: LiveServer, patient: Any, model_label: str) -> None:
-    page.goto(f"{live_server.url}/patients/{patient.pk}/")
+    page.goto(f"{live_server.url}/patients/{patient.public_id}/")
     form = page.locator("#course-open")
     form.locator("select[name=model_version]").select_option(label=model_label)
     protocol = next(
@@ -140,7 +142,7 @@ def test_a_new_vancomycin_course_offers_no_bolus(
     log_in(page, live_server)
     open_course_form(page, live_server, patient, "vancomycin-goti-2018 1.1.0")
     course = TherapyCourse.objects.get(patient=patient)
-    expect(page).to_have_url(f"{live_server.url}/courses/{course.pk}/")
+    expect(page).to_have_url(f"{live_server.url}/courses/{course.public_id}/")
     expect(page.locator(".messages")).to_contain_text("a-priori recommendation is ready")
     routes = page.locator("#dose-form select[name=route] option").all_text_contents()
     assert routes == ["IV infusion"]
@@ -170,5 +172,5 @@ def test_a_child_on_an_adult_model_sees_the_stop_and_the_models_that_fit(
     page.screenshot(path="/tmp/mipd-child-stop.png", full_page=False)
     # The alternative is accepted.
     open_course_form(page, live_server, child, f"{library}")
-    expect(page).to_have_url(re.compile(r"/courses/\d+/$"))
+    expect(page).to_have_url(re.compile(r"/courses/[0-9a-f-]{36}/$"))
     assert TherapyCourse.objects.get().model_version == library

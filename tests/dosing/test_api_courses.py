@@ -59,7 +59,7 @@ def test_a_clinician_opens_a_course_with_a_target_protocol(clinician, patient, p
     response = api(clinician).post(
         COURSES,
         {
-            "patient": patient.pk,
+            "patient": patient.public_id,
             "model_version": published_version.pk,
             "target_protocol": protocol.pk,
             "indication": "sepsis",
@@ -74,9 +74,9 @@ def test_a_clinician_opens_a_course_with_a_target_protocol(clinician, patient, p
     assert response.data["latest_update"]["status"] == "queued"
     assert response.data["latest_update"]["trigger"] == "course opened (a priori)"
     assert response.data["doses"] == [] and response.data["levels"] == []
-    listed = api(clinician).get(COURSES, {"patient": patient.pk})
+    listed = api(clinician).get(COURSES, {"patient": patient.public_id})
     assert [row["id"] for row in listed.data["results"]] == [response.data["id"]]
-    summary = api(clinician).get(f"/api/v1/patients/{patient.pk}/").data["courses"]
+    summary = api(clinician).get(f"/api/v1/patients/{patient.public_id}/").data["courses"]
     assert [row["id"] for row in summary] == [response.data["id"]]
 
 
@@ -98,7 +98,7 @@ def test_a_course_on_an_unpublished_model_version_is_refused(clinician, patient,
     before = counts()
     response = api(clinician).post(
         COURSES,
-        {"patient": patient.pk, "model_version": draft.pk, "target": TARGET, "indication": "x"},
+        {"patient": patient.public_id, "model_version": draft.pk, "target": TARGET, "indication": "x"},
         format="json",
     )
     assert response.status_code == 400
@@ -149,7 +149,12 @@ def test_a_course_without_consent_needs_a_reason(clinician, published_version) -
     ],
 )
 def test_a_bad_course_is_refused_with_the_field(clinician, patient, published_version, change, field) -> None:
-    body = {"patient": patient.pk, "model_version": published_version.pk, "target": TARGET, "indication": "x"}
+    body = {
+        "patient": patient.public_id,
+        "model_version": published_version.pk,
+        "target": TARGET,
+        "indication": "x",
+    }
     before = counts()
     response = api(clinician).post(COURSES, {**body, **change}, format="json")
     assert response.status_code == 400
@@ -160,13 +165,13 @@ def test_a_bad_course_is_refused_with_the_field(clinician, patient, published_ve
 def test_doses_and_levels_are_recorded_and_shown_on_the_course(clinician, course) -> None:
     start = timezone.now() - dt.timedelta(hours=14)
     dose = api(clinician).post(
-        f"{COURSES}{course.pk}/doses/",
+        f"{COURSES}{course.public_id}/doses/",
         {"given_at": iso(start), "amount_mg": 1000, "route": "iv_infusion", "infusion_duration_h": 1},
         format="json",
     )
     assert dose.status_code == 201, dose.data
     level = api(clinician).post(
-        f"{COURSES}{course.pk}/levels/",
+        f"{COURSES}{course.public_id}/levels/",
         {
             "sampled_at": iso(start + dt.timedelta(hours=11.5)),
             "value": 6200,
@@ -178,7 +183,7 @@ def test_doses_and_levels_are_recorded_and_shown_on_the_course(clinician, course
     assert level.status_code == 201, level.data
     assert level.data["value_model_unit"] == pytest.approx(6.2, rel=1e-12)
     below = api(clinician).post(
-        f"{COURSES}{course.pk}/levels/",
+        f"{COURSES}{course.public_id}/levels/",
         {
             "sampled_at": iso(start + dt.timedelta(hours=12.5)),
             "below_lloq": True,
@@ -189,17 +194,17 @@ def test_doses_and_levels_are_recorded_and_shown_on_the_course(clinician, course
     )
     assert below.status_code == 201, below.data
     assert below.data["value"] is None and below.data["lloq_model_unit"] == pytest.approx(0.5)
-    detail = api(clinician).get(f"{COURSES}{course.pk}/")
+    detail = api(clinician).get(f"{COURSES}{course.public_id}/")
     assert [d["amount_mg"] for d in detail.data["doses"]] == [1000]
     assert [lv["below_lloq"] for lv in detail.data["levels"]] == [False, True]
     assert detail.data["latest_update"]["trigger"] == "new level"
-    assert len(api(clinician).get(f"{COURSES}{course.pk}/doses/").data) == 1
-    assert len(api(clinician).get(f"{COURSES}{course.pk}/levels/").data) == 2
+    assert len(api(clinician).get(f"{COURSES}{course.public_id}/doses/").data) == 1
+    assert len(api(clinician).get(f"{COURSES}{course.public_id}/levels/").data) == 2
 
 
 def test_a_level_is_excluded_with_a_reason(clinician, dosed_course) -> None:
     level = api(clinician).post(
-        f"{COURSES}{dosed_course.pk}/levels/",
+        f"{COURSES}{dosed_course.public_id}/levels/",
         {"sampled_at": iso(timezone.now() - dt.timedelta(hours=1)), "value": 4, "unit": "mg/L"},
         format="json",
     )
@@ -242,7 +247,7 @@ def test_a_bad_level_is_refused_with_the_field_and_nothing_is_stored(
     body = dict(level)
     body["sampled_at"] = iso(first + dt.timedelta(hours=body.pop("hours_after_first_dose")))
     before = counts()
-    response = api(clinician).post(f"{COURSES}{dosed_course.pk}/levels/", body, format="json")
+    response = api(clinician).post(f"{COURSES}{dosed_course.public_id}/levels/", body, format="json")
     assert response.status_code == 400
     assert field in response.data, response.data
     assert counts() == before
@@ -252,7 +257,7 @@ def test_a_sample_time_in_a_foreign_zone_is_refused_while_utc_and_local_are_acce
     clinician, dosed_course, settings
 ) -> None:
     settings.TIME_ZONE = "Europe/Zurich"
-    url = f"{COURSES}{dosed_course.pk}/levels/"
+    url = f"{COURSES}{dosed_course.public_id}/levels/"
     sampled = (timezone.now() - dt.timedelta(hours=2)).replace(microsecond=0)
     tokyo = sampled.astimezone(dt.timezone(dt.timedelta(hours=9)))
     before = counts()
@@ -288,7 +293,7 @@ def test_a_bad_dose_is_refused_with_the_field_and_nothing_is_stored(clinician, c
     body = dict(dose)
     body["given_at"] = iso(timezone.now() + dt.timedelta(hours=body.pop("hours_from_now")))
     before = counts()
-    response = api(clinician).post(f"{COURSES}{course.pk}/doses/", body, format="json")
+    response = api(clinician).post(f"{COURSES}{course.public_id}/doses/", body, format="json")
     assert response.status_code == 400
     assert field in response.data, response.data
     assert counts() == before
@@ -296,7 +301,7 @@ def test_a_bad_dose_is_refused_with_the_field_and_nothing_is_stored(clinician, c
 
 def test_anonymous_callers_are_refused(course) -> None:
     client = APIClient()
-    for url in (COURSES, f"{COURSES}{course.pk}/", f"{COURSES}{course.pk}/updates/"):
+    for url in (COURSES, f"{COURSES}{course.public_id}/", f"{COURSES}{course.public_id}/updates/"):
         assert client.get(url).status_code in (401, 403)
 
 
@@ -308,12 +313,12 @@ def test_a_curator_gets_403_on_course_data(course, published_version) -> None:
     update = course.updates.get()
     for url in (
         COURSES,
-        f"{COURSES}{course.pk}/",
-        f"{COURSES}{course.pk}/doses/",
-        f"{COURSES}{course.pk}/levels/",
-        f"{COURSES}{course.pk}/updates/",
-        f"{COURSES}{course.pk}/recommendations/",
-        f"/api/v1/updates/{update.pk}/",
+        f"{COURSES}{course.public_id}/",
+        f"{COURSES}{course.public_id}/doses/",
+        f"{COURSES}{course.public_id}/levels/",
+        f"{COURSES}{course.public_id}/updates/",
+        f"{COURSES}{course.public_id}/recommendations/",
+        f"/api/v1/updates/{update.public_id}/",
     ):
         assert api(curator).get(url).status_code == 403, url
 
@@ -322,7 +327,7 @@ def test_a_pharmacist_reads_courses_but_cannot_write(
     pharmacist, dosed_course, patient, published_version
 ) -> None:
     client = api(pharmacist)
-    assert client.get(f"{COURSES}{dosed_course.pk}/").status_code == 200
+    assert client.get(f"{COURSES}{dosed_course.public_id}/").status_code == 200
     assert client.get(COURSES).data["count"] == 1
     level = DrugLevel.objects.create(
         course=dosed_course,
@@ -338,16 +343,19 @@ def test_a_pharmacist_reads_courses_but_cannot_write(
         (
             COURSES,
             {
-                "patient": patient.pk,
+                "patient": patient.public_id,
                 "model_version": published_version.pk,
                 "target": TARGET,
                 "indication": "x",
             },
         ),
-        (f"{COURSES}{dosed_course.pk}/doses/", {"given_at": iso(now), "amount_mg": 500, "route": "iv_bolus"}),
-        (f"{COURSES}{dosed_course.pk}/levels/", {"sampled_at": iso(now), "value": 5, "unit": "mg/L"}),
-        (f"{COURSES}{dosed_course.pk}/updates/", {}),
-        (f"/api/v1/levels/{level.pk}/exclude/", {"reason": "haemolysed"}),
+        (
+            f"{COURSES}{dosed_course.public_id}/doses/",
+            {"given_at": iso(now), "amount_mg": 500, "route": "iv_bolus"},
+        ),
+        (f"{COURSES}{dosed_course.public_id}/levels/", {"sampled_at": iso(now), "value": 5, "unit": "mg/L"}),
+        (f"{COURSES}{dosed_course.public_id}/updates/", {}),
+        (f"/api/v1/levels/{level.public_id}/exclude/", {"reason": "haemolysed"}),
     ]
     for url, body in writes:
         response = client.post(url, body, format="json")

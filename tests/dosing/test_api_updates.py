@@ -47,8 +47,8 @@ def test_a_level_posted_through_the_api_gives_an_update_readable_with_its_result
 ) -> None:
     client = api(clinician)
     with django_capture_on_commit_callbacks(execute=True):
-        record_doses_and_a_level(client, course.pk)
-    updates = api(pharmacist).get(f"{COURSES}{course.pk}/updates/")
+        record_doses_and_a_level(client, course.public_id)
+    updates = api(pharmacist).get(f"{COURSES}{course.public_id}/updates/")
     assert updates.status_code == 200
     newest = updates.data[0]
     assert newest["trigger"] == "new level"
@@ -64,13 +64,13 @@ def test_a_level_posted_through_the_api_gives_an_update_readable_with_its_result
     assert plot["band_kind"] == "credible"
     assert len(plot["times_h"]) == len(plot["bands"]["0.05"])
     assert plot["observations"][0]["value"] == pytest.approx(6.2)
-    course_view = api(pharmacist).get(f"{COURSES}{course.pk}/")
+    course_view = api(pharmacist).get(f"{COURSES}{course.public_id}/")
     assert course_view.data["latest_update"]["id"] == newest["id"]
     recommendation = course_view.data["recommendation"]
     assert recommendation["status"] == "pending_review"
     assert recommendation["update"] == newest["id"]
     assert 0 <= recommendation["probability_of_target"] <= 1
-    listed = api(pharmacist).get(f"{COURSES}{course.pk}/recommendations/")
+    listed = api(pharmacist).get(f"{COURSES}{course.public_id}/recommendations/")
     assert listed.data[0]["id"] == recommendation["id"]
 
 
@@ -89,8 +89,8 @@ def test_two_update_requests_in_one_transaction_supersede_the_first(
     )
     client = api(clinician)
     with django_capture_on_commit_callbacks(execute=True):
-        first = client.post(f"{COURSES}{course.pk}/updates/", {"trigger": "check"}, format="json")
-        second = client.post(f"{COURSES}{course.pk}/updates/", {}, format="json")
+        first = client.post(f"{COURSES}{course.public_id}/updates/", {"trigger": "check"}, format="json")
+        second = client.post(f"{COURSES}{course.public_id}/updates/", {}, format="json")
     assert first.status_code == second.status_code == 202
     assert first.data["status"] == "queued"
     assert first.data["trigger"] == "requested by clinician: check"
@@ -106,16 +106,16 @@ def test_two_update_requests_in_one_transaction_supersede_the_first(
 
 def test_a_queued_update_is_polled_until_it_has_run(clinician, course) -> None:
     update = course.updates.get()
-    polled = api(clinician).get(f"/api/v1/updates/{update.pk}/")
+    polled = api(clinician).get(f"/api/v1/updates/{update.public_id}/")
     assert polled.data["status"] == "queued"
     assert polled.data["is_finished"] is False
     assert polled.data["started_at"] is None
 
 
 def test_what_if_returns_the_forecast_of_a_typed_regimen(clinician, pharmacist, course) -> None:
-    record_doses_and_a_level(api(clinician), course.pk)
+    record_doses_and_a_level(api(clinician), course.public_id)
     response = api(pharmacist).post(
-        f"{COURSES}{course.pk}/what-if/",
+        f"{COURSES}{course.public_id}/what-if/",
         {"dose_mg": 1500, "interval_h": 12, "duration_h": 1.5, "route": "iv_infusion"},
         format="json",
     )
@@ -138,11 +138,11 @@ def test_what_if_figures_equal_the_candidate_row_of_the_same_regimen(
     clinician, pharmacist, course, django_capture_on_commit_callbacks, celery_eager
 ) -> None:
     with django_capture_on_commit_callbacks(execute=True):
-        record_doses_and_a_level(api(clinician), course.pk)
+        record_doses_and_a_level(api(clinician), course.public_id)
     update = course.updates.filter(status="succeeded").order_by("-pk").first()
     row = update.results["regimens"][1]  # not the first: any candidate row
     response = api(pharmacist).post(
-        f"{COURSES}{course.pk}/what-if/",
+        f"{COURSES}{course.public_id}/what-if/",
         {
             "dose_mg": row["dose_mg"],
             "interval_h": row["interval_h"],
@@ -173,7 +173,7 @@ def test_what_if_figures_equal_the_candidate_row_of_the_same_regimen(
     ],
 )
 def test_a_bad_what_if_regimen_is_refused_with_the_field(clinician, course, regimen, field) -> None:
-    response = api(clinician).post(f"{COURSES}{course.pk}/what-if/", regimen, format="json")
+    response = api(clinician).post(f"{COURSES}{course.public_id}/what-if/", regimen, format="json")
     assert response.status_code == 400
     assert field in response.data, response.data
 
@@ -198,7 +198,7 @@ def test_a_bad_what_if_regimen_is_refused_with_the_field(clinician, course, regi
 def test_a_what_if_breaking_the_administration_rules_is_a_400(
     clinician, course, regimen, field, words
 ) -> None:
-    record_doses_and_a_level(api(clinician), course.pk)
-    response = api(clinician).post(f"{COURSES}{course.pk}/what-if/", regimen, format="json")
+    record_doses_and_a_level(api(clinician), course.public_id)
+    response = api(clinician).post(f"{COURSES}{course.public_id}/what-if/", regimen, format="json")
     assert response.status_code == 400
     assert words in response.data[field][0], response.data

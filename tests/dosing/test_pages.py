@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from dosing import services
 from dosing.models import DoseAdministration, DrugLevel
+from tests.auth import login
 
 pytestmark = pytest.mark.django_db
 
@@ -41,8 +42,8 @@ def course_with_level(course, clinician, django_capture_on_commit_callbacks, cel
 def test_the_course_page_shows_plot_data_recommendation_and_basis(
     client, course_with_level, clinician
 ) -> None:
-    client.force_login(clinician)
-    page = client.get(reverse("dosing:course", args=[course_with_level.pk]))
+    login(client, clinician)
+    page = client.get(reverse("dosing:course", args=[course_with_level.public_id]))
     assert page.status_code == 200
     html = page.content.decode()
     plot = json.loads(html.split('<script id="plot-data" type="application/json">')[1].split("</script>")[0])
@@ -55,8 +56,8 @@ def test_the_course_page_shows_plot_data_recommendation_and_basis(
 
 
 def test_the_status_endpoint_reports_the_latest_update(client, course_with_level, clinician) -> None:
-    client.force_login(clinician)
-    status = client.get(reverse("dosing:course_status", args=[course_with_level.pk])).json()
+    login(client, clinician)
+    status = client.get(reverse("dosing:course_status", args=[course_with_level.public_id])).json()
     assert status["status"] == "succeeded"
     assert status["finished"] is True
 
@@ -74,12 +75,12 @@ def test_the_status_endpoint_reports_the_latest_update(client, course_with_level
 def test_bad_levels_get_a_field_error_and_nothing_is_stored(
     client, course_with_level, clinician, data, field, message
 ) -> None:
-    client.force_login(clinician)
+    login(client, clinician)
     first = course_with_level.doses.order_by("given_at").first().given_at
     when = first - dt.timedelta(hours=data.pop("hours_before_first_dose", -1))
     before = DrugLevel.objects.count()
     response = client.post(
-        reverse("dosing:course_record", args=[course_with_level.pk, "level"]),
+        reverse("dosing:course_record", args=[course_with_level.public_id, "level"]),
         {"sampled_at": local(when), **data},
     )
     assert response.status_code == 400
@@ -88,10 +89,10 @@ def test_bad_levels_get_a_field_error_and_nothing_is_stored(
 
 
 def test_a_dose_in_the_future_is_refused(client, course_with_level, clinician) -> None:
-    client.force_login(clinician)
+    login(client, clinician)
     before = DoseAdministration.objects.count()
     response = client.post(
-        reverse("dosing:course_record", args=[course_with_level.pk, "dose"]),
+        reverse("dosing:course_record", args=[course_with_level.public_id, "dose"]),
         {
             "given_at": local(timezone.now() + dt.timedelta(days=2)),
             "amount_mg": "1000",
@@ -105,9 +106,9 @@ def test_a_dose_in_the_future_is_refused(client, course_with_level, clinician) -
 
 
 def test_a_weight_of_700_kg_is_refused_on_the_patient_page(client, patient, clinician) -> None:
-    client.force_login(clinician)
+    login(client, clinician)
     response = client.post(
-        reverse("patients:record", args=[patient.pk, "measurement"]),
+        reverse("patients:record", args=[patient.public_id, "measurement"]),
         {"kind": "weight", "value": "700", "unit": "kg", "measured_at": local(timezone.now())},
     )
     assert response.status_code == 400
@@ -116,9 +117,9 @@ def test_a_weight_of_700_kg_is_refused_on_the_patient_page(client, patient, clin
 
 
 def test_what_if_puts_the_typed_regimen_in_the_plot(client, course_with_level, clinician) -> None:
-    client.force_login(clinician)
+    login(client, clinician)
     page = client.get(
-        reverse("dosing:what_if", args=[course_with_level.pk]),
+        reverse("dosing:what_if", args=[course_with_level.public_id]),
         {"dose_mg": "1500", "interval_h": "24", "duration_h": "1.5", "route": "iv_infusion"},
     )
     html = page.content.decode()
@@ -130,5 +131,5 @@ def test_curators_cannot_see_patients(client, patient) -> None:
     from accounts.roles import Role
     from tests.factories import UserFactory
 
-    client.force_login(UserFactory(username="cur", roles=[Role.MODEL_CURATOR]))
-    assert client.get(reverse("patients:detail", args=[patient.pk])).status_code == 403
+    login(client, UserFactory(username="cur", roles=[Role.MODEL_CURATOR]))
+    assert client.get(reverse("patients:detail", args=[patient.public_id])).status_code == 403

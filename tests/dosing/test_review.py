@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from dosing import services
 from dosing.models import Recommendation
+from tests.auth import allow_codes_ahead, login, next_totp_code
 from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -36,7 +37,11 @@ def recommendation(course, clinician, django_capture_on_commit_callbacks, celery
 
 def test_a_pharmacist_approves_with_a_signature(recommendation, pharmacist) -> None:
     reviewed = services.recommendation_review(
-        recommendation=recommendation, user=pharmacist, decision="approve", password=PASSWORD
+        recommendation=recommendation,
+        user=pharmacist,
+        decision="approve",
+        password=PASSWORD,
+        otp_code=next_totp_code(pharmacist),
     )
     assert reviewed.status == Recommendation.Status.APPROVED
     assert reviewed.reviewed_by == pharmacist
@@ -46,16 +51,26 @@ def test_a_pharmacist_approves_with_a_signature(recommendation, pharmacist) -> N
 def test_a_wrong_signature_changes_nothing(recommendation, pharmacist) -> None:
     with pytest.raises(ValidationError, match="signature"):
         services.recommendation_review(
-            recommendation=recommendation, user=pharmacist, decision="approve", password="wrong"
+            recommendation=recommendation,
+            user=pharmacist,
+            decision="approve",
+            password="wrong",
+            otp_code=next_totp_code(pharmacist),
         )
     recommendation.refresh_from_db()
     assert recommendation.status == Recommendation.Status.PENDING_REVIEW
 
 
 def test_a_modification_states_the_regimen_and_why(recommendation, pharmacist) -> None:
+    allow_codes_ahead(pharmacist, 3)
     with pytest.raises(ValidationError, match="regimen"):
         services.recommendation_review(
-            recommendation=recommendation, user=pharmacist, decision="modify", password=PASSWORD, note="renal"
+            recommendation=recommendation,
+            user=pharmacist,
+            decision="modify",
+            password=PASSWORD,
+            otp_code=next_totp_code(pharmacist),
+            note="renal",
         )
     change = {"dose_mg": 1000, "interval_h": 12, "duration_h": 1}
     with pytest.raises(ValidationError, match="forecast this change before signing"):
@@ -64,6 +79,7 @@ def test_a_modification_states_the_regimen_and_why(recommendation, pharmacist) -
             user=pharmacist,
             decision="modify",
             password=PASSWORD,
+            otp_code=next_totp_code(pharmacist),
             note="rounded to the vial",
             final_regimen=change,
         )
@@ -79,6 +95,7 @@ def test_a_modification_states_the_regimen_and_why(recommendation, pharmacist) -
         user=pharmacist,
         decision="modify",
         password=PASSWORD,
+        otp_code=next_totp_code(pharmacist),
         note="rounded to the vial",
         final_regimen=change,
         forecast_token=preview["preview_token"],
@@ -96,15 +113,22 @@ def test_clinicians_do_not_review(recommendation, clinician) -> None:
 
 
 def test_the_queue_and_the_signed_review_through_the_pages(client, recommendation, pharmacist) -> None:
-    client.force_login(pharmacist)
+    login(client, pharmacist)
     queue = client.get(reverse("dosing:review_queue"))
     order = recommendation.update.results["recommendation"]["order"]
     assert order["text"] in queue.content.decode()  # the proposed order, next to the current regimen
-    url = reverse("dosing:recommendation_review", args=[recommendation.course_id, recommendation.pk])
-    refused = client.post(url, {"decision": "reject", "password": PASSWORD})
+    url = reverse(
+        "dosing:recommendation_review", args=[recommendation.course.public_id, recommendation.public_id]
+    )
+    refused = client.post(
+        url, {"decision": "reject", "password": PASSWORD, "otp_code": next_totp_code(pharmacist)}
+    )
     assert refused.status_code == 400
     assert "say why" in " ".join(refused.context["review_form"].errors["note"])
-    done = client.post(url, {"decision": "reject", "password": PASSWORD, "note": "patient discharged"})
+    code = next_totp_code(pharmacist)
+    done = client.post(
+        url, {"decision": "reject", "password": PASSWORD, "otp_code": code, "note": "patient discharged"}
+    )
     assert done.status_code == 302
     recommendation.refresh_from_db()
     assert recommendation.status == Recommendation.Status.REJECTED

@@ -20,6 +20,7 @@ from dosing.models import BayesianUpdate, DoseAdministration, DrugLevel, Recomme
 from models_catalog.models import ModelVersion, TargetProtocol
 from patients import services as patients
 from patients.models import ConsentRecord
+from tests.auth import next_totp_code
 from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -146,7 +147,7 @@ def test_a_new_vancomycin_course_is_recommended_as_an_infusion_never_a_bolus(
 def test_the_dose_api_refuses_a_route_the_drug_does_not_have(library, clinician) -> None:
     course = goti_course(clinician, make_patient(clinician))
     response = api(clinician).post(
-        f"{COURSES}{course.pk}/doses/",
+        f"{COURSES}{course.public_id}/doses/",
         {
             "given_at": timezone.now().isoformat(),
             "amount_mg": 1000,
@@ -165,14 +166,14 @@ def test_a_bolus_has_no_duration_and_an_infusion_needs_one(clinician, course) ->
     client = api(clinician)
     now = timezone.now().isoformat()
     bolus = client.post(
-        f"{COURSES}{course.pk}/doses/",
+        f"{COURSES}{course.public_id}/doses/",
         {"given_at": now, "amount_mg": 500, "route": "iv_bolus", "infusion_duration_h": 2},
         format="json",
     )
     assert bolus.status_code == 400
     assert "no infusion duration" in bolus.data["infusion_duration_h"][0]
     infusion = client.post(
-        f"{COURSES}{course.pk}/doses/",
+        f"{COURSES}{course.public_id}/doses/",
         {"given_at": now, "amount_mg": 500, "route": "iv_infusion"},
         format="json",
     )
@@ -190,13 +191,13 @@ def test_an_infusion_faster_than_the_rate_limit_is_held_for_confirmation(library
         "route": "iv_infusion",
         "infusion_duration_h": 1,
     }
-    refused = client.post(f"{COURSES}{course.pk}/doses/", body, format="json")
+    refused = client.post(f"{COURSES}{course.public_id}/doses/", body, format="json")
     assert refused.status_code == 409
     assert "faster than the maximum rate of 600 mg/h" in refused.data["confirmation_reason"][0]
     assert "at least 2.50 h" in refused.data["confirmation_reason"][0]
     assert not DoseAdministration.objects.exists()
     confirmed = client.post(
-        f"{COURSES}{course.pk}/doses/",
+        f"{COURSES}{course.public_id}/doses/",
         {**body, "confirmation_reason": "given in theatre, checked"},
         format="json",
     )
@@ -214,13 +215,13 @@ def test_a_duplicate_dose_is_held_for_confirmation(library, clinician) -> None:
         "route": "iv_infusion",
         "infusion_duration_h": 2,
     }
-    assert client.post(f"{COURSES}{course.pk}/doses/", body, format="json").status_code == 201
-    again = client.post(f"{COURSES}{course.pk}/doses/", body, format="json")
+    assert client.post(f"{COURSES}{course.public_id}/doses/", body, format="json").status_code == 201
+    again = client.post(f"{COURSES}{course.public_id}/doses/", body, format="json")
     assert again.status_code == 409
     assert "already recorded" in again.data["confirmation_reason"][0]
     assert DoseAdministration.objects.count() == 1
     second = client.post(
-        f"{COURSES}{course.pk}/doses/", {**body, "confirmation_reason": "two bags hung"}, format="json"
+        f"{COURSES}{course.public_id}/doses/", {**body, "confirmation_reason": "two bags hung"}, format="json"
     )
     assert second.status_code == 201
     assert DoseAdministration.objects.count() == 2
@@ -238,6 +239,7 @@ def test_a_pharmacist_cannot_change_an_infusion_to_run_faster_than_the_limit(
             user=pharmacist,
             decision="modify",
             password=PASSWORD,
+            otp_code=next_totp_code(pharmacist),
             note="faster",
             final_regimen={"dose_mg": 1500, "interval_h": 12, "duration_h": 1},
             acknowledged_alerts=[a["code"] for a in recommendation.alerts],
@@ -249,7 +251,7 @@ def test_the_course_page_offers_the_drugs_routes_only_with_the_usual_duration(
 ) -> None:
     course = goti_course(clinician, make_patient(clinician))
     client.force_login(clinician)
-    page = client.get(f"/courses/{course.pk}/").content.decode()
+    page = client.get(f"/courses/{course.public_id}/").content.decode()
     dose_form = page[page.index('id="dose-form"') : page.index("</form>", page.index('id="dose-form"'))]
     assert 'value="iv_infusion"' in dose_form
     assert "iv_bolus" not in dose_form
@@ -262,7 +264,7 @@ def test_the_course_page_offers_the_drugs_routes_only_with_the_usual_duration(
 def test_a_child_on_an_adult_model_is_refused_with_the_reason(library, clinician) -> None:
     child = make_patient(clinician, mrn="CHILD-8", age_years=8, weight_kg=25, scr_mg_per_dl=0.4)
     body = {
-        "patient": child.pk,
+        "patient": str(child.public_id),
         "model_version": published("vancomycin-goti-2018").pk,
         "target_protocol": protocol("vancomycin", "auc24").pk,
         "indication": "osteomyelitis",
@@ -314,7 +316,7 @@ def test_a_patient_who_starts_crrt_during_the_course_gets_a_stop_not_a_dose(
     assert stop["code"] == "outside_domain"
     assert "continuous renal replacement therapy (CRRT)" in stop["message"]
     assert not course.recommendations.filter(status=Recommendation.Status.PENDING_REVIEW).exists()
-    detail = api(clinician).get(f"/api/v1/updates/{update.pk}/").data
+    detail = api(clinician).get(f"/api/v1/updates/{update.public_id}/").data
     assert detail["results"]["stop"]["action"].startswith("No published model")
 
 
@@ -328,12 +330,23 @@ def test_outside_a_soft_range_the_pharmacist_must_acknowledge_the_red_warning(
     codes = [alert["code"] for alert in recommendation.alerts]
     assert "soft_domain:age_years" in codes
     client = api(pharmacist)
-    url = f"/api/v1/recommendations/{recommendation.pk}/review/"
-    unread = client.post(url, {"decision": "approve", "password": PASSWORD}, format="json")
+    url = f"/api/v1/recommendations/{recommendation.public_id}/review/"
+    unread = client.post(
+        url,
+        {"decision": "approve", "password": PASSWORD, "otp_code": next_totp_code(pharmacist)},
+        format="json",
+    )
     assert unread.status_code == 400
     assert "age 103 years lies above the population" in unread.data["acknowledged_alerts"][0]
     approved = client.post(
-        url, {"decision": "approve", "password": PASSWORD, "acknowledged_alerts": codes}, format="json"
+        url,
+        {
+            "decision": "approve",
+            "password": PASSWORD,
+            "otp_code": next_totp_code(pharmacist),
+            "acknowledged_alerts": codes,
+        },
+        format="json",
     )
     assert approved.status_code == 200, approved.data
     assert approved.data["acknowledged_alerts"] == codes
@@ -359,7 +372,7 @@ def _level(
     client: APIClient, course: TherapyCourse, at: dt.datetime, value: float | None, unit: str, **extra
 ):
     return client.post(
-        f"{COURSES}{course.pk}/levels/",
+        f"{COURSES}{course.public_id}/levels/",
         {"sampled_at": at.isoformat(), "value": value, "unit": unit, **extra},
         format="json",
     )
@@ -376,11 +389,11 @@ def test_a_level_in_the_wrong_unit_is_held_out_of_the_fit(library, clinician, ru
         accepted = _level(client, course, trough, 18, "mg/L")
     assert accepted.status_code == 201
     before = latest(course)
-    assert DrugLevel.objects.get(pk=accepted.data["id"]).plausibility == "accepted"
+    assert DrugLevel.objects.get(public_id=accepted.data["id"]).plausibility == "accepted"
     with run_updates():
         slipped = _level(client, course, trough + dt.timedelta(minutes=13), 18, "ng/mL")
     assert slipped.status_code == 201
-    level = DrugLevel.objects.get(pk=slipped.data["id"])
+    level = DrugLevel.objects.get(public_id=slipped.data["id"])
     assert level.plausibility == DrugLevel.Plausibility.HELD
     assert "18 mg/L" in level.plausibility_score["unit_slip"]["label"]
     update = latest(course)
@@ -388,7 +401,7 @@ def test_a_level_in_the_wrong_unit_is_held_out_of_the_fit(library, clinician, ru
     assert len(update.inputs["observations"]) == 1  # the held level is not in the fit
     assert update.inputs["observations"] == before.inputs["observations"]
     recommendation = course.recommendations.order_by("-pk").first()
-    assert any(alert["code"] == f"level_held:{level.pk}" for alert in recommendation.alerts)
+    assert any(alert["code"] == f"level_held:{level.public_id}" for alert in recommendation.alerts)
     # Marking it entered in error keeps it out; confirming it puts it in the next fit.
     with run_updates():
         services.level_confirm(level=level, reason="re-measured: 18 ng/mL is right", user=clinician)
@@ -412,7 +425,7 @@ def test_the_course_page_shows_a_held_level_with_confirm_and_error_actions(
             user=clinician,
         )
     client.force_login(clinician)
-    page = client.get(f"/courses/{course.pk}/").content.decode()
+    page = client.get(f"/courses/{course.public_id}/").content.decode()
     assert 'id="held-levels"' in page
     assert "fits a unit slip" in page or "lies far below" in page
     assert "Confirm level" in page
@@ -534,7 +547,7 @@ def test_a_course_lacking_the_models_covariates_is_refused_until_given_or_explai
 ) -> None:
     patient = make_patient(clinician, scr_mg_per_dl=None)
     body = {
-        "patient": patient.pk,
+        "patient": str(patient.public_id),
         "model_version": published("vancomycin-goti-2018").pk,
         "target_protocol": protocol("vancomycin", "auc24").pk,
         "indication": "sepsis",
@@ -554,7 +567,7 @@ def test_a_course_lacking_the_models_covariates_is_refused_until_given_or_explai
     assert update.status == BayesianUpdate.Status.FAILED
     assert update.results["stop"]["code"] == "missing_data"
     client.force_login(clinician)
-    page = client.get(f"/courses/{course.pk}/").content.decode()
+    page = client.get(f"/courses/{course.public_id}/").content.decode()
     assert "being computed" not in page
     assert "No recommendation" in page
     assert "serum creatinine" in page
@@ -615,7 +628,7 @@ def test_what_if_meets_the_same_stop_as_the_update(library, clinician, run_updat
             user=clinician,
         )
     response = api(clinician).post(
-        f"{COURSES}{course.pk}/what-if/",
+        f"{COURSES}{course.public_id}/what-if/",
         {"dose_mg": 1000, "interval_h": 12, "duration_h": 2, "route": "iv_infusion"},
         format="json",
     )
@@ -656,6 +669,7 @@ def test_a_recommendation_above_the_toxicity_limit_carries_a_red_warning(
             user=pharmacist,
             decision="approve",
             password=PASSWORD,
+            otp_code=next_totp_code(pharmacist),
             acknowledged_alerts=[c for c in codes if c != "toxicity_limit"],
         )
 
@@ -672,6 +686,7 @@ def test_an_order_decided_before_a_stop_is_marked_not_valid(
         user=pharmacist,
         decision="approve",
         password=PASSWORD,
+        otp_code=next_totp_code(pharmacist),
         acknowledged_alerts=[a["code"] for a in recommendation.alerts],
     )
     with run_updates():
@@ -682,7 +697,7 @@ def test_an_order_decided_before_a_stop_is_marked_not_valid(
             user=clinician,
         )
     client.force_login(clinician)
-    page = client.get(f"/courses/{course.pk}/").content.decode()
+    page = client.get(f"/courses/{course.public_id}/").content.decode()
     assert 'id="stop"' in page
     assert 'id="order-invalidated"' in page
     assert "Do not give it until a new decision is made" in page
@@ -724,5 +739,6 @@ def test_a_proposal_whose_first_dose_has_passed_cannot_be_approved(
             user=pharmacist,
             decision="approve",
             password=PASSWORD,
+            otp_code=next_totp_code(pharmacist),
             acknowledged_alerts=[a["code"] for a in recommendation.alerts],
         )

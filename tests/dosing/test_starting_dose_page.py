@@ -9,6 +9,7 @@ from django.urls import reverse
 
 from patients import services
 from patients.models import ConsentRecord
+from tests.auth import login
 
 pytestmark = pytest.mark.django_db
 
@@ -44,7 +45,7 @@ def child(clinician):
 
 def compute(client, patient):
     return client.get(
-        reverse("patients:detail", args=[patient.pk]),
+        reverse("patients:detail", args=[patient.public_id]),
         {"drug": "mercaptopurine", "standard_daily_dose_mg": "50", "indication": "malignant"},
     )
 
@@ -53,7 +54,7 @@ def test_a_tpmt_intermediate_child_gets_cpic_s_reduced_starting_dose(client, chi
     services.consent_record(
         patient=child, scope=ConsentRecord.Scope.GENOTYPE_USE, status="granted", user=clinician
     )
-    client.force_login(clinician)
+    login(client, clinician)
     result = compute(client, child).context["starting_dose"]
     assert child.genotypes.get(gene="TPMT").phenotype == "Intermediate Metabolizer"
     # CPIC 2018, mercaptopurine, TPMT intermediate: start at 30-80 % of the normal dose.
@@ -64,7 +65,7 @@ def test_without_consent_the_genotype_is_not_used(client, child, clinician) -> N
     services.consent_record(
         patient=child, scope=ConsentRecord.Scope.GENOTYPE_USE, status="refused", user=clinician
     )
-    client.force_login(clinician)
+    login(client, clinician)
     result = compute(client, child).context["starting_dose"]
     assert result.used is False
     assert result.dose_range_mg is None

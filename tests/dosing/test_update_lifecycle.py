@@ -12,6 +12,7 @@ from dosing import adapters, services
 from dosing.models import BayesianUpdate, Recommendation
 from patients import services as patient_services
 from patients.models import ConsentRecord
+from tests.auth import next_totp_code
 from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -160,6 +161,7 @@ def test_a_pharmacist_cannot_approve_a_changed_regimen_above_the_limits(dosed, p
             user=pharmacist,
             decision="modify",
             password=PASSWORD,
+            otp_code=next_totp_code(pharmacist),
             note="more",
             final_regimen={"dose_mg": 1e6, "interval_h": 0.5, "duration_h": 0.5},
         )

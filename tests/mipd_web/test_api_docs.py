@@ -6,11 +6,13 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
+from tests.auth import login
+
 
 @pytest.fixture
 def logged_in_client(client: Client, django_user_model: type[User]) -> Client:
     user = django_user_model.objects.create_user(username="api-reader", password="pw-not-checked-here")
-    client.force_login(user)
+    login(client, user)
     return client
 
 
@@ -35,3 +37,13 @@ def test_swagger_ui_loads_its_assets_from_our_own_static_files(logged_in_client:
     sources = re.findall(r'(?:src|href)="([^"]+)"', html)
     assert any("swagger-ui" in source for source in sources)
     assert all(not source.startswith(("http://", "https://", "//")) for source in sources), sources
+
+
+@pytest.mark.django_db
+def test_swagger_ui_runs_without_inline_script_or_style(logged_in_client: Client) -> None:
+    """The Content-Security-Policy allows scripts and styles from this site only."""
+    html = logged_in_client.get("/api/docs/").content.decode()
+    assert re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", html) == []
+    assert "<style" not in html
+    script = re.findall(r'<script src="([^"]+\?script[^"]*)"', html)
+    assert script and logged_in_client.get(script[0]).status_code == 200

@@ -46,7 +46,7 @@ def test_debug_serves_localhost_over_plain_http(run_python: RunInProcess) -> Non
     shown = show_settings(run_python, {"DEBUG": "1"})
     assert shown["ALLOWED_HOSTS"] == ["localhost", "127.0.0.1", "[::1]"]
     assert shown["SECURE_SSL_REDIRECT"] is False
-    assert shown["database"] == "django.db.backends.sqlite3"
+    assert shown["database"] == "audit.backends.sqlite3"  # Django's SQLite backend, writing the audit chain
 
 
 def test_tasks_run_in_process_without_redis_url(run_python: RunInProcess) -> None:

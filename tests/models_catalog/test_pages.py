@@ -12,6 +12,7 @@ from models_catalog import services
 from models_catalog.engine_adapter import canonical_sha256
 from models_catalog.forms import MAX_MODEL_FILE_BYTES
 from models_catalog.models import ModelVersion
+from tests.auth import login
 from tests.models_catalog.documents import library_entry, model_document
 
 pytestmark = pytest.mark.django_db
@@ -27,7 +28,7 @@ def field_errors(response, field: str) -> str:
 
 
 def test_a_curator_uploads_a_library_entry_and_lands_on_its_card(client, drug, curator) -> None:
-    client.force_login(curator)
+    login(client, curator)
     response = upload(client, json.dumps(library_entry()).encode())
     version = ModelVersion.objects.get()
     assert response.status_code == 302
@@ -41,7 +42,7 @@ def test_a_curator_uploads_a_library_entry_and_lands_on_its_card(client, drug, c
 
 
 def test_pasted_text_works_like_a_file(client, drug, curator) -> None:
-    client.force_login(curator)
+    login(client, curator)
     response = client.post(UPLOAD, {"text": json.dumps(model_document()), "version": "0.1.0"})
     assert response.status_code == 302
     assert ModelVersion.objects.get().version == "0.1.0"
@@ -67,7 +68,7 @@ def test_pasted_text_works_like_a_file(client, drug, curator) -> None:
 def test_bad_files_get_a_clear_field_error_and_nothing_is_saved(
     client, drug, curator, content, expected
 ) -> None:
-    client.force_login(curator)
+    login(client, curator)
     response = upload(client, content, version="1.0.0")
     assert response.status_code == 200
     assert expected in field_errors(response, "file")
@@ -75,7 +76,7 @@ def test_bad_files_get_a_clear_field_error_and_nothing_is_saved(
 
 
 def test_a_file_over_the_size_limit_is_refused(client, drug, curator) -> None:
-    client.force_login(curator)
+    login(client, curator)
     document = model_document()
     document["title"] = "x" * MAX_MODEL_FILE_BYTES
     response = upload(client, json.dumps(document).encode(), version="1.0.0")
@@ -84,12 +85,12 @@ def test_a_file_over_the_size_limit_is_refused(client, drug, curator) -> None:
 
 
 def test_clinicians_cannot_open_the_upload_page(client, clinician) -> None:
-    client.force_login(clinician)
+    login(client, clinician)
     assert client.get(UPLOAD).status_code == 403
 
 
 def test_two_curators_publish_through_the_pages(client, drug, curator, second_curator) -> None:
-    client.force_login(curator)
+    login(client, curator)
     upload(client, json.dumps(library_entry()).encode())
     version = ModelVersion.objects.get()
 
@@ -104,7 +105,7 @@ def test_two_curators_publish_through_the_pages(client, drug, curator, second_cu
     assert b"four-eyes" in refused.content
     version.refresh_from_db()
     assert version.status == ModelVersion.Status.VALIDATED
-    client.force_login(second_curator)
+    login(client, second_curator)
     act("approve")
     version.refresh_from_db()
     assert version.status == ModelVersion.Status.PUBLISHED
@@ -132,7 +133,7 @@ def test_a_clinician_reads_the_model_card_of_a_published_version_only(
 ) -> None:
     version = _published(curator, second_curator)
     hidden = services.model_version_new_draft(source=version, version="2.0.0", user=curator)
-    client.force_login(clinician)
+    login(client, clinician)
     page = client.get(reverse("models_catalog:version_detail", args=[version.pk]))
     assert page.status_code == 200
     assert b"Population the model was built on" in page.content
@@ -147,7 +148,7 @@ def test_export_returns_the_stored_file_with_its_hash(
     client, drug, curator, second_curator, clinician
 ) -> None:
     version = _published(curator, second_curator)
-    client.force_login(clinician)
+    login(client, clinician)
     response = client.get(reverse("models_catalog:version_export", args=[version.pk]))
     assert response["Content-Disposition"].startswith("attachment")
     document = json.loads(response.content)
@@ -157,7 +158,7 @@ def test_export_returns_the_stored_file_with_its_hash(
 
 def test_preview_draws_the_typical_curve_and_band(client, drug, curator, second_curator, clinician) -> None:
     version = _published(curator, second_curator)
-    client.force_login(clinician)
+    login(client, clinician)
     url = reverse("models_catalog:version_preview", args=[version.pk])
     response = client.get(
         url,
@@ -173,12 +174,32 @@ def test_preview_draws_the_typical_curve_and_band(client, drug, curator, second_
     assert b"outside" in outside.content  # the engine's validity-range warning is shown
 
 
-def test_a_curator_edits_a_target_protocol_and_the_engine_checks_it(client, drug, curator) -> None:
-    client.force_login(curator)
+def _approve_pending(client, second_curator) -> None:
+    from models_catalog.models import CatalogChangeRequest
+
+    login(client, second_curator)
+    change = CatalogChangeRequest.objects.get(status="pending")
+    index = client.get(reverse("models_catalog:index")).content.decode()
+    assert f'id="change-{change.pk}"' in index
+    decided = client.post(reverse("models_catalog:change_request_decide", args=[change.pk, "approve"]))
+    assert decided.status_code == 302
+    change.refresh_from_db()
+    assert change.status == "approved", change.status
+
+
+def test_a_target_protocol_is_proposed_checked_by_the_engine_and_applied_by_a_second_curator(
+    client, drug, curator, second_curator
+) -> None:
+    login(client, curator)
     url = reverse("models_catalog:target_new", args=["testdrug"])
     bad = client.post(
         url,
-        {"indication": "sepsis", "target": '{"metric": "auc24", "low": 600, "high": 400}', "source": "local"},
+        {
+            "indication": "sepsis",
+            "target": '{"metric": "auc24", "low": 600, "high": 400}',
+            "source": "local",
+            "reason": "new protocol",
+        },
     )
     assert "exceeds high" in " ".join(bad.context["form"].errors["target"])
     good = client.post(
@@ -188,32 +209,70 @@ def test_a_curator_edits_a_target_protocol_and_the_engine_checks_it(client, drug
             "target": '{"metric": "auc24", "low": 400, "high": 600}',
             "source": "local decision 2026",
             "active": "on",
+            "reason": "the committee's new target",
         },
     )
     assert good.status_code == 302
+    assert not drug.target_protocols.exists()  # not before a second curator approves
+    _approve_pending(client, second_curator)
     assert drug.target_protocols.get().target == {"metric": "auc24", "low": 400, "high": 600}
 
 
-def test_a_curator_edits_drug_limits_and_the_change_is_audited(client, drug, curator, clinician) -> None:
+LIMITS_POST = {
+    "dose_step_mg": "50",
+    "strengths_mg": "",
+    "max_single_dose_mg": "2000",
+    "max_daily_dose_mg": "",
+    "max_daily_dose_mg_per_kg": "",
+    "max_infusion_rate_mg_per_h": "",
+    "usual_infusion_duration_h": "",
+    "standard_concentration_mg_per_ml": "",
+    "interval_options_h": "8, 12",
+    "continuous_infusion": "no",
+    "max_plausible_concentration": "",
+    "limits_source": "local committee 2026-11",
+    "change_reason": "the committee's decision",
+}
+
+
+def test_drug_limits_are_proposed_as_a_whole_and_applied_by_a_second_curator(
+    client, drug, curator, second_curator, clinician
+) -> None:
     from models_catalog.models import CatalogEvent
 
     url = reverse("models_catalog:drug_limits", args=["testdrug"])
-    client.force_login(clinician)
+    login(client, clinician)
     assert client.get(url).status_code == 403
-    client.force_login(curator)
-    response = client.post(
-        url,
-        {
-            "dose_step_mg": "50",
-            "max_single_dose_mg": "2000",
-            "interval_options_h": "8, 12",
-            "limits_source": "local committee 2026-11",
-        },
-    )
+    login(client, curator)
+    response = client.post(url, LIMITS_POST)
     assert response.status_code == 302
+    drug.refresh_from_db()
+    assert drug.max_single_dose_mg is None  # proposed only
+    _approve_pending(client, second_curator)
     drug.refresh_from_db()
     assert drug.max_single_dose_mg == 2000
     assert drug.interval_options_h == [8.0, 12.0]
     event = CatalogEvent.objects.get(action="drug_limits_edited")
-    assert event.actor == curator
+    assert event.actor == second_curator
     assert event.details["changes"]["max_single_dose_mg"] == {"before": None, "after": 2000.0}
+
+
+def test_a_post_carrying_only_one_limit_is_refused_and_blanks_nothing(client, drug, curator) -> None:
+    from models_catalog.models import CatalogChangeRequest
+
+    drug.max_infusion_rate_mg_per_h = 1000
+    drug.max_plausible_concentration = 200
+    drug.interval_options_h = [12, 24]
+    drug.save()
+    login(client, curator)
+    url = reverse("models_catalog:drug_limits", args=["testdrug"])
+    response = client.post(url, {"max_single_dose_mg": "2000", "change_reason": "x", "limits_source": "x"})
+    assert response.status_code == 200
+    assert "complete set" in " ".join(response.context["form"].non_field_errors())
+    assert not CatalogChangeRequest.objects.exists()
+    drug.refresh_from_db()
+    assert (drug.max_infusion_rate_mg_per_h, drug.max_plausible_concentration, drug.interval_options_h) == (
+        1000,
+        200,
+        [12, 24],
+    )

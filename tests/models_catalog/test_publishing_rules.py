@@ -157,8 +157,17 @@ def test_retired_versions_stay_readable_but_are_not_published(
 ) -> None:
     version = published(drug, curator, second_curator)
     with pytest.raises(ValidationError, match="say why"):
-        services.model_version_retire(model_version=version, user=curator, reason=" ")
-    services.model_version_retire(model_version=version, user=curator, reason="superseded by 2.0.0")
+        services.model_version_request_retirement(model_version=version, user=curator, reason=" ")
+    request = services.model_version_request_retirement(
+        model_version=version, user=curator, reason="superseded by 2.0.0"
+    )
+    version.refresh_from_db()
+    assert version.status == Status.PUBLISHED  # one curator alone retires nothing
+    with pytest.raises(PermissionDenied, match="four-eyes"):
+        services.change_request_approve(change_request=request, user=curator)
+    with pytest.raises(PermissionDenied, match="second curator"):
+        services.model_version_retire(model_version=version, user=curator, reason="alone")
+    services.change_request_approve(change_request=request, user=second_curator)
     version.refresh_from_db()
     assert version.status == Status.RETIRED
     assert not ModelVersion.objects.published().filter(pk=version.pk).exists()
@@ -183,7 +192,8 @@ def test_clinicians_do_not_see_drafts(drug, curator, clinician) -> None:
 
 def test_every_step_leaves_an_audit_event(drug, curator, second_curator) -> None:
     version = published(drug, curator, second_curator)
-    services.model_version_retire(model_version=version, user=second_curator, reason="test")
+    request = services.model_version_request_retirement(model_version=version, user=curator, reason="test")
+    services.change_request_approve(change_request=request, user=second_curator)
     actions = list(
         CatalogEvent.objects.filter(model_version=version).order_by("pk").values_list("action", "actor")
     )
@@ -192,6 +202,7 @@ def test_every_step_leaves_an_audit_event(drug, curator, second_curator) -> None
         ("validated", curator.pk),
         ("publication_requested", curator.pk),
         ("published", second_curator.pk),
+        ("retirement_requested", curator.pk),
         ("retired", second_curator.pk),
     ]
 

@@ -11,17 +11,21 @@ import pytest
 @pytest.fixture
 def clinician(db: None) -> Any:
     from accounts.roles import Role
-    from tests.factories import UserFactory
+    from tests.factories import UserFactory, care_team
 
-    return UserFactory(username="clinician", roles=[Role.CLINICIAN])
+    user = UserFactory(username="clinician", roles=[Role.CLINICIAN])
+    care_team(user)  # the ICU team: the test patients lie in the ICU
+    return user
 
 
 @pytest.fixture
 def pharmacist(db: None) -> Any:
     from accounts.roles import Role
-    from tests.factories import UserFactory
+    from tests.factories import UserFactory, care_team
 
-    return UserFactory(username="pharmacist", roles=[Role.PHARMACIST])
+    user = UserFactory(username="pharmacist", roles=[Role.PHARMACIST])
+    care_team(user)
+    return user
 
 
 @pytest.fixture

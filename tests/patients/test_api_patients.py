@@ -79,7 +79,7 @@ def test_a_patient_born_in_the_future_is_refused_with_the_field(clinician) -> No
 
 
 def test_measurements_are_stored_in_canonical_units_next_to_what_was_entered(clinician, patient) -> None:
-    url = f"{PATIENTS}{patient.pk}/measurements/"
+    url = f"{PATIENTS}{patient.public_id}/measurements/"
     when = iso(timezone.now() - dt.timedelta(hours=2))
     creatinine = api(clinician).post(
         url,
@@ -131,7 +131,7 @@ def test_the_patient_detail_shows_latest_values_derived_covariates_genotypes_and
         measured_at=now - dt.timedelta(days=1),
         user=clinician,
     )
-    detail = api(clinician).get(f"{PATIENTS}{patient.pk}/")
+    detail = api(clinician).get(f"{PATIENTS}{patient.public_id}/")
     assert detail.status_code == 200
     latest = {row["kind"]: row["value"] for row in detail.data["latest_measurements"]}
     assert latest == {"height": pytest.approx(165), "weight": pytest.approx(72)}
@@ -149,20 +149,20 @@ def test_the_patient_detail_shows_latest_values_derived_covariates_genotypes_and
 
 def test_a_cyp3a5_genotype_gets_its_phenotype_from_the_engine(clinician, patient) -> None:
     response = api(clinician).post(
-        f"{PATIENTS}{patient.pk}/genotypes/",
+        f"{PATIENTS}{patient.public_id}/genotypes/",
         {"gene": "CYP3A5", "diplotype": "*1/*3", "lab": "Central lab", "reported_on": "2026-01-15"},
         format="json",
     )
     assert response.status_code == 201, response.data
     assert response.data["phenotype"] == "Intermediate Metabolizer"
     assert "cpic_tacrolimus_cyp3a5" in response.data["phenotype_source"]
-    listed = api(clinician).get(f"{PATIENTS}{patient.pk}/genotypes/")
+    listed = api(clinician).get(f"{PATIENTS}{patient.public_id}/genotypes/")
     assert [row["diplotype"] for row in listed.data] == ["*1/*3"]
 
 
 def test_a_genotype_for_a_gene_without_a_guideline_table_is_refused(clinician, patient) -> None:
     response = api(clinician).post(
-        f"{PATIENTS}{patient.pk}/genotypes/",
+        f"{PATIENTS}{patient.public_id}/genotypes/",
         {"gene": "NOSUCHGENE", "diplotype": "*1/*1", "lab": "Lab", "reported_on": "2026-01-15"},
         format="json",
     )
@@ -172,12 +172,12 @@ def test_a_genotype_for_a_gene_without_a_guideline_table_is_refused(clinician, p
 
 
 def test_consent_records_are_listed_and_the_latest_is_current(clinician, patient) -> None:
-    url = f"{PATIENTS}{patient.pk}/consents/"
+    url = f"{PATIENTS}{patient.public_id}/consents/"
     for state in ("granted", "withdrawn"):
         response = api(clinician).post(url, {"scope": "model_based_dosing", "status": state}, format="json")
         assert response.status_code == 201, response.data
     assert len(api(clinician).get(url).data) == 2
-    detail = api(clinician).get(f"{PATIENTS}{patient.pk}/")
+    detail = api(clinician).get(f"{PATIENTS}{patient.public_id}/")
     consents = {row["scope"]: row["status"] for row in detail.data["consents"]}
     assert consents["model_based_dosing"] == "withdrawn"
     refused = api(clinician).post(url, {"scope": "model_based_dosing", "status": "maybe"}, format="json")
@@ -197,13 +197,13 @@ def test_a_measurement_entered_in_error_stays_struck_with_its_reason(clinician, 
         measured_at=timezone.now() - dt.timedelta(hours=1),
         user=clinician,
     )
-    url = f"/api/v1/measurements/{measurement.pk}/entered-in-error/"
+    url = f"/api/v1/measurements/{measurement.public_id}/entered-in-error/"
     assert api(clinician).post(url, {"reason": " "}, format="json").status_code == 400
     response = api(clinician).post(url, {"reason": "other patient's weight"}, format="json")
     assert response.status_code == 200, response.data
     assert response.data["entered_in_error"] is True
     assert response.data["error_reason"] == "other patient's weight"
-    detail = api(clinician).get(f"{PATIENTS}{patient.pk}/")
+    detail = api(clinician).get(f"{PATIENTS}{patient.public_id}/")
     assert detail.data["latest_measurements"] == []
 
 
@@ -220,7 +220,7 @@ def test_an_implausible_measurement_is_refused_with_the_field_and_nothing_is_sto
     clinician, patient, entry, field
 ) -> None:
     response = api(clinician).post(
-        f"{PATIENTS}{patient.pk}/measurements/",
+        f"{PATIENTS}{patient.public_id}/measurements/",
         {**entry, "measured_at": iso(timezone.now() - dt.timedelta(hours=1))},
         format="json",
     )
@@ -231,7 +231,7 @@ def test_an_implausible_measurement_is_refused_with_the_field_and_nothing_is_sto
 
 def test_a_measurement_in_the_future_is_refused(clinician, patient) -> None:
     response = api(clinician).post(
-        f"{PATIENTS}{patient.pk}/measurements/",
+        f"{PATIENTS}{patient.public_id}/measurements/",
         {
             "kind": "weight",
             "value": 70,
@@ -249,7 +249,7 @@ def test_a_time_in_a_foreign_zone_is_refused_while_utc_local_and_the_hospital_of
     clinician, patient, settings
 ) -> None:
     settings.TIME_ZONE = "Europe/Zurich"  # UTC+1 in November
-    url = f"{PATIENTS}{patient.pk}/measurements/"
+    url = f"{PATIENTS}{patient.public_id}/measurements/"
     day = (timezone.now() - dt.timedelta(days=2)).date().isoformat()
 
     def post(moment: str):
@@ -277,10 +277,10 @@ def test_anonymous_callers_are_refused(client) -> None:
 def test_a_curator_sees_no_patient_data(curator, patient) -> None:
     for url in (
         PATIENTS,
-        f"{PATIENTS}{patient.pk}/",
-        f"{PATIENTS}{patient.pk}/measurements/",
-        f"{PATIENTS}{patient.pk}/genotypes/",
-        f"{PATIENTS}{patient.pk}/consents/",
+        f"{PATIENTS}{patient.public_id}/",
+        f"{PATIENTS}{patient.public_id}/measurements/",
+        f"{PATIENTS}{patient.public_id}/genotypes/",
+        f"{PATIENTS}{patient.public_id}/consents/",
     ):
         assert api(curator).get(url).status_code == 403, url
     refused = api(curator).post(
@@ -294,8 +294,8 @@ def test_a_curator_sees_no_patient_data(curator, patient) -> None:
 
 def test_a_pharmacist_reads_patients_but_cannot_write(pharmacist, patient) -> None:
     client = api(pharmacist)
-    assert client.get(f"{PATIENTS}{patient.pk}/").status_code == 200
-    assert client.get(f"{PATIENTS}{patient.pk}/measurements/").status_code == 200
+    assert client.get(f"{PATIENTS}{patient.public_id}/").status_code == 200
+    assert client.get(f"{PATIENTS}{patient.public_id}/measurements/").status_code == 200
     when = iso(timezone.now() - dt.timedelta(hours=1))
     writes = [
         (
@@ -303,14 +303,14 @@ def test_a_pharmacist_reads_patients_but_cannot_write(pharmacist, patient) -> No
             {"mrn": "X", "family_name": "F", "given_name": "G", "birth_date": "1970-01-01", "sex": "male"},
         ),
         (
-            f"{PATIENTS}{patient.pk}/measurements/",
+            f"{PATIENTS}{patient.public_id}/measurements/",
             {"kind": "weight", "value": 70, "unit": "kg", "measured_at": when},
         ),
         (
-            f"{PATIENTS}{patient.pk}/genotypes/",
+            f"{PATIENTS}{patient.public_id}/genotypes/",
             {"gene": "CYP3A5", "diplotype": "*1/*3", "lab": "Lab", "reported_on": "2026-01-15"},
         ),
-        (f"{PATIENTS}{patient.pk}/consents/", {"scope": "model_based_dosing", "status": "granted"}),
+        (f"{PATIENTS}{patient.public_id}/consents/", {"scope": "model_based_dosing", "status": "granted"}),
     ]
     for url, body in writes:
         assert client.post(url, body, format="json").status_code == 403, url

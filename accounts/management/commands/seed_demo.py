@@ -38,16 +38,24 @@ class Command(BaseCommand):
         seeded = demo_users_seed(reset_passwords=reset_passwords)
         self.stdout.write("Demo users (log in at /accounts/login/):")
         for user in seeded:
+            totp = f"  totp secret {user.totp_secret}" if user.totp_secret else ""
             if user.password is not None:
                 state = "created" if user.created else "new password"
-                line = f"  {user.username:<16} role {user.role.value:<14} password {user.password}  ({state})"
+                who = f"  {user.username:<16} role {user.role.value:<14}"
+                line = f"{who} password {user.password}{totp}  ({state})"
                 self.stdout.write(self.style.SUCCESS(line))
             else:
                 self.stdout.write(
-                    f"  {user.username:<16} role {user.role.value:<14} (exists, password unchanged)"
+                    f"  {user.username:<16} role {user.role.value:<14} (exists, password unchanged){totp}"
                 )
         if any(user.password is None for user in seeded):
             self.stdout.write("Passwords are printed only when set: `make demo-passwords` sets new ones.")
+        if any(user.totp_secret for user in seeded):
+            self.stdout.write(
+                "Users with a totp secret sign in with a second factor: add the secret to an authenticator "
+                "app (6 digits, 30 s), or run `oathtool --totp -b SECRET`, and type the code after the "
+                "password."
+            )
         # The shipped model library, published by the two demo curators (four-eyes, as in production).
         call_command(
             "load_model_library",

@@ -1,0 +1,36 @@
+"""API tokens end with the password: a changed password or a deactivated account revokes them all."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db.models.signals import post_save, pre_save
+
+
+def _remember_credentials(sender: Any, instance: Any, raw: bool = False, **_: Any) -> None:
+    if instance.pk is None:
+        instance._credentials_before = None
+        return
+    instance._credentials_before = (
+        sender._base_manager.filter(pk=instance.pk).values_list("password", "is_active").first()
+    )
+
+
+def _revoke_tokens_on_credential_change(sender: Any, instance: Any, created: bool = False, **_: Any) -> None:
+    before = getattr(instance, "_credentials_before", None)
+    if created or before is None:
+        return
+    password, active = before
+    if password != instance.password or (active and not instance.is_active):
+        from knox.models import AuthToken
+
+        AuthToken.objects.filter(user=instance).delete()
+
+
+def connect() -> None:
+    user_model = get_user_model()
+    pre_save.connect(_remember_credentials, sender=user_model, dispatch_uid="accounts.remember_credentials")
+    post_save.connect(
+        _revoke_tokens_on_credential_change, sender=user_model, dispatch_uid="accounts.revoke_tokens"
+    )
