@@ -632,9 +632,8 @@ def update_run(*, update_id: int) -> BayesianUpdate | None:
     except safety.CaseStop as stop:
         return _fail(update, str(stop), stop=stop.as_dict())
     except adapters.ModelIntegrityStop as exc:
-        return _fail(
-            update, str(exc), stop={"code": "model_integrity", "message": str(exc), "action": _INTEGRITY_ACTION}
-        )
+        stop = {"code": "model_integrity", "message": str(exc), "action": _INTEGRITY_ACTION}
+        return _fail(update, str(exc), stop=stop)
     except adapters.CaseBuildError as exc:
         return _fail(
             update,
