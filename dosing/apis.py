@@ -12,7 +12,7 @@ from typing import Any
 
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
@@ -116,6 +116,9 @@ class UpdateOutputSerializer(serializers.ModelSerializer):
     model_version = serializers.StringRelatedField()
     is_finished = serializers.BooleanField()
     status = StatusField(choices=BayesianUpdate.Status.choices, read_only=True)
+    delivery = serializers.SerializerMethodField(
+        help_text="'pending' while the broker has not taken a queued update yet (it is kept and sent later)"
+    )
 
     class Meta:
         model = BayesianUpdate
@@ -123,6 +126,7 @@ class UpdateOutputSerializer(serializers.ModelSerializer):
             "id",
             "course",
             "status",
+            "delivery",
             "is_finished",
             "trigger",
             "requested_by",
@@ -137,6 +141,13 @@ class UpdateOutputSerializer(serializers.ModelSerializer):
             "seed",
             "origin",
         )
+
+    @extend_schema_field(serializers.ChoiceField(choices=("pending", "delivered", "none"), allow_null=False))
+    def get_delivery(self, update: BayesianUpdate) -> str:
+        dispatch = getattr(update, "dispatch", None)  # the reverse one-to-one raises when absent
+        if dispatch is None:
+            return "none"  # recorded before the outbox existed
+        return "delivered" if dispatch.dispatched_at else "pending"
 
 
 class UpdateDetailOutputSerializer(UpdateOutputSerializer):

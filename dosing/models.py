@@ -310,3 +310,25 @@ class ElectronicSignature(models.Model):
 
     def __str__(self) -> str:
         return f"{self.printed_name}, {self.signed_at:%Y-%m-%d %H:%M} UTC: {self.get_meaning_display()}"
+
+
+class UpdateDispatch(models.Model):
+    """Transactional outbox: one row per update to hand to the broker, written in the update's transaction.
+
+    A row without ``dispatched_at`` is still owed to the broker (it was down, or the process died before
+    delivering); the dispatcher delivers it on commit and again periodically until the broker takes it.
+    """
+
+    update = models.OneToOneField(BayesianUpdate, on_delete=models.PROTECT, related_name="dispatch")
+    created_at = models.DateTimeField(auto_now_add=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ("created_at", "pk")
+        indexes = (models.Index(fields=("dispatched_at", "created_at")),)
+
+    def __str__(self) -> str:
+        state = "delivered" if self.dispatched_at else "pending delivery"
+        return f"dispatch of update {self.update_id}: {state}"

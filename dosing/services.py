@@ -507,7 +507,7 @@ def update_request(*, course: TherapyCourse, user: AbstractBaseUser, trigger: st
     New data makes the pending recommendation stale: it is superseded at once, so nobody approves a regimen
     computed without the latest dose, level, covariate or consent.
     """
-    from dosing.tasks import run_bayesian_update  # tasks import services: import here to avoid a cycle
+    from dosing.outbox import outbox_add  # outbox imports tasks, which import services
 
     _require_clinician(user)
     with transaction.atomic():
@@ -521,7 +521,7 @@ def update_request(*, course: TherapyCourse, user: AbstractBaseUser, trigger: st
         update = BayesianUpdate.objects.create(
             course=course, trigger=trigger[:200], requested_by=user, model_version=course.model_version
         )
-        run_bayesian_update.delay_on_commit(update_id=update.pk)
+        outbox_add(update=update)  # same transaction as the update: delivered on commit or later
     return update
 
 

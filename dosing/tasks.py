@@ -9,3 +9,11 @@ from dosing.services import update_run
 def run_bayesian_update(*, update_id: int) -> None:
     """Fit, band, regimen search and forecast for one queued update (a second delivery does nothing)."""
     update_run(update_id=update_id)
+
+
+@shared_task(name="dosing.dispatch_outbox", ignore_result=True)
+def dispatch_outbox() -> None:
+    """Periodic: hand to the broker every update whose delivery failed or was never attempted."""
+    from dosing.outbox import outbox_dispatch_pending
+
+    outbox_dispatch_pending()

@@ -291,6 +291,13 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_EXPIRES = 24 * 60 * 60
 CELERY_TIMEZONE = TIME_ZONE
+# A broker that is down must not hold a request: the outbox keeps the update and delivers it later.
+CELERY_BROKER_CONNECTION_TIMEOUT = 2  # seconds
+CELERY_BROKER_TRANSPORT_OPTIONS |= {"socket_connect_timeout": 2, "socket_timeout": 5}
+OUTBOX_DISPATCH_EVERY_S = env_int("OUTBOX_DISPATCH_EVERY_S", default=30)  # seconds between beat passes
+CELERY_BEAT_SCHEDULE = {
+    "dispatch-outbox": {"task": "dosing.dispatch_outbox", "schedule": OUTBOX_DISPATCH_EVERY_S},
+}
 
 # Logging: to stderr, collected by the container runtime or the service manager.
 LOG_LEVEL = env_log_level("LOG_LEVEL", default="INFO")
