@@ -20,6 +20,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.idempotency import idempotent
 from dosing import selectors, services
 from dosing.administration import usual_route
 from dosing.models import BayesianUpdate, DoseAdministration, DrugLevel, Recommendation, TherapyCourse
@@ -308,6 +309,7 @@ class CourseListApi(APIView):
         responses={201: CourseDetailOutputSerializer},
         operation_id="courses_open",
     )
+    @idempotent
     def post(self, request: Request) -> Response:
         require_clinical_role(user=request.user)
         serializer = self.CourseOpenInputSerializer(data=request.data)
@@ -364,6 +366,7 @@ class DoseListApi(APIView):
         description="409 when the dose looks like a duplicate or runs faster than the drug's rate limit: the "
         "body names the field and what to check; resend with confirmation_reason to record it anyway.",
     )
+    @idempotent
     def post(self, request: Request, pk: Any) -> Response:
         course = selectors.course_get(user=request.user, public_id=pk)
         serializer = self.DoseCreateInputSerializer(data=request.data)
@@ -397,6 +400,7 @@ class LevelListApi(APIView):
         responses={201: LevelOutputSerializer},
         operation_id="courses_levels_create",
     )
+    @idempotent
     def post(self, request: Request, pk: Any) -> Response:
         course = selectors.course_get(user=request.user, public_id=pk)
         serializer = self.LevelCreateInputSerializer(data=request.data)
@@ -655,6 +659,7 @@ class RecommendationReviewApi(APIView):
         responses=RecommendationOutputSerializer,
         operation_id="recommendations_review",
     )
+    @idempotent
     def post(self, request: Request, pk: Any) -> Response:
         recommendation = _child_of_course(Recommendation, request=request, pk=pk)
         serializer = self.ReviewInputSerializer(data=request.data)

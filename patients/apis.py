@@ -24,6 +24,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.idempotency import idempotent
 from patients import access, selectors, services
 from patients.clock import clinical_time
 from patients.models import ConsentRecord, CovariateMeasurement, Genotype, Patient, SupportSession
@@ -358,6 +359,7 @@ class MeasurementListApi(APIView):
         responses={201: MeasurementOutputSerializer},
         operation_id="patients_measurements_create",
     )
+    @idempotent
     def post(self, request: Request, pk: Any) -> Response:
         patient = selectors.patient_get(user=request.user, public_id=pk)
         serializer = self.MeasurementCreateInputSerializer(data=request.data)
