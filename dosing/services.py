@@ -532,6 +532,23 @@ def _reap_stale(course: TherapyCourse, now: dt.datetime) -> None:
     )
 
 
+def updates_reap() -> dict[str, int]:
+    """Periodic: fail every update RUNNING past its limit (its worker died) and requeue every QUEUED one the
+    broker lost (delivered past the limit, never started): its outbox row is set pending again."""
+    from dosing.models import UpdateDispatch
+
+    now = timezone.now()
+    failed = BayesianUpdate.objects.filter(status=Status.RUNNING, started_at__lt=now - STALE_AFTER).update(
+        status=Status.FAILED,
+        finished_at=now,
+        error=f"the worker stopped before finishing (ran past the {settings.CELERY_TASK_TIME_LIMIT} s limit)",
+    )
+    requeued = UpdateDispatch.objects.filter(
+        update__status=Status.QUEUED, dispatched_at__lt=now - STALE_AFTER
+    ).update(dispatched_at=None, last_error="requeued: queued past the time limit, the broker lost it")
+    return {"failed": failed, "requeued": requeued}
+
+
 def updates_request_for_patient(*, patient: Patient, user: AbstractBaseUser, trigger: str) -> None:
     for course in patient.courses.filter(status=TherapyCourse.Status.ACTIVE):
         update_request(course=course, user=user, trigger=trigger)

@@ -17,3 +17,11 @@ def dispatch_outbox() -> None:
     from dosing.outbox import outbox_dispatch_pending
 
     outbox_dispatch_pending()
+
+
+@shared_task(name="dosing.reap_updates", ignore_result=True)
+def reap_updates() -> None:
+    """Periodic: stuck updates are failed with a reason or handed to the broker again."""
+    from dosing.services import updates_reap
+
+    updates_reap()

@@ -279,11 +279,13 @@ else:
     CELERY_TASK_EAGER_PROPAGATES = True
 # Redis redelivers an unacknowledged task after the visibility timeout. With late acknowledgement a task
 # still running at that moment would run twice, so every time limit stays well below it.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TASK_TIME_LIMIT = 600  # seconds: the worker kills the task
+# Redelivery soon after the limit: a whole-worker kill costs minutes, not an hour (the claim stops doubles).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 60}
 CELERY_TASK_SOFT_TIME_LIMIT = 540  # seconds: SoftTimeLimitExceeded lets the task record its failure
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ACKS_LATE = True  # a worker that dies mid-task leaves the task to another one
+CELERY_TASK_REJECT_ON_WORKER_LOST = True  # a killed pool child requeues its task instead of acking it
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # long numerical tasks: take one at a time
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_TASK_SERIALIZER = "json"
@@ -297,6 +299,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS |= {"socket_connect_timeout": 2, "socket_timeout
 OUTBOX_DISPATCH_EVERY_S = env_int("OUTBOX_DISPATCH_EVERY_S", default=30)  # seconds between beat passes
 CELERY_BEAT_SCHEDULE = {
     "dispatch-outbox": {"task": "dosing.dispatch_outbox", "schedule": OUTBOX_DISPATCH_EVERY_S},
+    "reap-updates": {"task": "dosing.reap_updates", "schedule": 60},  # stuck updates: requeue or fail
 }
 
 # Logging: to stderr, collected by the container runtime or the service manager.

@@ -22,3 +22,15 @@ def test_tasks_are_django_tasks_with_delay_on_commit() -> None:
 
     assert hasattr(ping_worker, "delay_on_commit")
     assert ping_worker.name in app.tasks
+
+
+def test_a_lost_worker_requeues_and_redelivery_follows_the_limit_within_minutes() -> None:
+    assert app.conf.task_reject_on_worker_lost is True
+    assert settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] == app.conf.task_time_limit + 60
+
+
+def test_beat_runs_the_outbox_dispatcher_and_the_reaper() -> None:
+    from dosing.tasks import dispatch_outbox, reap_updates
+
+    tasks = {entry["task"] for entry in app.conf.beat_schedule.values()}
+    assert {dispatch_outbox.name, reap_updates.name} <= tasks
