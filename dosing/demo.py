@@ -1,6 +1,6 @@
 """Demo patients for the embedded default: realistic records built through the services, never raw writes.
 
-Four patients, each showing one part of the application (times relative to now, so the plots look current):
+Five patients, each showing one part of the application (times relative to now, so the plots look current):
 
 * DEMO-VANCO-01, an ICU patient on vancomycin (Goti 2018) whose serum creatinine rises over three days, with
   a trough and a post-infusion level (AUC24 target 400-600 mg·h/L);
@@ -11,6 +11,8 @@ Four patients, each showing one part of the application (times relative to now, 
 * DEMO-TOBRA-01, an adolescent with cystic fibrosis on once-daily tobramycin (Hennig 2008), one level. The
   library has no gentamicin model (see models_catalog/library/README.md); tobramycin is the aminoglycoside
   it has.
+* DEMO-AMIKA-01, an adult ICU patient in septic shock after a first 25 mg/kg amikacin dose (Delattre 2010,
+  septic ICU adults), a peak and an 8-h level (peak/MIC target, trough toxicity marker).
 
 The catalog sets no single-dose cap for tacrolimus and tobramycin (a local decision) and the regimen search
 needs one, so those two courses state a prescriber's cap in their target.
@@ -291,6 +293,54 @@ def _cystic_fibrosis_tobramycin(user: AbstractBaseUser, now: dt.datetime) -> Pat
     return patient
 
 
+def _icu_amikacin(user: AbstractBaseUser, now: dt.datetime) -> Patient:
+    version = _published("amikacin-delattre-2010")
+    patient = patients.patient_create(
+        mrn="DEMO-AMIKA-01",
+        family_name="Demo-Amikacin",
+        given_name="Marta",
+        birth_date=_born(now, 64, 200),
+        sex=Patient.Sex.FEMALE,
+        ward="ICU",
+        user=user,
+    )
+    _consent(patient, user, ConsentRecord.Scope.MODEL_BASED_DOSING)
+    admitted = now - dt.timedelta(hours=14)
+    _measure(patient, user, "weight", 76, "kg", admitted)
+    _measure(patient, user, "height", 165, "cm", admitted)
+    # Septic shock, creatinine 1.3 mg/dL (115 umol/L): Cockcroft-Gault about 51 mL/min, the cohort's median.
+    _measure(patient, user, "serum_creatinine", 115, "umol/L", admitted)
+    course = dosing.course_open(
+        patient=patient,
+        model_version=version,
+        target_protocol=_protocol(version, "cmax_mic"),
+        indication="septic shock, suspected Pseudomonas pneumonia (demo)",
+        user=user,
+        no_organ_support_confirmed=True,
+    )
+    # The population's first dose: 25 mg/kg (1900 mg) over 30 min, 12 h ago.
+    first = now - dt.timedelta(hours=12)
+    dosing.dose_record(
+        course=course,
+        given_at=first,
+        amount_mg=1900,
+        route="iv_infusion",
+        infusion_duration_h=0.5,
+        user=user,
+    )
+    # A peak 1 h after the start, and a level at 8 h (Delattre's optimal sampling times include 1 h and 8 h).
+    for after_first_h, value in ((1.0, 72.0), (8.0, 28.5)):
+        dosing.level_record(
+            course=course,
+            sampled_at=first + dt.timedelta(hours=after_first_h),
+            value=value,
+            unit="mg/L",
+            assay="immunoassay (demo)",
+            user=user,
+        )
+    return patient
+
+
 DEMOS = (
     _Demo(
         "DEMO-VANCO-01", "ICU, vancomycin (Goti 2018), rising creatinine, trough and peak", _icu_vancomycin
@@ -309,6 +359,11 @@ DEMOS = (
         "DEMO-TOBRA-01",
         "cystic fibrosis, 14 y, once-daily tobramycin (Hennig 2008), one level",
         _cystic_fibrosis_tobramycin,
+    ),
+    _Demo(
+        "DEMO-AMIKA-01",
+        "ICU, septic shock, 64 y, amikacin 25 mg/kg (Delattre 2010), peak and 8-h level",
+        _icu_amikacin,
     ),
 )
 

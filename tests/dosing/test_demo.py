@@ -16,7 +16,7 @@ from patients.models import ConsentRecord, CovariateMeasurement, Genotype, Patie
 
 pytestmark = pytest.mark.django_db
 
-MRNS = {"DEMO-VANCO-01", "DEMO-TACRO-01", "DEMO-MP-01", "DEMO-TOBRA-01"}
+MRNS = {"DEMO-VANCO-01", "DEMO-TACRO-01", "DEMO-MP-01", "DEMO-TOBRA-01", "DEMO-AMIKA-01"}
 
 
 @pytest.fixture
@@ -49,11 +49,11 @@ def row_counts() -> dict[str, int]:
 
 
 @pytest.mark.usefixtures("celery_eager")
-def test_it_creates_four_patients_whose_courses_are_updated(
+def test_it_creates_five_patients_whose_courses_are_updated(
     demo_clinician: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
     lines = seed(demo_clinician, django_capture_on_commit_callbacks)
-    assert len(lines) == 4
+    assert len(lines) == 5
     assert all("created" in line for line in lines), lines
     assert set(Patient.objects.values_list("mrn", flat=True)) == MRNS
     drugs = {
@@ -63,6 +63,7 @@ def test_it_creates_four_patients_whose_courses_are_updated(
         "DEMO-VANCO-01": "vancomycin",
         "DEMO-TACRO-01": "tacrolimus",
         "DEMO-TOBRA-01": "tobramycin",
+        "DEMO-AMIKA-01": "amikacin",
     }
     for course in TherapyCourse.objects.all():
         latest = course.updates.order_by("-pk").first()
@@ -105,6 +106,14 @@ def test_each_patient_shows_what_the_issue_asked_for(
     times = [dose.given_at for dose in tobra.doses.order_by("given_at")]
     assert {(later - earlier).total_seconds() for earlier, later in itertools.pairwise(times)} == {24 * 3600}
     assert tobra.levels.count() == 1
+
+    amika = TherapyCourse.objects.get(patient__mrn="DEMO-AMIKA-01")
+    assert amika.patient.ward == "ICU"
+    assert amika.model_version.model_id == "amikacin-delattre-2010"  # septic ICU adults
+    assert amika.target["metric"] == "cmax_mic" and amika.target["safety"]
+    assert amika.levels.count() == 2
+    plausibility = set(amika.levels.values_list("plausibility", flat=True))
+    assert plausibility == {"accepted"}, "both levels enter the fit"
 
 
 @pytest.mark.usefixtures("celery_eager")

@@ -125,6 +125,52 @@ def test_a_deliberately_wrong_expected_value_fails(path: Path) -> None:
         assert not report.success, raw["description"]
 
 
+@pytest.mark.parametrize("path", MODEL_FILES, ids=ids)
+def test_each_model_declares_a_numeric_hard_domain_with_its_source(path: Path) -> None:
+    domain = load(path)["model"].get("domain")
+    assert domain, "every library model declares a domain (issue 15)"
+    assert len(domain["source"].strip()) > 20, "name where the domain's numbers come from"
+    hard = domain["hard"]
+    for key in ("age_years", "weight_kg"):
+        low, high = hard[key]
+        assert low is not None or high is not None, f"hard.{key} bounds nothing"
+        assert all(_is_number(v) for v in (low, high) if v is not None), f"hard.{key} must be numeric"
+        assert low is None or high is None or low < high
+    assert hard["renal_replacement"] and set(hard["renal_replacement"]) <= {
+        "none",
+        "intermittent_haemodialysis",
+        "crrt",
+        "peritoneal_dialysis",
+    }
+    assert hard["ecmo"] in ([False], [False, True])
+    soft = domain.get("soft", {})
+    for key, (low, high) in soft.items():
+        assert low is None or high is None or low < high, f"soft.{key}"
+
+
+def test_a_library_model_without_a_hard_domain_fails_the_domain_check(tmp_path: Path) -> None:
+    document = load(MODEL_FILES[0])
+    del document["model"]["domain"]
+    path = tmp_path / MODEL_FILES[0].name
+    path.write_text(json.dumps(document), encoding="utf-8")
+    with pytest.raises(AssertionError, match="declares a domain"):
+        test_each_model_declares_a_numeric_hard_domain_with_its_source(path)
+
+
+def test_the_open_conventions_of_issue_15_are_pinned() -> None:
+    """Resolutions written in the library README (section Anti-infectives, open questions)."""
+    meropenem = load(LIBRARY / "models" / "meropenem-li-2006.json")
+    assert meropenem["covariate_sources"]["CRCL"]["weight_basis"] == "total"
+    assert "obese" in " ".join(meropenem["model_card"]["limitations"]).lower()
+    goti = load(LIBRARY / "models" / "vancomycin-goti-2018.json")["model"]
+    assert "WT" not in goti["parameters"]["V2"]  # Vp not weight-scaled: Table 2 equations, 3 of 4 sources
+    assert goti["omega"]["type"] == "cv_percent"
+    # omega^2 = ln(1 + CV^2): Goti's CL CV 39.8 % gives 0.1471, not PKPDsim's CV^2 = 0.1584
+    omega = library_model("vancomycin-goti-2018").omega
+    assert omega[0, 0] == pytest.approx(math.log(1 + 0.398**2), rel=1e-9)
+    assert abs(omega[0, 0] - 0.398**2) > 0.01
+
+
 # -- drugs.json ------------------------------------------------------------------------------------------
 
 
