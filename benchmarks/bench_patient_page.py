@@ -78,7 +78,6 @@ def real_update(clinician: Any, version: Any, protocol: Any, now: dt.datetime) -
             ("weight", 84, "kg"),
             ("height", 176, "cm"),
             ("serum_creatinine", 1.1, "mg/dL"),
-            ("dialysis", 0, "flag"),
         ):
             patients.measurement_record(
                 patient=patient, kind=kind, value=value, unit=unit, measured_at=first, user=clinician
@@ -88,6 +87,7 @@ def real_update(clinician: Any, version: Any, protocol: Any, now: dt.datetime) -
         )
         course = dosing.course_open(
             patient=patient,
+            no_organ_support_confirmed=True,  # no dialysis, CRRT or ECMO
             model_version=version,
             target_protocol=protocol,
             indication="bench",

@@ -85,7 +85,6 @@ def record_courses(n_courses: int, clinician: Any, now: dt.datetime) -> list[Any
                 ("weight", 70 + 3 * (i % 10), "kg"),
                 ("height", 170, "cm"),
                 ("serum_creatinine", 0.9 + 0.1 * (i % 5), "mg/dL"),
-                ("dialysis", 0, "flag"),
             ):
                 patients.measurement_record(
                     patient=patient, kind=kind, value=value, unit=unit, measured_at=first, user=clinician
@@ -98,6 +97,7 @@ def record_courses(n_courses: int, clinician: Any, now: dt.datetime) -> list[Any
             )
             course = dosing.course_open(
                 patient=patient,
+                no_organ_support_confirmed=True,  # no dialysis, CRRT or ECMO
                 model_version=version,
                 target_protocol=protocol,
                 indication="benchmark",
