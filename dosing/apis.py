@@ -21,9 +21,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.idempotency import idempotent
-from dosing import selectors, services
+from dosing import ranges, selectors, services
 from dosing.administration import usual_route
 from dosing.models import BayesianUpdate, DoseAdministration, DrugLevel, Recommendation, TherapyCourse
+from dosing.ranges import StrictFloatField
 from dosing.results import plot_document
 from mipd_engine.model import parse_model
 from models_catalog.models import ModelVersion, TargetProtocol
@@ -264,7 +265,9 @@ class CourseListApi(APIView):
             required=False, allow_null=True, default=None, help_text="an engine target; else the protocol's"
         )
         indication = serializers.CharField(max_length=200)
-        mic_mg_per_l = serializers.FloatField(required=False, allow_null=True, default=None)
+        mic_mg_per_l = StrictFloatField(
+            physical=ranges.MIC_MG_PER_L, required=False, allow_null=True, default=None
+        )
         consent_override_reason = serializers.CharField(
             required=False, allow_blank=True, default="", max_length=2000
         )
@@ -282,7 +285,7 @@ class CourseListApi(APIView):
     @extend_schema(
         parameters=[
             OpenApiParameter("patient", str, description="only this patient's courses (its public id)"),
-            OpenApiParameter("status", str, description="active or closed"),
+            OpenApiParameter("status", str, enum=TherapyCourse.Status.values, description="active or closed"),
             OpenApiParameter("page", int, description="page number"),
         ],
         responses=CoursePageSerializer,
@@ -299,6 +302,8 @@ class CourseListApi(APIView):
             except ValueError:
                 raise ValidationError({"patient": ["a patient's public id"]}) from None
         if state := request.query_params.get("status"):
+            if state not in TherapyCourse.Status.values:
+                raise ValidationError({"status": [f"one of {', '.join(TherapyCourse.Status.values)}"]})
             courses = courses.filter(status=state)
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(courses.order_by("-opened_at", "-pk"), request, self)
@@ -341,11 +346,13 @@ class DoseListApi(APIView):
 
     class DoseCreateInputSerializer(serializers.Serializer):
         given_at = ClinicalDateTimeField(help_text="local time, or UTC / the hospital's offset")
-        amount_mg = serializers.FloatField()
+        amount_mg = StrictFloatField(physical=ranges.DOSE_MG)
         route = serializers.CharField(
             max_length=32, help_text="a route of the drug and the model: iv_infusion, ..."
         )
-        infusion_duration_h = serializers.FloatField(required=False, allow_null=True, default=None)
+        infusion_duration_h = StrictFloatField(
+            physical=ranges.INFUSION_DURATION_H, required=False, allow_null=True, default=None
+        )
         confirmation_reason = serializers.CharField(
             required=False,
             allow_blank=True,
@@ -381,9 +388,9 @@ class LevelListApi(APIView):
 
     class LevelCreateInputSerializer(serializers.Serializer):
         sampled_at = ClinicalDateTimeField(help_text="local time, or UTC / the hospital's offset")
-        value = serializers.FloatField(required=False, allow_null=True, default=None)
+        value = StrictFloatField(physical=ranges.LEVEL_VALUE, required=False, allow_null=True, default=None)
         below_lloq = serializers.BooleanField(required=False, default=False)
-        lloq = serializers.FloatField(required=False, allow_null=True, default=None)
+        lloq = StrictFloatField(physical=ranges.LLOQ, required=False, allow_null=True, default=None)
         unit = serializers.CharField(max_length=16, help_text="mg/L, µg/mL, ng/mL, µmol/L ...")
         assay = serializers.CharField(required=False, allow_blank=True, default="", max_length=120)
         model_output = serializers.CharField(
@@ -532,15 +539,19 @@ class WhatIfApi(APIView):
     """The forecast of a regimen typed by the clinician, from the next dose on; nothing is stored."""
 
     class WhatIfInputSerializer(serializers.Serializer):
-        dose_mg = serializers.FloatField(min_value=0, help_text="dose per administration, mg")
-        interval_h = serializers.FloatField(min_value=0, help_text="dosing interval, h")
-        duration_h = serializers.FloatField(
-            required=False, min_value=0, default=0.0, help_text="infusion duration, h"
+        dose_mg = StrictFloatField(physical=ranges.DOSE_MG, help_text="dose per administration, mg")
+        interval_h = StrictFloatField(physical=ranges.INTERVAL_H, help_text="dosing interval, h")
+        duration_h = StrictFloatField(
+            physical=ranges.INFUSION_DURATION_H,
+            required=False,
+            default=0.0,
+            help_text="infusion duration, h (0: a bolus)",
         )
         n_doses = serializers.IntegerField(
             required=False,
             allow_null=True,
             min_value=1,
+            max_value=ranges.MAX_FORECAST_DOSES,
             default=None,
             help_text="empty: until further notice",
         )

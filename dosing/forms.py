@@ -6,6 +6,8 @@ from typing import Any
 
 from django import forms
 
+from dosing import ranges
+from dosing.ranges import range_form_field
 from models_catalog.labels import output_label, route_label
 from patients.forms import CourseOpenForm, LocalDateTimeInput, PageForm
 
@@ -33,10 +35,13 @@ class DoseForm(PageForm):
     id_prefix = "dose"  # element ids: the course page holds several forms with the same field names
 
     given_at = forms.DateTimeField(widget=LocalDateTimeInput(), input_formats=LOCAL_FORMATS)
-    amount_mg = forms.FloatField(label="Dose (mg)")
+    amount_mg = range_form_field(ranges.DOSE_MG, label="Dose (mg)")
     route = forms.ChoiceField()
-    infusion_duration_h = forms.FloatField(
-        required=False, label="Infusion duration (h)", help_text="infusions only; empty for a bolus or tablet"
+    infusion_duration_h = range_form_field(
+        ranges.INFUSION_DURATION_H,
+        required=False,
+        label="Infusion duration (h)",
+        help_text="infusions only; empty for a bolus or tablet",
     )
     confirmation_reason = forms.CharField(
         required=False,
@@ -54,10 +59,10 @@ class LevelForm(PageForm):
     id_prefix = "level"
 
     sampled_at = forms.DateTimeField(widget=LocalDateTimeInput(), input_formats=LOCAL_FORMATS)
-    value = forms.FloatField(required=False)
+    value = range_form_field(ranges.LEVEL_VALUE, required=False)
     unit = forms.CharField(max_length=16, help_text="mg/L, µg/mL, ng/mL, µg/L, µmol/L ...")
     below_lloq = forms.BooleanField(required=False, label="Below the limit of quantification")
-    lloq = forms.FloatField(required=False, label="LLOQ (same unit)")
+    lloq = range_form_field(ranges.LLOQ, required=False, label="LLOQ (same unit)")
     assay = forms.CharField(max_length=120, required=False)
 
     def __init__(self, *args: Any, outputs: list[str], **kwargs: Any) -> None:
@@ -78,9 +83,9 @@ class LevelConfirmForm(forms.Form):
 
 class WhatIfForm(PageForm):
     id_prefix = "whatif"
-    dose_mg = forms.FloatField(min_value=0.001, label="Dose (mg)")
-    interval_h = forms.FloatField(min_value=0.5, max_value=24 * 7, label="Every (h)")
-    duration_h = forms.FloatField(required=False, min_value=0, label="Infusion (h)")
+    dose_mg = range_form_field(ranges.DOSE_MG, label="Dose (mg)")
+    interval_h = range_form_field(ranges.INTERVAL_H, label="Every (h)")
+    duration_h = range_form_field(ranges.INFUSION_DURATION_H, required=False, label="Infusion (h)")
     route = forms.ChoiceField()
     start_at = forms.DateTimeField(
         required=False,
@@ -103,9 +108,11 @@ class ReviewForm(PageForm):
         widget=forms.RadioSelect,
         label="Decision",
     )
-    dose_mg = forms.FloatField(required=False, min_value=0.001, label="Changed dose (mg)")
-    interval_h = forms.FloatField(required=False, min_value=0.5, label="Changed interval (h)")
-    duration_h = forms.FloatField(required=False, min_value=0, label="Changed infusion duration (h)")
+    dose_mg = range_form_field(ranges.DOSE_MG, required=False, label="Changed dose (mg)")
+    interval_h = range_form_field(ranges.INTERVAL_H, required=False, label="Changed interval (h)")
+    duration_h = range_form_field(
+        ranges.INFUSION_DURATION_H, required=False, label="Changed infusion duration (h)"
+    )
     start_at = forms.DateTimeField(
         required=False,
         widget=LocalDateTimeInput(),
@@ -152,9 +159,9 @@ class ModificationPreviewForm(PageForm):
     """The changed regimen of a review form, read without the signature: to forecast it before signing."""
 
     id_prefix = "preview"
-    dose_mg = forms.FloatField(min_value=0.001)
-    interval_h = forms.FloatField(min_value=0.5)
-    duration_h = forms.FloatField(required=False, min_value=0)
+    dose_mg = range_form_field(ranges.DOSE_MG)
+    interval_h = range_form_field(ranges.INTERVAL_H)
+    duration_h = range_form_field(ranges.INFUSION_DURATION_H, required=False)
     start_at = forms.DateTimeField(required=False, input_formats=LOCAL_FORMATS)
 
     def regimen(self) -> dict[str, Any]:

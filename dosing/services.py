@@ -25,7 +25,7 @@ from django.utils.dateparse import parse_datetime
 
 from accounts.roles import Role
 from accounts.selectors import user_has_role
-from dosing import adapters, eligibility, plausibility, safety, signatures, units
+from dosing import adapters, eligibility, plausibility, ranges, safety, signatures, units
 from dosing.administration import administration_problems, allowed_routes
 from dosing.models import BayesianUpdate, DoseAdministration, DrugLevel, Recommendation, TherapyCourse
 from dosing.orders import regimen_label
@@ -123,6 +123,10 @@ def course_open(
         raise ValidationError({"target_protocol": ["the protocol is for another drug"]})
     if target_protocol is not None and not target_protocol.active:
         raise ValidationError({"target_protocol": ["this protocol is no longer in use"]})
+    if problem := ranges.target_problem(target):
+        raise ValidationError({"target": [problem]})
+    if mic_mg_per_l is not None:
+        ranges.checked_number(mic_mg_per_l, ranges.MIC_MG_PER_L, field="mic_mg_per_l")
     target = dict(target or (target_protocol.target if target_protocol else {}))
     if not target:
         raise ValidationError({"target": ["choose a target protocol or give a target"]})
@@ -249,6 +253,9 @@ def dose_record(
         raise ValidationError({"given_at": ["record a dose when it is given, not in advance"]})
     if amount_mg is None or amount_mg <= 0:
         raise ValidationError({"amount_mg": ["must be positive"]})
+    ranges.checked_number(amount_mg, ranges.DOSE_MG, field="amount_mg")
+    if infusion_duration_h is not None and infusion_duration_h > 0:
+        ranges.checked_number(infusion_duration_h, ranges.INFUSION_DURATION_H, field="infusion_duration_h")
     drug = course.drug
     limit = drug.max_single_dose_mg
     if limit and amount_mg > 3 * limit:
@@ -377,6 +384,10 @@ def level_record(
     value_as_entered = None
     if lloq is not None and lloq <= 0:
         raise ValidationError({"lloq": ["must be positive"]})
+    if value is not None:
+        ranges.checked_number(value, ranges.LEVEL_VALUE, field="value")
+    if lloq is not None:
+        ranges.checked_number(lloq, ranges.LLOQ, field="lloq")
     if not below_lloq and value is not None and lloq is not None and value < lloq:
         notices.append(
             {
@@ -822,12 +833,18 @@ def regimen_figures(case: adapters.CourseCase, regimen: dict[str, Any]) -> dict[
 def _checked_regimen(recommendation: Recommendation, regimen: dict[str, Any]) -> dict[str, Any]:
     """A pharmacist's changed regimen within the same hard limits as the engine's (route and start kept)."""
     drug = recommendation.course.drug
-    try:
-        dose_mg = float(regimen["dose_mg"])
-        interval_h = float(regimen["interval_h"])
-    except (KeyError, TypeError, ValueError):
-        raise ValidationError({"final_regimen": ["give the dose (mg) and the interval (h)"]}) from None
-    duration_h = float(regimen.get("duration_h") or 0.0)
+    if regimen.get("dose_mg") is None or regimen.get("interval_h") is None:
+        raise ValidationError({"final_regimen": ["give the dose (mg) and the interval (h)"]})
+    dose_mg = ranges.checked_number(regimen["dose_mg"], ranges.DOSE_MG, field="final_regimen", part="dose_mg")
+    interval_h = ranges.checked_number(
+        regimen["interval_h"], ranges.INTERVAL_H, field="final_regimen", part="interval_h"
+    )
+    duration_h = ranges.checked_number(
+        regimen.get("duration_h") or 0.0,
+        ranges.INFUSION_DURATION_H,
+        field="final_regimen",
+        part="duration_h",
+    )
     if dose_mg <= 0 or interval_h < 0.5 or duration_h < 0 or duration_h > interval_h + 1e-9:
         raise ValidationError(
             {"final_regimen": ["dose > 0, interval >= 0.5 h, infusion within the interval"]}

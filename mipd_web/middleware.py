@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 
 
 class NoStoreMiddleware:
@@ -23,3 +23,41 @@ class NoStoreMiddleware:
             response["Cache-Control"] = "no-store"
             response["Pragma"] = "no-cache"  # HTTP/1.0 proxies
         return response
+
+
+def query_problem(key: str, value: str) -> str | None:
+    """Why a query parameter is refused: a control character (a NUL byte reaches PostgreSQL as an error), or
+    a digit that is not ASCII (Python's ``int`` and ``isdigit`` accept '٣' and '²'; our ids and pages
+    do not)."""
+    for text in (key, value):
+        for char in text:
+            if ord(char) < 32 or ord(char) == 127:
+                return "control characters (such as a NUL byte) are not allowed"
+            if char.isdigit() and not char.isascii():
+                return "digits must be ASCII 0-9"
+    return None
+
+
+class QueryStringGuardMiddleware:
+    """Refuse, with 400, a query string no page or endpoint can mean (see :func:`query_problem`).
+
+    Checked once, before any view parses a filter: every view's ``?search=``, ``?status=``, ``?page=`` is
+    safe from these, whatever it does with the text afterwards.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        errors = {
+            key: [problem]
+            for key, values in request.GET.lists()
+            for value in values
+            if (problem := query_problem(key, value))
+        }
+        if errors:
+            if request.path.startswith("/api/"):
+                return JsonResponse({"detail": "invalid query parameters", **errors}, status=400)
+            text = "; ".join(f"{key}: {messages[0]}" for key, messages in errors.items())
+            return HttpResponseBadRequest(f"Invalid query parameters ({text}).", content_type="text/plain")
+        return self.get_response(request)

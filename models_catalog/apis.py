@@ -112,6 +112,8 @@ class ModelVersionListApi(APIView):
         if drug := request.query_params.get("drug"):
             versions = versions.filter(drug__name=drug)
         if state := request.query_params.get("status"):
+            if state not in ModelVersion.Status.values:
+                raise ValidationError({"status": [f"one of {', '.join(ModelVersion.Status.values)}"]})
             versions = versions.filter(status=state)
         return Response(ModelVersionOutputSerializer(versions, many=True).data)
 
