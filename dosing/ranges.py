@@ -35,6 +35,8 @@ class PhysicalRange:
             return "a finite number is required"
         if self.zero_allowed and value == 0:
             return None
+        if value < 0 <= self.low:
+            return "cannot be negative"
         if not self.low <= value <= self.high:
             zero = "0 or " if self.zero_allowed else ""
             return f"must be {zero}between {self.low:g} and {self.high:g} {self.unit}".rstrip()

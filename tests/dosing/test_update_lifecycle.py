@@ -163,7 +163,7 @@ def test_a_pharmacist_cannot_approve_a_changed_regimen_above_the_limits(dosed, p
             password=PASSWORD,
             otp_code=next_totp_code(pharmacist),
             note="more",
-            final_regimen={"dose_mg": 1e6, "interval_h": 0.5, "duration_h": 0.5},
+            final_regimen={"dose_mg": 50_000, "interval_h": 0.5, "duration_h": 0.5},
         )
     pending.refresh_from_db()
     assert pending.status == Recommendation.Status.PENDING_REVIEW
