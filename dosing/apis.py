@@ -502,7 +502,7 @@ class UpdateListApi(APIView):
     @extend_schema(responses=UpdateOutputSerializer(many=True), operation_id="courses_updates_list")
     def get(self, request: Request, pk: Any) -> Response:
         course = selectors.course_get(user=request.user, public_id=pk)
-        updates = course.updates.select_related("requested_by", "model_version").order_by(
+        updates = course.updates.select_related("requested_by", "model_version", "dispatch").order_by(
             "-requested_at", "-pk"
         )
         return Response(UpdateOutputSerializer(updates, many=True).data)

@@ -17,6 +17,8 @@ from django import forms
 from django.core.exceptions import ValidationError
 from rest_framework import serializers
 
+from mipd_web.parsers import json_depth_exceeds
+
 
 @dataclass(frozen=True)
 class PhysicalRange:
@@ -111,11 +113,6 @@ def target_problem(target: Any) -> str | None:
         return "numbers must be finite"
     if size > TARGET_MAX_BYTES:
         return f"a target is at most {TARGET_MAX_BYTES} bytes of JSON"
-    stack: list[tuple[Any, int]] = [(target, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > TARGET_MAX_DEPTH:
-            return f"a target nests at most {TARGET_MAX_DEPTH} levels"
-        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
-        stack.extend((child, depth + 1) for child in children)
+    if json_depth_exceeds(target, TARGET_MAX_DEPTH):
+        return f"a target nests objects at most {TARGET_MAX_DEPTH} levels deep"
     return None

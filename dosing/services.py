@@ -19,7 +19,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -536,11 +536,17 @@ def update_request(*, course: TherapyCourse, user: AbstractBaseUser, trigger: st
     return update
 
 
-def _reap_stale(course: TherapyCourse, now: dt.datetime) -> None:
-    """A RUNNING row older than the hard time limit belongs to a worker that died: say so."""
-    course.updates.filter(status=Status.RUNNING, started_at__lt=now - STALE_AFTER).update(
-        status=Status.FAILED, finished_at=now, error="the worker stopped before finishing"
+def _fail_stale_running(updates: QuerySet[BayesianUpdate], now: dt.datetime) -> int:
+    """RUNNING rows older than the hard time limit belong to a worker that died: say so. Returns how many."""
+    return updates.filter(status=Status.RUNNING, started_at__lt=now - STALE_AFTER).update(
+        status=Status.FAILED,
+        finished_at=now,
+        error=f"the worker stopped before finishing (ran past the {settings.CELERY_TASK_TIME_LIMIT} s limit)",
     )
+
+
+def _reap_stale(course: TherapyCourse, now: dt.datetime) -> None:
+    _fail_stale_running(course.updates.all(), now)
 
 
 def updates_reap() -> dict[str, int]:
@@ -549,11 +555,7 @@ def updates_reap() -> dict[str, int]:
     from dosing.models import UpdateDispatch
 
     now = timezone.now()
-    failed = BayesianUpdate.objects.filter(status=Status.RUNNING, started_at__lt=now - STALE_AFTER).update(
-        status=Status.FAILED,
-        finished_at=now,
-        error=f"the worker stopped before finishing (ran past the {settings.CELERY_TASK_TIME_LIMIT} s limit)",
-    )
+    failed = _fail_stale_running(BayesianUpdate.objects.all(), now)
     requeued = UpdateDispatch.objects.filter(
         update__status=Status.QUEUED, dispatched_at__lt=now - STALE_AFTER
     ).update(dispatched_at=None, last_error="requeued: queued past the time limit, the broker lost it")
@@ -845,10 +847,8 @@ def _checked_regimen(recommendation: Recommendation, regimen: dict[str, Any]) ->
         field="final_regimen",
         part="duration_h",
     )
-    if dose_mg <= 0 or interval_h < 0.5 or duration_h < 0 or duration_h > interval_h + 1e-9:
-        raise ValidationError(
-            {"final_regimen": ["dose > 0, interval >= 0.5 h, infusion within the interval"]}
-        )
+    if duration_h > interval_h + 1e-9:  # the ranges above already hold dose, interval and duration
+        raise ValidationError({"final_regimen": ["duration_h: the infusion must end within the interval"]})
     daily_mg = dose_mg * 24.0 / interval_h
     if drug.max_single_dose_mg and dose_mg > drug.max_single_dose_mg:
         raise ValidationError(

@@ -105,3 +105,21 @@ def course(patient: Any, published_version: Any, clinician: Any) -> Any:
         target={"metric": "trough", "low": 5, "high": 10},
         user=clinician,
     )
+
+
+@pytest.fixture
+def dosed_course(course: Any, clinician: Any) -> Any:
+    """The course with one 1000 mg infusion given 10 h ago."""
+    from django.utils import timezone
+
+    from dosing import services
+
+    services.dose_record(
+        course=course,
+        given_at=timezone.now() - dt.timedelta(hours=10),
+        amount_mg=1000,
+        route="iv_infusion",
+        infusion_duration_h=1,
+        user=clinician,
+    )
+    return course

@@ -3,53 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from dosing.models import BayesianUpdate, DoseAdministration, DrugLevel, TherapyCourse
+from dosing.models import DrugLevel
 from models_catalog.models import TargetProtocol
+from tests.dosing.api_helpers import api, counts
 
 pytestmark = pytest.mark.django_db
 COURSES = "/api/v1/courses/"
 TARGET = {"metric": "trough", "low": 5, "high": 10}
 
 
-def api(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
-
-
 def iso(moment: dt.datetime) -> str:
     return moment.isoformat()
-
-
-def counts() -> dict[str, int]:
-    return {
-        "courses": TherapyCourse.objects.count(),
-        "doses": DoseAdministration.objects.count(),
-        "levels": DrugLevel.objects.count(),
-        "updates": BayesianUpdate.objects.count(),
-    }
-
-
-@pytest.fixture
-def dosed_course(course: Any, clinician: Any) -> Any:
-    """The course with one 1000 mg infusion given 10 h ago."""
-    from dosing import services
-
-    services.dose_record(
-        course=course,
-        given_at=timezone.now() - dt.timedelta(hours=10),
-        amount_mg=1000,
-        route="iv_infusion",
-        infusion_duration_h=1,
-        user=clinician,
-    )
-    return course
 
 
 def test_a_clinician_opens_a_course_with_a_target_protocol(clinician, patient, published_version) -> None:

@@ -9,15 +9,10 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from dosing.models import BayesianUpdate, Recommendation
+from tests.dosing.api_helpers import api
 
 pytestmark = pytest.mark.django_db
 COURSES = "/api/v1/courses/"
-
-
-def api(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 def record_doses_and_a_level(client: APIClient, course_id: int) -> None:

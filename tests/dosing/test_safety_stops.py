@@ -21,16 +21,11 @@ from models_catalog.models import ModelVersion, TargetProtocol
 from patients import services as patients
 from patients.models import ConsentRecord
 from tests.auth import next_totp_code
+from tests.dosing.api_helpers import api
 from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.django_db
 COURSES = "/api/v1/courses/"
-
-
-def api(user: Any) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 @pytest.fixture
