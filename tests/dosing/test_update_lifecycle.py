@@ -169,6 +169,22 @@ def test_a_pharmacist_cannot_approve_a_changed_regimen_above_the_limits(dosed, p
     assert pending.status == Recommendation.Status.PENDING_REVIEW
 
 
+def test_a_pharmacist_cannot_approve_an_infusion_longer_than_its_interval(dosed, pharmacist) -> None:
+    pending = Recommendation.objects.get(course=dosed, status=Recommendation.Status.PENDING_REVIEW)
+    with pytest.raises(ValidationError, match="the infusion must end within the interval"):
+        services.recommendation_review(
+            recommendation=pending,
+            user=pharmacist,
+            decision="modify",
+            password=PASSWORD,
+            otp_code=next_totp_code(pharmacist),
+            note="longer infusion",
+            final_regimen={"dose_mg": 1000, "interval_h": 12, "duration_h": 13},
+        )
+    pending.refresh_from_db()
+    assert pending.status == Recommendation.Status.PENDING_REVIEW
+
+
 def test_a_stale_running_update_can_be_claimed_again(dosed, clinician) -> None:
     update = services.update_request(course=dosed, user=clinician, trigger="x")
     assert services._claim(update.pk) is not None
