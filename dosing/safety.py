@@ -138,15 +138,27 @@ def alerts_for(
 ) -> list[Alert]:
     alerts: list[Alert] = []
     regimens = (search or {}).get("regimens") or []
+    searched = (search or {}).get("recommendation") or {}
     if regimens and regimens[0].get("exceeds_toxicity"):
         best = regimens[0]
-        limit = ((search or {}).get("recommendation") or {}).get("target", {}).get("max_p_toxic") or 0.0
+        limit = searched.get("target", {}).get("max_p_toxic") or 0.0
         alerts.append(
             Alert(
                 "toxicity_limit",
                 "every regimen within the hard limits exceeds the protocol's toxicity limit: the proposed "
                 f"{regimen_label(best)} has P(toxic) {best['p_toxic'] * 100:.0f} % "
                 f"(limit {limit * 100:.0f} %); consider another drug, a lower target or a new level first",
+            )
+        )
+    elif regimens and searched.get("success") is False:  # the closest regimen falls short of the target
+        best = regimens[0]
+        alerts.append(
+            Alert(
+                "target_unreachable",
+                "no regimen within the hard limits and the toxicity limit reaches the target with at least "
+                f"{searched.get('min_pta', 0.5) * 100:.0f} % probability: the proposed {regimen_label(best)} "
+                f"has P(target) {best['pta'] * 100:.0f} %; check the target and the MIC, consider another "
+                "drug or interval, or draw a new level first",
             )
         )
     covered = set()

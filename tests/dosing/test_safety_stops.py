@@ -669,6 +669,39 @@ def test_a_recommendation_above_the_toxicity_limit_carries_a_red_warning(
         )
 
 
+def test_a_recommendation_that_misses_the_target_carries_a_red_warning(
+    library, clinician, pharmacist, run_updates
+) -> None:
+    # A 5 mg·h/L wide AUC24 window: no regimen reaches it with 50 % probability before any level.
+    narrow = {**protocol("vancomycin", "auc24").target, "low": 500, "high": 505}
+    with run_updates():
+        course = services.course_open(
+            patient=make_patient(clinician),
+            model_version=published("vancomycin-goti-2018"),
+            target=narrow,
+            indication="MRSA bacteraemia",
+            user=clinician,
+            no_organ_support_confirmed=True,
+        )
+    recommendation = course.recommendations.get()
+    codes = {alert["code"]: alert["message"] for alert in recommendation.alerts}
+    assert "target_unreachable" in codes, recommendation.alerts
+    assert (
+        "no regimen within the hard limits and the toxicity limit reaches the target"
+        in codes["target_unreachable"]
+    )
+    assert f"P(target) {recommendation.probability_of_target * 100:.0f} %" in codes["target_unreachable"]
+    with pytest.raises(ValidationError, match="acknowledge each red warning"):
+        services.recommendation_review(
+            recommendation=recommendation,
+            user=pharmacist,
+            decision="approve",
+            password=PASSWORD,
+            otp_code=next_totp_code(pharmacist),
+            acknowledged_alerts=[c for c in codes if c != "target_unreachable"],
+        )
+
+
 def test_an_order_decided_before_a_stop_is_marked_not_valid(
     library, clinician, pharmacist, run_updates, client
 ) -> None:
