@@ -35,6 +35,8 @@ def test_thirty_wrong_passwords_lock_the_account_and_the_right_one_is_then_refus
     locked = sign_in(client, "dr-house", PASSWORD)
     assert locked.status_code == 429
     assert b"Sign-in locked" in locked.content
+    minutes = round(settings.AXES_COOLOFF_TIME.total_seconds() / 60)
+    assert f"It is locked for {minutes} minutes" in " ".join(locked.content.decode().split())
     assert "_auth_user_id" not in client.session
     assert AuditEntry.objects.filter(action="sign_in_locked").exists()
 
