@@ -303,7 +303,8 @@ def _is_valid_name(name: str) -> bool:
 
 
 def load_model(path: str | Path) -> PopulationModel:
-    """Read and validate a model file."""
+    """Read and validate a model file: a bare mipd-model/1 document, or a library entry (mipd-library/1,
+    models_catalog/library/models/) whose ``model`` is one, so that the shipped files work on the command line."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -313,6 +314,8 @@ def load_model(path: str | Path) -> PopulationModel:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ModelError("model", f"{path.name} is not valid JSON: {exc.msg} (line {exc.lineno})") from None
+    if isinstance(document, dict) and "library_format" in document:
+        document = document.get("model")
     return parse_model(document)
 
 

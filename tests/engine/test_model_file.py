@@ -86,6 +86,25 @@ def test_it_loads_a_model_file_from_disk(tmp_path: Path) -> None:
     assert model.is_linear
 
 
+def test_it_loads_a_library_entry_as_its_model(tmp_path: Path) -> None:
+    library = Path(__file__).resolve().parents[2] / "models_catalog" / "library" / "models"
+    entry = json.loads((library / "tacrolimus-andrews-2017.json").read_text(encoding="utf-8"))
+
+    model = load_model(library / "tacrolimus-andrews-2017.json")
+
+    assert entry["library_format"] == "mipd-library/1"
+    assert model.document == parse_model(entry["model"]).document == entry["model"]
+    assert model.id == "tacrolimus-andrews-2017"
+
+
+def test_a_library_entry_without_a_model_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "entry.json"
+    path.write_text(json.dumps({"library_format": "mipd-library/1", "version": "1.0.0"}), encoding="utf-8")
+
+    with pytest.raises(ModelError):
+        load_model(path)
+
+
 def test_it_rejects_a_file_that_is_not_json(tmp_path: Path) -> None:
     path = tmp_path / "model.json"
     path.write_text("{'format': 'mipd-model/1'", encoding="utf-8")
