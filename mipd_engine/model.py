@@ -304,7 +304,7 @@ def _is_valid_name(name: str) -> bool:
 
 def load_model(path: str | Path) -> PopulationModel:
     """Read and validate a model file: a bare mipd-model/1 document, or a library entry (mipd-library/1,
-    models_catalog/library/models/) whose ``model`` is one, so that the shipped files work on the command line."""
+    models_catalog/library/models/) whose ``model`` is one, so the shipped files work on the command line."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
