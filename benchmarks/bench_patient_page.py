@@ -99,7 +99,7 @@ def real_update(clinician: Any, version: Any, protocol: Any, now: dt.datetime) -
                 given_at=first + dt.timedelta(hours=12 * k),
                 amount_mg=1000,
                 route="iv_infusion",
-                infusion_duration_h=1,
+                infusion_duration_h=2,  # 1000 mg at the 600 mg/h vancomycin limit takes 1.67 h
                 user=clinician,
             )
         for after_h, value in ((47.5, 15.2), (50.0, 31.0)):
@@ -226,7 +226,7 @@ def bulk_data(
                     given_at=first + dt.timedelta(hours=12 * k),
                     amount_mg=1000.0,
                     route="iv_infusion",
-                    infusion_duration_h=1.0,
+                    infusion_duration_h=2.0,
                     recorded_by=clinician,
                 )
             )

@@ -109,7 +109,7 @@ def record_courses(n_courses: int, clinician: Any, now: dt.datetime) -> list[Any
                     given_at=first + dt.timedelta(hours=12 * k),
                     amount_mg=1000,
                     route="iv_infusion",
-                    infusion_duration_h=1,
+                    infusion_duration_h=2,  # 1000 mg at the 600 mg/h vancomycin limit takes 1.67 h
                     user=clinician,
                 )
         courses.append(course)
