@@ -4,6 +4,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from dosing.library_views import model_library
+
 api_urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves Swagger UI's start-up script as a file: the CSP allows no inline script.
@@ -17,6 +19,8 @@ api_urlpatterns = [
 urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("health.urls")),
+    # The library page reads patients' records, so its view lives in dosing (dosing.library_views).
+    path("catalog/library/", model_library, name="model_library"),
     path("catalog/", include("models_catalog.urls")),
     path("patients/", include("patients.urls")),
     path("", include("dosing.urls")),

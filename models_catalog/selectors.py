@@ -11,6 +11,8 @@ from django.http import Http404
 
 from accounts.roles import Role
 from accounts.selectors import user_has_role
+from models_catalog.domain_summary import DomainSummary, summarise_domain
+from models_catalog.labels import route_label
 from models_catalog.models import CatalogChangeRequest, Drug, ModelVersion, PgxRuleTable, TargetProtocol
 
 
@@ -158,3 +160,37 @@ def change_lines(change_request: CatalogChangeRequest) -> list[tuple[str, Any, A
         for name in proposed
         if current.get(name) != proposed.get(name)
     ]
+
+
+@dataclass(frozen=True)
+class LibraryEntry:
+    """One published model as a row of the library page."""
+
+    version: ModelVersion
+    setting: str
+    n: str
+    routes: tuple[str, ...]
+    domain: DomainSummary
+
+
+def library_models(*, drug_name: str = "") -> list[tuple[Drug, list[LibraryEntry]]]:
+    """The newest published version of every model, by drug (drugs without a published model are left out)."""
+    versions = ModelVersion.objects.published().select_related("drug").order_by("drug__name", "model_id")
+    if drug_name:
+        versions = versions.filter(drug__name=drug_name)
+    newest: dict[tuple[int, str], ModelVersion] = {}
+    for version in versions.order_by("drug__name", "model_id", "-published_at", "-pk"):
+        newest.setdefault((version.drug_id, version.model_id), version)
+    by_drug: dict[int, tuple[Drug, list[LibraryEntry]]] = {}
+    for version in newest.values():
+        card = model_card(model_version=version)
+        routes = version.document.get("routes") or ()
+        entry = LibraryEntry(
+            version=version,
+            setting=str(card.population.get("setting", "not reported")),
+            n=str(card.population.get("n", "not reported")),
+            routes=tuple(route_label(route) for route in routes),
+            domain=summarise_domain(version.document),
+        )
+        by_drug.setdefault(version.drug_id, (version.drug, []))[1].append(entry)
+    return sorted(by_drug.values(), key=lambda item: item[0].name)

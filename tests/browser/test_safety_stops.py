@@ -174,3 +174,23 @@ def test_a_child_on_an_adult_model_sees_the_stop_and_the_models_that_fit(
     open_course_form(page, live_server, child, f"{library}")
     expect(page).to_have_url(re.compile(r"/courses/[0-9a-f-]{36}/$"))
     assert TherapyCourse.objects.get().model_version == library
+
+
+def test_the_model_library_shows_which_models_fit_the_child(
+    page: Page, live_server: LiveServer, library: Any, clinician: Any
+) -> None:
+    child = patient_with_record(clinician, mrn="CHILD-9", family="Child", age_years=8, weight_kg=25)
+    log_in(page, live_server)
+    page.goto(f"{live_server.url}/patients/{child.public_id}/")
+    with page.expect_navigation():
+        page.locator("#library-link").click()
+    page.locator("select[name=drug]").select_option(label="Vancomycin")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Show").click()
+    goti = page.locator("#library-row-vancomycin-goti-2018")
+    expect(goti.locator(".library-fit")).to_contain_text("does not fit")
+    expect(goti.locator(".library-fit")).to_contain_text("age 8 years lies below")
+    expect(page.locator("#library-row-vancomycin-paediatric-test .library-fit")).to_contain_text("fits")
+    expect(page.locator("#library-amikacin")).to_have_count(0)
+    page.set_viewport_size({"width": 1366, "height": 900})
+    page.screenshot(path="/tmp/mipd-model-library.png", full_page=True)
