@@ -1,6 +1,6 @@
 """Demo patients for the embedded default: realistic records built through the services, never raw writes.
 
-Five patients, each showing one part of the application (times relative to now, so the plots look current):
+Six patients, each showing one part of the application (times relative to now, so the plots look current):
 
 * DEMO-VANCO-01, an ICU patient on vancomycin (Goti 2018) whose serum creatinine rises over three days, with
   a trough and a post-infusion level (AUC24 target 400-600 mg·h/L);
@@ -8,11 +8,12 @@ Five patients, each showing one part of the application (times relative to now, 
   CYP3A5 *1/*3 (expresser) with consent to use the genotype, and two low troughs;
 * DEMO-MP-01, a child with acute lymphoblastic leukaemia to start mercaptopurine, TPMT *1/*3A (intermediate
   metabolizer) and NUDT15 *1/*1: genotypes and consents only (the library has no mercaptopurine PK model);
-* DEMO-TOBRA-01, an adolescent with cystic fibrosis on once-daily tobramycin (Hennig 2008), one level. The
-  library has no gentamicin model (see models_catalog/library/README.md); tobramycin is the aminoglycoside
-  it has.
+* DEMO-TOBRA-01, an adolescent with cystic fibrosis on once-daily tobramycin (Hennig 2008), one level;
 * DEMO-AMIKA-01, an adult ICU patient in septic shock after a first 25 mg/kg amikacin dose (Delattre 2010,
-  septic ICU adults), a peak and an 8-h level (peak/MIC target, trough toxicity marker).
+  septic ICU adults), a peak and an 8-h level (peak/MIC target, trough toxicity marker);
+* DEMO-GENTA-01, an adult ICU patient after a first 5 mg/kg gentamicin dose (Hodiamont 2017, critically ill
+  adults), a peak 30 min after the end of the infusion and a 12-h level (peak/MIC target, trough < 1 mg/L
+  toxicity marker, intervals 24-48 h).
 
 The catalog sets no single-dose cap for tacrolimus and tobramycin (a local decision) and the regimen search
 needs one, so those two courses state a prescriber's cap in their target.
@@ -341,6 +342,55 @@ def _icu_amikacin(user: AbstractBaseUser, now: dt.datetime) -> Patient:
     return patient
 
 
+def _icu_gentamicin(user: AbstractBaseUser, now: dt.datetime) -> Patient:
+    version = _published("gentamicin-hodiamont-2017")
+    patient = patients.patient_create(
+        mrn="DEMO-GENTA-01",
+        family_name="Demo-Gentamicin",
+        given_name="Willem",
+        birth_date=_born(now, 71, 30),
+        sex=Patient.Sex.MALE,
+        ward="ICU",
+        user=user,
+    )
+    _consent(patient, user, ConsentRecord.Scope.MODEL_BASED_DOSING)
+    admitted = now - dt.timedelta(hours=16)
+    _measure(patient, user, "weight", 84, "kg", admitted)
+    _measure(patient, user, "height", 176, "cm", admitted)
+    # Urosepsis, creatinine 1.1 mg/dL (97 umol/L): Cockcroft-Gault about 73 mL/min, near the cohort's mean.
+    _measure(patient, user, "serum_creatinine", 97, "umol/L", admitted)
+    course = dosing.course_open(
+        patient=patient,
+        model_version=version,
+        target_protocol=_protocol(version, "cmax_mic"),
+        indication="urosepsis, Enterobacterales (demo)",
+        user=user,
+        no_organ_support_confirmed=True,
+    )
+    # The cohort's first dose: 5 mg/kg (420 mg) over 30 min, 14 h ago.
+    first = now - dt.timedelta(hours=14)
+    dosing.dose_record(
+        course=course,
+        given_at=first,
+        amount_mg=420,
+        route="iv_infusion",
+        infusion_duration_h=0.5,
+        user=user,
+    )
+    # The paper's Cmax (30 min after the end of the infusion) and a level at 12 h: a clearance somewhat above
+    # the population's 2.3 L/h.
+    for after_first_h, value in ((1.0, 15.6), (12.0, 3.3)):
+        dosing.level_record(
+            course=course,
+            sampled_at=first + dt.timedelta(hours=after_first_h),
+            value=value,
+            unit="mg/L",
+            assay="immunoassay (demo)",
+            user=user,
+        )
+    return patient
+
+
 DEMOS = (
     _Demo(
         "DEMO-VANCO-01", "ICU, vancomycin (Goti 2018), rising creatinine, trough and peak", _icu_vancomycin
@@ -364,6 +414,11 @@ DEMOS = (
         "DEMO-AMIKA-01",
         "ICU, septic shock, 64 y, amikacin 25 mg/kg (Delattre 2010), peak and 8-h level",
         _icu_amikacin,
+    ),
+    _Demo(
+        "DEMO-GENTA-01",
+        "ICU, urosepsis, 71 y, gentamicin 5 mg/kg (Hodiamont 2017), peak and 12-h level",
+        _icu_gentamicin,
     ),
 )
 

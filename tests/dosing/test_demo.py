@@ -1,4 +1,4 @@
-"""Demo patients: four realistic records on the published library, each course updated, seeded once."""
+"""Demo patients: six realistic records on the published library, each course updated, seeded once."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from patients.models import ConsentRecord, CovariateMeasurement, Genotype, Patie
 
 pytestmark = pytest.mark.django_db
 
-MRNS = {"DEMO-VANCO-01", "DEMO-TACRO-01", "DEMO-MP-01", "DEMO-TOBRA-01", "DEMO-AMIKA-01"}
+MRNS = {"DEMO-VANCO-01", "DEMO-TACRO-01", "DEMO-MP-01", "DEMO-TOBRA-01", "DEMO-AMIKA-01", "DEMO-GENTA-01"}
 
 
 @pytest.fixture
@@ -49,11 +49,11 @@ def row_counts() -> dict[str, int]:
 
 
 @pytest.mark.usefixtures("celery_eager")
-def test_it_creates_five_patients_whose_courses_are_updated(
+def test_it_creates_six_patients_whose_courses_are_updated(
     demo_clinician: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
     lines = seed(demo_clinician, django_capture_on_commit_callbacks)
-    assert len(lines) == 5
+    assert len(lines) == 6
     assert all("created" in line for line in lines), lines
     assert set(Patient.objects.values_list("mrn", flat=True)) == MRNS
     drugs = {
@@ -64,6 +64,7 @@ def test_it_creates_five_patients_whose_courses_are_updated(
         "DEMO-TACRO-01": "tacrolimus",
         "DEMO-TOBRA-01": "tobramycin",
         "DEMO-AMIKA-01": "amikacin",
+        "DEMO-GENTA-01": "gentamicin",
     }
     for course in TherapyCourse.objects.all():
         latest = course.updates.order_by("-pk").first()
@@ -114,6 +115,17 @@ def test_each_patient_shows_what_the_issue_asked_for(
     assert amika.levels.count() == 2
     plausibility = set(amika.levels.values_list("plausibility", flat=True))
     assert plausibility == {"accepted"}, "both levels enter the fit"
+
+    genta = TherapyCourse.objects.get(patient__mrn="DEMO-GENTA-01")
+    assert genta.patient.ward == "ICU"
+    assert genta.model_version.model_id == "gentamicin-hodiamont-2017"  # critically ill adults
+    assert genta.target["metric"] == "cmax_mic" and genta.target["mic_mg_per_l"] == 2
+    assert [(marker["metric"], marker["above"]) for marker in genta.target["safety"]] == [("trough", 1)]
+    assert set(genta.levels.values_list("plausibility", flat=True)) == {"accepted"}
+    update = genta.updates.order_by("-pk").first()
+    assert len(update.inputs["observations"]) == 2, "the peak and the 12-h level enter the fit"
+    regimens = update.results["regimens"]
+    assert regimens and {regimen["interval_h"] for regimen in regimens} <= {24, 36, 48}
 
 
 @pytest.mark.usefixtures("celery_eager")

@@ -48,7 +48,7 @@ ids = [path.stem for path in MODEL_FILES]
 def test_the_library_covers_the_requested_drugs() -> None:
     drugs = {load(path)["model"]["drug"] for path in MODEL_FILES}
     assert {"vancomycin", "amikacin", "tacrolimus", "meropenem"} <= drugs
-    assert {"tobramycin", "busulfan", "carboplatin"} <= drugs  # voriconazole: see the README (left out)
+    assert {"tobramycin", "busulfan", "carboplatin", "gentamicin"} <= drugs  # voriconazole: README (left out)
     vancomycin = [path for path in MODEL_FILES if load(path)["model"]["drug"] == "vancomycin"]
     assert len(vancomycin) >= 3
 
@@ -512,6 +512,11 @@ def ekhart_carboplatin() -> Scenario:
     return p, {}, [(0, 800, 1), (72, 600, 0.5)], 1.0
 
 
+def hodiamont_gentamicin() -> Scenario:
+    p = {"CL": 2.3, "V1": 21.6, "Q": 1.3, "V2": 10.2}  # no covariate in the final model
+    return p, {}, [(0, 490, 0.5), (36, 420, 0.5), (72, 420, 0.5)], 1.0
+
+
 SCENARIOS: dict[str, Callable[[], Scenario]] = {
     "vancomycin-goti-2018": goti,
     "vancomycin-buelga-2005": buelga,
@@ -522,6 +527,7 @@ SCENARIOS: dict[str, Callable[[], Scenario]] = {
     "tobramycin-hennig-2008": hennig_tobramycin,
     "busulfan-choe-2012": choe_busulfan,
     "carboplatin-ekhart-2009": ekhart_carboplatin,
+    "gentamicin-hodiamont-2017": hodiamont_gentamicin,
 }
 
 
@@ -589,6 +595,16 @@ def test_tobramycin_omega_block_follows_the_published_cv_and_correlations() -> N
     np.testing.assert_allclose(model.omega, expected, rtol=1e-4, atol=2e-6)  # file keeps 6 decimals
     assert model.iov_omega is not None
     np.testing.assert_allclose(np.diag(model.iov_omega), np.log1p(np.array([0.065]) ** 2), rtol=1e-12)
+
+
+def test_gentamicin_variability_follows_the_published_cv_correlation_and_iov() -> None:
+    """Hodiamont 2017: IIV CV 75.0 % (CL) and 27.0 % (V1), r = 0.21; IOV CV 24.0 % (CL) and 25.1 % (V1)."""
+    variances = np.log1p(np.array([0.75, 0.27]) ** 2)
+    correlation = np.array([[1, 0.21], [0.21, 1]])
+    model = library_model("gentamicin-hodiamont-2017")
+    np.testing.assert_allclose(model.omega, correlation * np.sqrt(np.outer(variances, variances)), rtol=2e-5)
+    assert model.iov_omega is not None
+    np.testing.assert_allclose(np.diag(model.iov_omega), np.log1p(np.array([0.24, 0.251]) ** 2), rtol=1e-12)
 
 
 def test_busulfan_reproduces_the_published_dosing_scheme() -> None:
