@@ -196,7 +196,8 @@ class Target:
             if self.unit not in (None, "fraction", "%"):
                 raise InvalidInputError("target.unit", f"{self.metric} is a 'fraction' (0-1) or '%' (0-100)")
             top = 100.0 if self.unit == "%" else 1.0
-            if high > top:
+            # An open upper end (inf) is "at least low", as for any one-sided target (metric_only() opens it).
+            if math.isfinite(high) and high > top:
                 raise InvalidInputError(
                     "target.high", f"a fraction of the interval cannot exceed {top:g}, got {high:g}"
                 )

@@ -180,6 +180,35 @@ def test_toxicity_probability_counts_draws_above_the_limit(patient):
         assert candidate.pta == pytest.approx(np.mean((values >= 10) & (values <= 20)), abs=1e-12)
 
 
+def test_a_time_above_mic_target_with_a_trough_marker_is_scored(patient):
+    """Regression: an fT>MIC target with a toxicity marker (meropenem's shipped protocol) was refused with
+    "target.high: a fraction of the interval cannot exceed 1, got inf" (metric_only() opens the range)."""
+    model, record, _, theta = patient
+    target = Target.from_mapping(
+        {
+            "metric": "ft_above_mic",
+            "low": 1.0,
+            "high": 1.0,
+            "mic_mg_per_l": 2.0,
+            "safety": [{"metric": "trough", "above": 8.0, "unit": "mg/L"}],
+        }
+    )
+    constraints = RegimenConstraints(
+        interval_options_h=(12,), dose_step_mg=500, max_dose_mg=2500, infusion_duration_h=1, start_h=48.0
+    )
+    result = _search(patient, target, constraints, top=5)
+    eta = theta[:, : model.n_eta]
+    assert result.regimens
+    for candidate in result.regimens:
+        doses = candidate.regimen.doses(steady_state=True)
+        simulator = PatientSimulator(model, PatientRecord(covariates=record.covariates, doses=doses))
+        trough = metric_values(Target("trough", 0), simulator, eta, regimen_start_h=48.0, interval_h=12.0)
+        ft = metric_values(target, simulator, eta, regimen_start_h=48.0, interval_h=12.0)
+        assert candidate.p_toxic == pytest.approx(np.mean(trough > 8.0), abs=1e-12)
+        assert candidate.pta == pytest.approx(np.mean(ft >= 1.0), abs=1e-12)
+    assert len({c.p_toxic for c in result.regimens}) > 1  # the marker separates the doses
+
+
 def test_future_occasions_get_fresh_inter_occasion_effects():
     document = make_model(
         parameters={"CL": "TVCL * (WT/70)**0.75 * exp(ETA_CL + KAPPA_CL)", "V": "TVV * WT/70 * exp(ETA_V)"},

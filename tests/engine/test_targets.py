@@ -285,6 +285,14 @@ def test_attainment_includes_both_bounds_and_one_sided_targets_have_no_upper_bou
     assert one_sided.middle == 400
 
 
+def test_a_fraction_target_may_be_one_sided():
+    # high null = "at least low", as for every metric; the toxicity evaluation opens the range the same way
+    target = Target.from_mapping({"metric": "ft_above_mic", "low": 0.5, "high": None, "mic_mg_per_l": 1})
+    assert target.high == math.inf
+    assert target.attained(np.array([0.49, 0.5, 1.0])).tolist() == [False, True, True]
+    assert Target("ft_above_mic", 1.0, 1.0, mic_mg_per_l=1).metric_only().high == math.inf
+
+
 # -- bad input -------------------------------------------------------------------------------------------
 
 
