@@ -209,12 +209,27 @@ class BayesianUpdate(models.Model):
     timings_s = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
     worker = models.CharField(max_length=200, blank=True)
+    attempts = models.PositiveIntegerField(
+        default=0, help_text="deliveries to a worker used up: claims, and deliveries the broker lost"
+    )
+    task_id = models.CharField(max_length=255, blank=True, help_text="Celery task id of the current claim")
+    claim_token = models.UUIDField(
+        null=True, blank=True, help_text="fences the results: only the run holding this token may write them"
+    )
 
     objects = AuditedManager()
 
     class Meta:
         ordering = ("-requested_at", "-pk")
-        indexes = (models.Index(fields=("course", "status")),)
+        indexes = (
+            models.Index(fields=("course", "status")),
+            # The reaper and /healthz read only the unfinished rows: a small partial index.
+            models.Index(
+                fields=("status", "requested_at"),
+                condition=Q(status__in=("queued", "running")),
+                name="update_unfinished_idx",
+            ),
+        )
 
     def __str__(self) -> str:
         return f"update {self.pk} of course {self.course_id}: {self.status}"

@@ -2,7 +2,8 @@
 
 Recording a dose, a level or a covariate asks for a Bayesian update of the course. The update row is created
 in the same transaction and its task is enqueued after commit; a newer request supersedes updates of the
-course that are still queued. The task claims its row with a conditional UPDATE, so running it twice is safe.
+course that are still queued. The task claims its row and writes its results under the claim's token
+(:mod:`dosing.claims`), so running it twice writes once.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import socket
 import time
 from typing import Any
 
@@ -19,13 +19,13 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from accounts.roles import Role
 from accounts.selectors import user_has_role
-from dosing import adapters, eligibility, plausibility, ranges, safety, signatures, units
+from dosing import adapters, claims, eligibility, plausibility, ranges, safety, signatures, units
 from dosing.administration import administration_problems, allowed_routes
 from dosing.models import BayesianUpdate, DoseAdministration, DrugLevel, Recommendation, TherapyCourse
 from dosing.orders import regimen_label
@@ -56,7 +56,6 @@ FUTURE_TOLERANCE = dt.timedelta(minutes=10)
 PLANNED_DOSE_LIMIT = dt.timedelta(hours=1)  # a dose is recorded when given, not weeks ahead
 START_GRACE_H = 0.25  # a first dose typed for "now" is not in the past
 DUPLICATE_WINDOW = dt.timedelta(minutes=5)  # the same amount this close to a recorded dose: the same dose?
-STALE_AFTER = dt.timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
 Status = BayesianUpdate.Status
 
 
@@ -538,11 +537,8 @@ def update_request(*, course: TherapyCourse, user: AbstractBaseUser, trigger: st
 
 def _fail_stale_running(updates: QuerySet[BayesianUpdate], now: dt.datetime) -> int:
     """RUNNING rows older than the hard time limit belong to a worker that died: say so. Returns how many."""
-    return updates.filter(status=Status.RUNNING, started_at__lt=now - STALE_AFTER).update(
-        status=Status.FAILED,
-        finished_at=now,
-        error=f"the worker stopped before finishing (ran past the {settings.CELERY_TASK_TIME_LIMIT} s limit)",
-    )
+    reason = f"the worker stopped before finishing (ran past the {settings.TASK_TIME_LIMIT_S} s limit)"
+    return claims.release_stale(updates, now=now, reason=reason)
 
 
 def _reap_stale(course: TherapyCourse, now: dt.datetime) -> None:
@@ -557,7 +553,7 @@ def updates_reap() -> dict[str, int]:
     now = timezone.now()
     failed = _fail_stale_running(BayesianUpdate.objects.all(), now)
     requeued = UpdateDispatch.objects.filter(
-        update__status=Status.QUEUED, dispatched_at__lt=now - STALE_AFTER
+        update__status=Status.QUEUED, dispatched_at__lt=now - claims.stale_after()
     ).update(dispatched_at=None, last_error="requeued: queued past the time limit, the broker lost it")
     return {"failed": failed, "requeued": requeued}
 
@@ -567,24 +563,11 @@ def updates_request_for_patient(*, patient: Patient, user: AbstractBaseUser, tri
         update_request(course=course, user=user, trigger=trigger)
 
 
-def _claim(update_id: int) -> BayesianUpdate | None:
-    """Take a queued update, or one left RUNNING by a worker that died (acks_late redelivers it)."""
-    stale_before = timezone.now() - STALE_AFTER
-    claimable = Q(status=Status.QUEUED) | Q(status=Status.RUNNING, started_at__lt=stale_before)
-    claimed = BayesianUpdate.objects.filter(claimable, pk=update_id).update(
-        status=Status.RUNNING, started_at=timezone.now(), worker=socket.gethostname()[:200]
-    )
-    if not claimed:
-        return None
-    return BayesianUpdate.objects.select_related(
-        "course__patient", "course__drug", "course__model_version"
-    ).get(pk=update_id)
-
-
 def _fail(update: BayesianUpdate, message: str, *, stop: dict[str, Any] | None = None) -> BayesianUpdate:
-    """Store a failure with its reason; a stop (why no recommendation, what to do) goes in the results."""
+    """Store a failure with its reason, if this run still holds the claim; a stop (why no recommendation,
+    what to do) goes in the results."""
     results = {"stop": stop} if stop else {}
-    BayesianUpdate.objects.filter(pk=update.pk, status=Status.RUNNING).update(
+    claims.fenced(update).update(
         status=Status.FAILED, error=message[:5000], finished_at=timezone.now(), results=results
     )
     return BayesianUpdate.objects.get(pk=update.pk)
@@ -613,14 +596,15 @@ def model_based_dosing_blocked(course: TherapyCourse) -> str:
     return ""
 
 
-def update_run(*, update_id: int) -> BayesianUpdate | None:
+def update_run(*, update_id: int, task_id: str = "") -> BayesianUpdate | None:
     """Run one queued update: build the case, fit, band, search regimens, forecast; store everything.
 
-    Returns None when the update was already claimed, finished or superseded (a second delivery).
-    Expected failures (missing covariates, a fit that does not converge) are stored with their reason; so is
-    any unexpected error, so that no row stays RUNNING.
+    ``task_id`` is the delivering task's id: its redelivery may take the claim over. Returns None when this
+    delivery may not run the update (claimed by another, finished, superseded, out of attempts) or lost its
+    claim while running. Expected failures (missing covariates, a fit that does not converge) are stored
+    with their reason; so is any unexpected error, so that no row stays RUNNING.
     """
-    update = _claim(update_id)
+    update = claims.update_claim(update_id=update_id, task_id=task_id)
     if update is None:
         return None
     course = update.course
@@ -634,13 +618,15 @@ def update_run(*, update_id: int) -> BayesianUpdate | None:
         case = plausibility.score_pending_levels(course, case, update_id=update.pk)
         check = eligibility.check(case.model, case.facts, case.covariates, now_h=case.now_h)
         _stop_when_not_applicable(course, case, check)
-        BayesianUpdate.objects.filter(pk=update.pk).update(
+        owned = claims.fenced(update).update(
             inputs=case.document,
             inputs_sha256=case.inputs_sha256,
             seed=case.seed,
             origin=case.origin,
             engine_version=ENGINE_VERSION,
         )
+        if not owned:  # reaped or taken over by a redelivery meanwhile: that run computes it
+            return None
         engine_case = parse_case(case.document)
         timings["build_s"] = time.perf_counter() - started
         tic = time.perf_counter()
@@ -717,12 +703,14 @@ def _stop_when_not_applicable(course: TherapyCourse, case: adapters.CourseCase, 
 def _finish(
     update: BayesianUpdate, *, recommended: dict[str, Any], results: dict[str, Any], timings: dict[str, float]
 ) -> BayesianUpdate:
-    """Store the outcome, unless the row was reaped meanwhile or a newer update finished first."""
+    """Store the outcome with the status change in one transaction, only while this run holds the claim
+    (not reaped, not taken over); a newer update that finished first makes it superseded."""
     with transaction.atomic():
         TherapyCourse.objects.select_for_update().filter(pk=update.course_id).first()
-        update = BayesianUpdate.objects.select_for_update().get(pk=update.pk)
-        if update.status != Status.RUNNING:
-            return update  # reaped as stale: another update owns the course now
+        owned = claims.fenced(update).select_for_update().first()
+        if owned is None:  # reaped, or taken over by a redelivery: the run holding the token writes
+            return BayesianUpdate.objects.get(pk=update.pk)
+        update = owned
         newer = update.course.updates.filter(pk__gt=update.pk, status=Status.SUCCEEDED).exists()
         if newer:
             update.status = Status.SUPERSEDED

@@ -284,11 +284,15 @@ else:
     CELERY_TASK_ALWAYS_EAGER = True
     CELERY_TASK_EAGER_PROPAGATES = True
 # Redis redelivers an unacknowledged task after the visibility timeout. With late acknowledgement a task
-# still running at that moment would run twice, so every time limit stays well below it.
-CELERY_TASK_TIME_LIMIT = 600  # seconds: the worker kills the task
+# still running at that moment would run twice, so every time limit stays below it.
+TASK_TIME_LIMIT_S = env_int("TASK_TIME_LIMIT_S", default=600, minimum=60)  # the worker kills the task
+TASK_REDELIVERY_MARGIN_S = env_int("TASK_REDELIVERY_MARGIN_S", default=60, minimum=10)
+UPDATE_MAX_ATTEMPTS = env_int("UPDATE_MAX_ATTEMPTS", default=5, minimum=1)  # then failed, with the reason
+CELERY_TASK_TIME_LIMIT = TASK_TIME_LIMIT_S
 # Redelivery soon after the limit: a whole-worker kill costs minutes, not an hour (the claim stops doubles).
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 60}
-CELERY_TASK_SOFT_TIME_LIMIT = 540  # seconds: SoftTimeLimitExceeded lets the task record its failure
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": TASK_TIME_LIMIT_S + TASK_REDELIVERY_MARGIN_S}
+# SoftTimeLimitExceeded a tenth before the hard limit (540 of 600 s) lets the task record its failure.
+CELERY_TASK_SOFT_TIME_LIMIT = TASK_TIME_LIMIT_S - TASK_TIME_LIMIT_S // 10
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ACKS_LATE = True  # a worker that dies mid-task leaves the task to another one
 CELERY_TASK_REJECT_ON_WORKER_LOST = True  # a killed pool child requeues its task instead of acking it

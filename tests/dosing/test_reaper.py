@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from dosing import services
+from dosing import claims, services
 from dosing.models import BayesianUpdate, UpdateDispatch
 from dosing.outbox import outbox_pending_ids
 
@@ -17,7 +17,7 @@ Status = BayesianUpdate.Status
 
 
 def test_stuck_updates_are_failed_with_a_reason_or_requeued(course: Any, clinician: Any) -> None:
-    long_ago = timezone.now() - services.STALE_AFTER - dt.timedelta(seconds=5)
+    long_ago = timezone.now() - claims.stale_after() - dt.timedelta(seconds=5)
     running, lost, fresh = (
         services.update_request(course=course, user=clinician, trigger=t) for t in ("run", "lost", "new")
     )

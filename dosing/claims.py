@@ -1,0 +1,100 @@
+"""Exactly-once claims of Bayesian updates: which run may compute an update, and whose results count.
+
+A task claims its update (queued → running) in one transaction that counts the attempt, records the task id
+and gives the claim a fresh token. Every write of the run is fenced by that token: it happens only while the
+row is still running under it, and the final status and the results are written in one transaction. So a
+duplicate delivery (the outbox and the reaper both sent it, the broker handed it out twice) finds the update
+claimed and does nothing, and a run whose claim was taken over or reaped can no longer write. The same task
+id delivered again (its worker died and acks_late redelivered it, or it is retried) takes the claim over
+with a new token. After ``UPDATE_MAX_ATTEMPTS`` attempts the update fails with the reason.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import socket
+import uuid
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from dosing.models import BayesianUpdate
+
+logger = logging.getLogger(__name__)
+Status = BayesianUpdate.Status
+
+
+def stale_after() -> dt.timedelta:
+    """How long an update may run, or wait delivered and unstarted, before it counts as stuck: the hard task
+    limit plus the margin after which the broker hands an unacknowledged task out again."""
+    return dt.timedelta(seconds=settings.TASK_TIME_LIMIT_S + settings.TASK_REDELIVERY_MARGIN_S)
+
+
+def attempts_exhausted(attempts: int) -> str:
+    """The reason stored on an update that used up its attempts (shown on the course page)."""
+    return (
+        f"stopped after {attempts} attempts: the update was handed to a worker {attempts} times without "
+        "finishing (a worker stopped, or the database or the broker was unavailable). Check the workers "
+        "(/healthz), then request the update again from the course page"
+    )
+
+
+def update_claim(*, update_id: int, task_id: str) -> BayesianUpdate | None:
+    """Claim an update for the task ``task_id``; None when this delivery must not run it.
+
+    A queued update is claimed; a running one only by the same task id (a redelivery after its worker died,
+    or a retry), which takes it over with a new token. An update that used up its attempts fails instead.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        update = BayesianUpdate.objects.select_for_update().filter(pk=update_id).first()
+        if update is None:
+            return None
+        takeover = update.status == Status.RUNNING and bool(task_id) and update.task_id == task_id
+        if update.status != Status.QUEUED and not takeover:
+            return None  # finished, superseded, or claimed by another delivery
+        if update.attempts >= settings.UPDATE_MAX_ATTEMPTS:
+            logger.error("update %s used up its %d attempts: failed", update.pk, update.attempts)
+            BayesianUpdate.objects.filter(pk=update.pk).update(
+                status=Status.FAILED,
+                finished_at=now,
+                claim_token=None,
+                error=attempts_exhausted(update.attempts),
+            )
+            return None
+        if takeover:
+            logger.warning(
+                "update %s: task %s delivered again, takes its claim over (attempt %d)",
+                update.pk,
+                task_id,
+                update.attempts + 1,
+            )
+        BayesianUpdate.objects.filter(pk=update.pk).update(
+            status=Status.RUNNING,
+            started_at=now,
+            attempts=update.attempts + 1,  # the row is locked: no concurrent increment
+            task_id=task_id[:255],
+            claim_token=uuid.uuid4(),
+            worker=socket.gethostname()[:200],
+        )
+    return BayesianUpdate.objects.select_related(
+        "course__patient", "course__drug", "course__model_version"
+    ).get(pk=update_id)
+
+
+def fenced(update: BayesianUpdate) -> QuerySet[BayesianUpdate]:
+    """The update's row while the run holding ``update.claim_token`` still owns it; empty otherwise."""
+    if update.claim_token is None:
+        return BayesianUpdate.objects.none()
+    return BayesianUpdate.objects.filter(pk=update.pk, status=Status.RUNNING, claim_token=update.claim_token)
+
+
+def release_stale(updates: QuerySet[BayesianUpdate], *, now: dt.datetime, reason: str) -> int:
+    """Fail the RUNNING rows among ``updates`` that ran past the limit (their worker died), with the reason;
+    the token is cleared, so their run, should it still be alive, cannot write. Returns how many."""
+    return updates.filter(status=Status.RUNNING, started_at__lt=now - stale_after()).update(
+        status=Status.FAILED, finished_at=now, claim_token=None, error=reason
+    )
