@@ -33,12 +33,13 @@ def stale_after() -> dt.timedelta:
     return dt.timedelta(seconds=settings.TASK_TIME_LIMIT_S + settings.TASK_REDELIVERY_MARGIN_S)
 
 
-def attempts_exhausted(attempts: int) -> str:
+def attempts_exhausted(attempts: int, last: str = "") -> str:
     """The reason stored on an update that used up its attempts (shown on the course page)."""
+    cause = f" (last: {last})" if last else ""
     return (
-        f"stopped after {attempts} attempts: the update was handed to a worker {attempts} times without "
-        "finishing (a worker stopped, or the database or the broker was unavailable). Check the workers "
-        "(/healthz), then request the update again from the course page"
+        f"stopped after {attempts} attempts{cause}: the update was handed to a worker {attempts} times "
+        "without finishing (a worker stopped, or the database or the broker was unavailable). Check the "
+        "workers (/healthz), then request the update again from the course page"
     )
 
 
@@ -98,3 +99,41 @@ def release_stale(updates: QuerySet[BayesianUpdate], *, now: dt.datetime, reason
     return updates.filter(status=Status.RUNNING, started_at__lt=now - stale_after()).update(
         status=Status.FAILED, finished_at=now, claim_token=None, error=reason
     )
+
+
+def requeue_or_fail(update: BayesianUpdate, *, now: dt.datetime, reason: str) -> str:
+    """An update whose run was lost or abandoned (``update`` locked by the caller's transaction): queued
+    again through the outbox with its claim cleared, or failed with ``reason`` once it has used up its
+    attempts. Returns ``"requeued"`` or ``"failed"``."""
+    from dosing.outbox import outbox_requeue  # the outbox imports the tasks, which import services
+
+    if update.attempts >= settings.UPDATE_MAX_ATTEMPTS:
+        BayesianUpdate.objects.filter(pk=update.pk).update(
+            status=Status.FAILED,
+            finished_at=now,
+            claim_token=None,
+            error=attempts_exhausted(update.attempts, reason),
+        )
+        return "failed"
+    BayesianUpdate.objects.filter(pk=update.pk).update(
+        status=Status.QUEUED, started_at=None, task_id="", claim_token=None
+    )
+    outbox_requeue(update=update, reason=f"requeued: {reason}")
+    return "requeued"
+
+
+def update_release(*, update_id: int, task_id: str, reason: str) -> str:
+    """The task ``task_id`` gave up (its retries used up): its claim is released, the update queued again
+    or, out of attempts, failed with ``reason``. Returns what happened ("" when the task held no claim)."""
+    with transaction.atomic():
+        update = (
+            BayesianUpdate.objects.select_for_update()
+            .filter(pk=update_id, status=Status.RUNNING, task_id=task_id)
+            .exclude(task_id="")
+            .first()
+        )
+        if update is None:
+            return ""  # the claim was never taken (the database was down at once) or is another's now
+        outcome = requeue_or_fail(update, now=timezone.now(), reason=reason)
+    logger.warning("update %s %s after its task gave up: %s", update_id, outcome, reason)
+    return outcome

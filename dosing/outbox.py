@@ -25,6 +25,15 @@ def outbox_add(*, update: BayesianUpdate) -> UpdateDispatch:
     return dispatch
 
 
+def outbox_requeue(*, update: BayesianUpdate, reason: str) -> UpdateDispatch:
+    """Owe ``update`` to the broker again (it was lost or its run abandoned), inside the caller's transaction;
+    delivered on commit, or by the periodic pass. ``reason`` is kept on the row until it is delivered."""
+    dispatch, _ = UpdateDispatch.objects.get_or_create(update=update)  # older updates may have no row
+    UpdateDispatch.objects.filter(pk=dispatch.pk).update(dispatched_at=None, last_error=reason[:2000])
+    transaction.on_commit(lambda: outbox_deliver(dispatch_id=dispatch.pk))
+    return dispatch
+
+
 def outbox_deliver(*, dispatch_id: int) -> bool:
     """Send one pending row to the broker; True when it was delivered. A broker error leaves it pending."""
     from dosing.tasks import run_bayesian_update  # tasks import services which import this module

@@ -37,6 +37,7 @@ from dosing.results import (
     sampling_sentence,
 )
 from dosing.results import figures as results_figures
+from dosing.transient import TRANSIENT_ERRORS
 from mipd_engine import ENGINE_VERSION
 from mipd_engine.case import parse_case
 from mipd_engine.domain import DomainCheck
@@ -656,8 +657,10 @@ def update_run(*, update_id: int, task_id: str = "") -> BayesianUpdate | None:
             str(exc),
             stop={"code": "missing_data", "message": str(exc), "action": _MISSING_DATA_ACTION},
         )
-    except EngineError as exc:
+    except EngineError as exc:  # an estimation failure: shown with its message, never retried
         return _fail(update, f"the engine refused the case: {exc}")
+    except TRANSIENT_ERRORS:  # the database or the broker away: the task retries with backoff
+        raise
     except Exception as exc:  # unexpected: keep the reason on the row, and the traceback in the log
         logger.exception("Bayesian update %s failed", update.pk)
         return _fail(update, f"internal error: {type(exc).__name__}: {exc}")
