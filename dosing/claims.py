@@ -137,3 +137,43 @@ def update_release(*, update_id: int, task_id: str, reason: str) -> str:
         outcome = requeue_or_fail(update, now=timezone.now(), reason=reason)
     logger.warning("update %s %s after its task gave up: %s", update_id, outcome, reason)
     return outcome
+
+
+REAP_BATCH = 200  # updates per kind and pass: bounded work, the next pass takes the rest
+
+
+def updates_reap(*, now: dt.datetime | None = None) -> dict[str, int]:
+    """Periodic: every update stuck past its limit is queued again through the outbox, once per attempt, or
+    failed with the reason once out of attempts. Returns how many were requeued and failed.
+
+    Stuck: running past the limit (its worker died: the hard time limit ends any live run before), or queued,
+    delivered to the broker past the limit and never claimed (the broker lost it; that delivery counts as an
+    attempt). An update still waiting for the broker to come back is the outbox dispatcher's, not stuck.
+    """
+    now = now or timezone.now()
+    before = now - stale_after()
+    counts = {"requeued": 0, "failed": 0}
+    running = BayesianUpdate.objects.filter(status=Status.RUNNING, started_at__lt=before)
+    lost = BayesianUpdate.objects.filter(status=Status.QUEUED, dispatch__dispatched_at__lt=before)
+    worker_died = f"its worker stopped (still running past the {settings.TASK_TIME_LIMIT_S} s limit)"
+    broker_lost = f"the broker lost it (delivered, not started within {stale_after().total_seconds():.0f} s)"
+    for stuck, reason, lost_delivery in ((running, worker_died, False), (lost, broker_lost, True)):
+        for pk in stuck.order_by("requested_at", "pk").values_list("pk", flat=True)[:REAP_BATCH]:
+            with transaction.atomic():
+                update = stuck.select_for_update(of=_locked_rows()).filter(pk=pk).first()
+                if update is None:  # claimed, finished or requeued meanwhile
+                    continue
+                if lost_delivery:
+                    update.attempts += 1
+                    BayesianUpdate.objects.filter(pk=pk).update(attempts=update.attempts)
+                outcome = requeue_or_fail(update, now=now, reason=reason)
+            counts[outcome] += 1
+            logger.warning("update %s %s: %s", pk, outcome, reason)
+    return counts
+
+
+def _locked_rows() -> tuple[str, ...]:
+    """Lock the update's row only, not the joined outbox row (where the database can say so)."""
+    from django.db import connection
+
+    return ("self",) if connection.features.has_select_for_update_of else ()

@@ -546,19 +546,6 @@ def _reap_stale(course: TherapyCourse, now: dt.datetime) -> None:
     _fail_stale_running(course.updates.all(), now)
 
 
-def updates_reap() -> dict[str, int]:
-    """Periodic: fail every update RUNNING past its limit (its worker died) and requeue every QUEUED one the
-    broker lost (delivered past the limit, never started): its outbox row is set pending again."""
-    from dosing.models import UpdateDispatch
-
-    now = timezone.now()
-    failed = _fail_stale_running(BayesianUpdate.objects.all(), now)
-    requeued = UpdateDispatch.objects.filter(
-        update__status=Status.QUEUED, dispatched_at__lt=now - claims.stale_after()
-    ).update(dispatched_at=None, last_error="requeued: queued past the time limit, the broker lost it")
-    return {"failed": failed, "requeued": requeued}
-
-
 def updates_request_for_patient(*, patient: Patient, user: AbstractBaseUser, trigger: str) -> None:
     for course in patient.courses.filter(status=TherapyCourse.Status.ACTIVE):
         update_request(course=course, user=user, trigger=trigger)

@@ -51,7 +51,8 @@ def dispatch_outbox() -> None:
 
 @shared_task(name="dosing.reap_updates", ignore_result=True)
 def reap_updates() -> None:
-    """Periodic: stuck updates are failed with a reason or handed to the broker again."""
-    from dosing.services import updates_reap
-
-    updates_reap()
+    """Periodic: stuck updates are handed to the broker again through the outbox, or failed with the reason
+    once out of attempts."""
+    counts = claims.updates_reap()
+    if any(counts.values()):
+        logger.warning("reaper: %(requeued)d stuck update(s) requeued, %(failed)d failed", counts)

@@ -306,10 +306,11 @@ CELERY_TIMEZONE = TIME_ZONE
 # A broker that is down must not hold a request: the outbox keeps the update and delivers it later.
 CELERY_BROKER_CONNECTION_TIMEOUT = 2  # seconds
 CELERY_BROKER_TRANSPORT_OPTIONS |= {"socket_connect_timeout": 2, "socket_timeout": 5}
-OUTBOX_DISPATCH_EVERY_S = env_int("OUTBOX_DISPATCH_EVERY_S", default=30)  # seconds between beat passes
+OUTBOX_DISPATCH_EVERY_S = env_int("OUTBOX_DISPATCH_EVERY_S", default=30, minimum=1)  # between beat passes
+REAP_EVERY_S = env_int("REAP_EVERY_S", default=60, minimum=1)  # seconds between the reaper's passes
 CELERY_BEAT_SCHEDULE = {
     "dispatch-outbox": {"task": "dosing.dispatch_outbox", "schedule": OUTBOX_DISPATCH_EVERY_S},
-    "reap-updates": {"task": "dosing.reap_updates", "schedule": 60},  # stuck updates: requeue or fail
+    "reap-updates": {"task": "dosing.reap_updates", "schedule": REAP_EVERY_S},  # stuck: requeue or fail
 }
 
 # Logging: to stderr, collected by the container runtime or the service manager.

@@ -1,4 +1,5 @@
-"""The reaper: an update running past its limit fails with the reason, one queued past it is sent again."""
+"""The reaper: an update running, or delivered and unstarted, past its limit is queued again through the
+outbox once per attempt, and failed with the reason once out of attempts; nothing else is touched."""
 
 from __future__ import annotations
 
@@ -16,21 +17,131 @@ pytestmark = pytest.mark.django_db
 Status = BayesianUpdate.Status
 
 
-def test_stuck_updates_are_failed_with_a_reason_or_requeued(course: Any, clinician: Any) -> None:
-    long_ago = timezone.now() - claims.stale_after() - dt.timedelta(seconds=5)
-    running, lost, fresh = (
-        services.update_request(course=course, user=clinician, trigger=t) for t in ("run", "lost", "new")
+def ago(seconds: float) -> dt.datetime:
+    return timezone.now() - dt.timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def update(course: Any, clinician: Any) -> BayesianUpdate:
+    """The newest update of the course, queued and delivered to the broker just now."""
+    update = services.update_request(course=course, user=clinician, trigger="test")
+    UpdateDispatch.objects.filter(update=update).update(dispatched_at=timezone.now(), last_error="")
+    return update
+
+
+def running_since(update: BayesianUpdate, seconds: float, *, task_id: str = "task-a") -> BayesianUpdate:
+    claimed = claims.update_claim(update_id=update.pk, task_id=task_id)
+    assert claimed is not None
+    BayesianUpdate.objects.filter(pk=update.pk).update(started_at=ago(seconds))
+    return claimed
+
+
+def state(update: BayesianUpdate) -> tuple[str, int, str, Any]:
+    row = BayesianUpdate.objects.get(pk=update.pk)
+    return row.status, row.attempts, row.task_id, row.claim_token
+
+
+def test_an_update_running_past_its_limit_is_requeued_through_the_outbox_once(
+    update: BayesianUpdate,
+) -> None:
+    limit_s = claims.stale_after().total_seconds()
+    assert limit_s == 660  # TASK_TIME_LIMIT_S 600 + TASK_REDELIVERY_MARGIN_S 60
+    dead = running_since(update, limit_s + 5)
+
+    assert claims.updates_reap() == {"requeued": 1, "failed": 0}
+
+    assert state(update) == (Status.QUEUED, 1, "", None)
+    dispatch = UpdateDispatch.objects.get(update=update)
+    assert dispatch.pk in outbox_pending_ids()
+    assert dispatch.last_error == "requeued: its worker stopped (still running past the 600 s limit)"
+    assert claims.fenced(dead).count() == 0  # the dead run, were it alive, can no longer write
+    assert claims.updates_reap() == {"requeued": 0, "failed": 0}  # once per attempt
+
+    # Delivered again and claimed by a new task: its own attempt, reaped again only when it is stuck too.
+    UpdateDispatch.objects.filter(update=update).update(dispatched_at=timezone.now())
+    running_since(update, 10, task_id="task-b")
+    assert claims.updates_reap() == {"requeued": 0, "failed": 0}
+    BayesianUpdate.objects.filter(pk=update.pk).update(started_at=ago(limit_s + 5))
+    assert claims.updates_reap() == {"requeued": 1, "failed": 0}
+    assert state(update)[:2] == (Status.QUEUED, 2)
+
+
+def test_an_update_the_broker_lost_is_requeued_and_the_delivery_counts_as_an_attempt(
+    update: BayesianUpdate,
+) -> None:
+    UpdateDispatch.objects.filter(update=update).update(dispatched_at=ago(665))
+
+    assert claims.updates_reap() == {"requeued": 1, "failed": 0}
+
+    assert state(update) == (Status.QUEUED, 1, "", None)
+    dispatch = UpdateDispatch.objects.get(update=update)
+    assert dispatch.dispatched_at is None
+    assert dispatch.last_error == "requeued: the broker lost it (delivered, not started within 660 s)"
+    assert claims.updates_reap() == {"requeued": 0, "failed": 0}  # pending delivery: the outbox's, not stuck
+
+
+def test_updates_within_their_limit_or_waiting_for_the_broker_are_left_alone(
+    course: Any, clinician: Any
+) -> None:
+    fresh_run, fresh_delivery, pending = (
+        services.update_request(course=course, user=clinician, trigger=t) for t in ("run", "sent", "pending")
     )
-    BayesianUpdate.objects.filter(pk=running.pk).update(status=Status.RUNNING, started_at=long_ago)
-    BayesianUpdate.objects.filter(pk=lost.pk).update(status=Status.QUEUED)  # superseded by fresh: undo
-    UpdateDispatch.objects.filter(update=lost).update(dispatched_at=long_ago)
-    UpdateDispatch.objects.filter(update=fresh).update(dispatched_at=timezone.now())
+    BayesianUpdate.objects.filter(pk__in=(fresh_run.pk, fresh_delivery.pk)).update(status=Status.QUEUED)
+    running_since(fresh_run, 655)
+    UpdateDispatch.objects.filter(update=fresh_delivery).update(dispatched_at=ago(655))
+    UpdateDispatch.objects.filter(update=pending).update(created_at=ago(3600))  # Redis down for an hour
+    before = list(BayesianUpdate.objects.values().order_by("pk"))
 
-    assert services.updates_reap() == {"failed": 1, "requeued": 1}
+    assert claims.updates_reap() == {"requeued": 0, "failed": 0}
 
-    running.refresh_from_db()
-    assert running.status == Status.FAILED
-    assert "600 s limit" in running.error and running.finished_at is not None
-    assert UpdateDispatch.objects.get(update=lost).pk in outbox_pending_ids()
-    assert UpdateDispatch.objects.get(update=fresh).dispatched_at is not None
-    assert services.updates_reap() == {"failed": 0, "requeued": 0}
+    assert list(BayesianUpdate.objects.values().order_by("pk")) == before
+
+
+def test_out_of_attempts_a_stuck_update_fails_with_the_reason(course: Any, clinician: Any) -> None:
+    dead_run, lost = (services.update_request(course=course, user=clinician, trigger=t) for t in "ab")
+    BayesianUpdate.objects.filter(pk=dead_run.pk).update(
+        status=Status.RUNNING, started_at=ago(700), attempts=5, task_id="task-a"
+    )
+    BayesianUpdate.objects.filter(pk=lost.pk).update(status=Status.QUEUED, attempts=4)
+    UpdateDispatch.objects.filter(update=lost).update(dispatched_at=ago(700))
+
+    assert claims.updates_reap() == {"requeued": 0, "failed": 2}
+
+    dead_run.refresh_from_db()
+    lost.refresh_from_db()
+    assert (dead_run.status, dead_run.attempts, lost.status, lost.attempts) == (
+        Status.FAILED,
+        5,
+        Status.FAILED,
+        5,
+    )
+    assert dead_run.error.startswith(
+        "stopped after 5 attempts (last: its worker stopped (still running past the 600 s limit)): "
+    )
+    assert lost.error.startswith("stopped after 5 attempts (last: the broker lost it")
+    assert dead_run.finished_at is not None and lost.finished_at is not None
+    assert claims.updates_reap() == {"requeued": 0, "failed": 0}
+
+
+def test_the_limit_follows_the_settings(update: BayesianUpdate, settings: Any) -> None:
+    settings.TASK_TIME_LIMIT_S = 120
+    settings.TASK_REDELIVERY_MARGIN_S = 15
+    running_since(update, 130)
+    assert claims.updates_reap() == {"requeued": 0, "failed": 0}
+    BayesianUpdate.objects.filter(pk=update.pk).update(started_at=ago(136))
+    assert claims.updates_reap() == {"requeued": 1, "failed": 0}
+    assert UpdateDispatch.objects.get(update=update).last_error.endswith("past the 120 s limit)")
+
+
+@pytest.mark.usefixtures("celery_eager")
+def test_the_requeued_update_then_runs_once(
+    dosed_course: Any, clinician: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    update = dosed_course.updates.order_by("-pk").first()
+    running_since(update, 700)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert claims.updates_reap() == {"requeued": 1, "failed": 0}  # delivered on commit, run in process
+
+    row = BayesianUpdate.objects.get(pk=update.pk)
+    assert (row.status, row.attempts) == (Status.SUCCEEDED, 2), row.error
+    assert UpdateDispatch.objects.get(update=update).dispatched_at is not None
