@@ -21,7 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.idempotency import idempotent
-from dosing import ranges, selectors, services
+from dosing import limits, ranges, selectors, services
 from dosing.administration import usual_route
 from dosing.models import BayesianUpdate, DoseAdministration, DrugLevel, Recommendation, TherapyCourse
 from dosing.ranges import StrictFloatField
@@ -551,15 +551,19 @@ class WhatIfApi(APIView):
             required=False,
             allow_null=True,
             min_value=1,
-            max_value=ranges.MAX_FORECAST_DOSES,
+            max_value=limits.MAX_DOSES,
             default=None,
-            help_text="empty: until further notice",
+            error_messages={"max_value": limits.TOO_MANY_DOSES},
+            help_text=f"empty: until further notice; the last ends at most {limits.MAX_HORIZON_H:g} h ahead",
         )
         route = serializers.CharField(
             max_length=32, required=False, default="", help_text="default: the drug's usual route"
         )
         start_at = ClinicalDateTimeField(
-            required=False, allow_null=True, default=None, help_text="first dose; default: the next due time"
+            required=False,
+            allow_null=True,
+            default=None,
+            help_text=f"first dose, at most {limits.MAX_LEAD_H:g} h ahead; default: the next due time",
         )
 
         def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
