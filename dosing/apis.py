@@ -27,6 +27,7 @@ from dosing.models import BayesianUpdate, DoseAdministration, DrugLevel, Recomme
 from dosing.ranges import StrictFloatField
 from dosing.results import plot_document
 from mipd_engine.model import parse_model
+from mipd_web.engine_calls import engine_call
 from models_catalog.models import ModelVersion, TargetProtocol
 from patients.apis import (
     ClinicalDateTimeField,
@@ -597,7 +598,7 @@ class WhatIfApi(APIView):
         if not regimen["route"]:
             regimen["route"] = usual_route(course.drug, parse_model(course.model_version.document)) or ""
         with service_errors():
-            result = services.what_if(course=course, regimen=regimen)
+            result = engine_call(services.what_if, course=course, regimen=regimen)
         case, figures = result["case"], result["figures"]
         label = f"what if: {regimen['dose_mg']:g} mg every {regimen['interval_h']:g} h"
         plot = plot_document(
@@ -680,8 +681,11 @@ class RecommendationReviewApi(APIView):
         serializer = self.ReviewInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         with service_errors():
-            recommendation = services.recommendation_review(
-                recommendation=recommendation, user=request.user, **serializer.validated_data
+            recommendation = engine_call(
+                services.recommendation_review,
+                recommendation=recommendation,
+                user=request.user,
+                **serializer.validated_data,
             )
         return Response(RecommendationOutputSerializer(recommendation).data)
 
@@ -710,7 +714,10 @@ class ModificationPreviewApi(APIView):
         if not isinstance(regimen, dict):
             raise ValidationError({"final_regimen": ["expected an object: dose_mg, interval_h, duration_h"]})
         with service_errors():
-            figures = services.modification_preview(
-                recommendation=recommendation, user=request.user, final_regimen=regimen
+            figures = engine_call(
+                services.modification_preview,
+                recommendation=recommendation,
+                user=request.user,
+                final_regimen=regimen,
             )
         return Response({"figures": figures})
