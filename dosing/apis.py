@@ -21,12 +21,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.idempotency import idempotent
-from dosing import ranges, selectors, services
+from dosing import limits, ranges, selectors, services
 from dosing.administration import usual_route
 from dosing.models import BayesianUpdate, DoseAdministration, DrugLevel, Recommendation, TherapyCourse
 from dosing.ranges import StrictFloatField
 from dosing.results import plot_document
 from mipd_engine.model import parse_model
+from mipd_web.engine_calls import engine_call
 from models_catalog.models import ModelVersion, TargetProtocol
 from patients.apis import (
     ClinicalDateTimeField,
@@ -551,15 +552,19 @@ class WhatIfApi(APIView):
             required=False,
             allow_null=True,
             min_value=1,
-            max_value=ranges.MAX_FORECAST_DOSES,
+            max_value=limits.MAX_DOSES,
             default=None,
-            help_text="empty: until further notice",
+            error_messages={"max_value": limits.TOO_MANY_DOSES},
+            help_text=f"empty: until further notice; the last ends at most {limits.MAX_HORIZON_H:g} h ahead",
         )
         route = serializers.CharField(
             max_length=32, required=False, default="", help_text="default: the drug's usual route"
         )
         start_at = ClinicalDateTimeField(
-            required=False, allow_null=True, default=None, help_text="first dose; default: the next due time"
+            required=False,
+            allow_null=True,
+            default=None,
+            help_text=f"first dose, at most {limits.MAX_LEAD_H:g} h ahead; default: the next due time",
         )
 
         def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -593,7 +598,7 @@ class WhatIfApi(APIView):
         if not regimen["route"]:
             regimen["route"] = usual_route(course.drug, parse_model(course.model_version.document)) or ""
         with service_errors():
-            result = services.what_if(course=course, regimen=regimen)
+            result = engine_call(services.what_if, course=course, regimen=regimen)
         case, figures = result["case"], result["figures"]
         label = f"what if: {regimen['dose_mg']:g} mg every {regimen['interval_h']:g} h"
         plot = plot_document(
@@ -676,8 +681,11 @@ class RecommendationReviewApi(APIView):
         serializer = self.ReviewInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         with service_errors():
-            recommendation = services.recommendation_review(
-                recommendation=recommendation, user=request.user, **serializer.validated_data
+            recommendation = engine_call(
+                services.recommendation_review,
+                recommendation=recommendation,
+                user=request.user,
+                **serializer.validated_data,
             )
         return Response(RecommendationOutputSerializer(recommendation).data)
 
@@ -706,7 +714,10 @@ class ModificationPreviewApi(APIView):
         if not isinstance(regimen, dict):
             raise ValidationError({"final_regimen": ["expected an object: dose_mg, interval_h, duration_h"]})
         with service_errors():
-            figures = services.modification_preview(
-                recommendation=recommendation, user=request.user, final_regimen=regimen
+            figures = engine_call(
+                services.modification_preview,
+                recommendation=recommendation,
+                user=request.user,
+                final_regimen=regimen,
             )
         return Response({"figures": figures})

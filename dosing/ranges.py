@@ -58,7 +58,6 @@ INTERVAL_H = PhysicalRange(0.5, 24.0 * 14, "h")
 LEVEL_VALUE = PhysicalRange(0.0, 1_000_000.0, "")  # any concentration unit: ng/mL levels reach thousands
 LLOQ = PhysicalRange(1e-6, 100_000.0, "")
 MIC_MG_PER_L = PhysicalRange(1e-4, 1024.0, "mg/L")
-MAX_FORECAST_DOSES = 100  # a what-if's dose count: four weeks of doses every six hours, and some
 
 # A course's target is a small object (metric, bounds, unit): bounded in size and depth, not a document store.
 TARGET_MAX_BYTES = 4096

@@ -25,7 +25,7 @@ from django.utils.dateparse import parse_datetime
 
 from accounts.roles import Role
 from accounts.selectors import user_has_role
-from dosing import adapters, claims, eligibility, plausibility, ranges, safety, signatures, units
+from dosing import adapters, claims, eligibility, limits, plausibility, ranges, safety, signatures, units
 from dosing.administration import administration_problems, allowed_routes
 from dosing.models import BayesianUpdate, DoseAdministration, DrugLevel, Recommendation, TherapyCourse
 from dosing.orders import regimen_label
@@ -761,12 +761,17 @@ def what_if(*, course: TherapyCourse, regimen: dict[str, Any]) -> dict[str, Any]
                 for field, m in problems.items()
             }
         )
+    interval_h, n_doses = float(regimen["interval_h"]), regimen.get("n_doses")
+    limits.check_horizon(drug=course.drug, interval_h=interval_h, n_doses=n_doses, lead_h=None)
     try:
         case = adapters.course_case(course)
         _stop_if_not_applicable_now(course, case)
-        start_h = adapters.regimen_start_hour(case, float(regimen["interval_h"]))
+        start_h = adapters.regimen_start_hour(case, interval_h)
         if regimen.get("start_at"):
             start_h = _start_hour(regimen["start_at"], origin=case.origin, doses=case.document["doses"])
+        limits.check_horizon(
+            drug=course.drug, interval_h=interval_h, n_doses=n_doses, lead_h=start_h - case.now_h
+        )
         evaluated = regimen_figures(case, {**regimen, "start_h": start_h})
     except safety.CaseStop as stop:
         raise StopRequired(stop) from None
@@ -827,6 +832,28 @@ def _checked_regimen(recommendation: Recommendation, regimen: dict[str, Any]) ->
     )
     if duration_h > interval_h + 1e-9:  # the ranges above already hold dose, interval and duration
         raise ValidationError({"final_regimen": ["duration_h: the infusion must end within the interval"]})
+    proposed = recommendation.regimen
+    start_h = proposed.get("start_h")
+    start_at = regimen.get("start_at")
+    if isinstance(start_at, str):  # from the API's JSON
+        start_at = parse_datetime(start_at)
+        if start_at is None:
+            raise ValidationError({"final_regimen": ["start_at: give a date and time (ISO 8601)"]})
+    if start_at:
+        start_h = _start_hour(
+            start_at,
+            origin=recommendation.update.origin,
+            doses=recommendation.update.inputs.get("doses", []),
+            field="final_regimen",
+        )
+    now_h = adapters.hours(timezone.now(), recommendation.update.origin)
+    limits.check_horizon(
+        drug=drug,
+        interval_h=interval_h,
+        n_doses=proposed.get("n_doses"),
+        lead_h=None if start_h is None else float(start_h) - now_h,
+        within="final_regimen",
+    )
     daily_mg = dose_mg * 24.0 / interval_h
     if drug.max_single_dose_mg and dose_mg > drug.max_single_dose_mg:
         raise ValidationError(
@@ -846,23 +873,9 @@ def _checked_regimen(recommendation: Recommendation, regimen: dict[str, Any]) ->
     )
     if problems:
         raise ValidationError({"final_regimen": list(problems.values())})
-    proposed = recommendation.regimen
     continuous = bool(proposed.get("continuous"))
     if continuous:  # a continuous infusion stays one: the dose is the amount per interval, infused over it
         duration_h = interval_h
-    start_h = proposed.get("start_h")
-    start_at = regimen.get("start_at")
-    if isinstance(start_at, str):  # from the API's JSON
-        start_at = parse_datetime(start_at)
-        if start_at is None:
-            raise ValidationError({"final_regimen": ["start_at: give a date and time (ISO 8601)"]})
-    if start_at:
-        start_h = _start_hour(
-            start_at,
-            origin=recommendation.update.origin,
-            doses=recommendation.update.inputs.get("doses", []),
-            field="final_regimen",
-        )
     return {
         "dose_mg": dose_mg,
         "interval_h": interval_h,

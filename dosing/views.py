@@ -32,6 +32,7 @@ from dosing.models import BayesianUpdate
 from dosing.results import plot_document, plot_rows
 from mipd_engine.model import parse_model
 from mipd_engine.targets import Target
+from mipd_web.engine_calls import engine_call
 from models_catalog.labels import is_infusion
 from models_catalog.selectors import model_card
 from patients.selectors import consents_current, patient_get
@@ -256,7 +257,7 @@ def course_what_if(request: HttpRequest, pk: Any) -> HttpResponse:
     if form.is_valid():
         regimen = {**form.cleaned_data, "duration_h": form.cleaned_data.get("duration_h") or 0.0}
         try:
-            outcome = services.what_if(course=course, regimen=regimen)
+            outcome = engine_call(services.what_if, course=course, regimen=regimen)
         except ValidationError as exc:
             errors_onto_form(form, exc)
         else:
@@ -295,7 +296,8 @@ def recommendation_review(request: HttpRequest, pk: Any, rec_pk: Any) -> HttpRes
     form = ReviewForm(request.POST, alerts=_review_alerts(recommendation, request.POST))
     if form.is_valid():
         try:
-            services.recommendation_review(
+            engine_call(
+                services.recommendation_review,
                 recommendation=recommendation,
                 user=request.user,
                 decision=form.cleaned_data["decision"],
@@ -342,8 +344,11 @@ def _review_preview(request: HttpRequest, course: Any, recommendation: Any) -> H
     error: ValidationError | None = None
     if changed.is_valid():
         try:
-            preview = services.modification_preview(
-                recommendation=recommendation, user=request.user, final_regimen=changed.regimen()
+            preview = engine_call(
+                services.modification_preview,
+                recommendation=recommendation,
+                user=request.user,
+                final_regimen=changed.regimen(),
             )
         except ValidationError as exc:
             error = exc

@@ -24,6 +24,7 @@ from scipy.optimize import minimize
 from scipy.special import ndtri
 from scipy.stats import qmc
 
+from .deadline import check_deadline
 from .errors import ParameterValueError
 from .events import PatientRecord
 from .model import PopulationModel
@@ -57,6 +58,7 @@ class MapResult:
 
 def _safe(objective: Objective, theta: np.ndarray) -> np.ndarray:
     """Objective over a batch; parameter sets with impossible parameter values score +inf."""
+    check_deadline()  # each optimiser iteration and each posterior proposal batch comes through here
     theta = np.atleast_2d(theta)
     try:
         return objective(theta)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .deadline import check_deadline
 from .errors import ParameterValueError
 from .model import PopulationModel
 from .schedule import Pieces, Schedule
@@ -281,6 +282,7 @@ def simulate_linear(
     all_eigen = Eigen(np.concatenate([rate_matrix(model, values, n_batch) for values in distinct]))
     eigens = [all_eigen.rows(slice(u * n_batch, (u + 1) * n_batch)) for u in range(len(distinct))]
     for j in range(n_segments):
+        check_deadline()  # a long record has many segments, each a batch of piece terms
         lo, hi = boundaries[j], boundaries[j + 1]
         segment = schedule.segments[j]
         eigen = eigens[first[id(segment_values[j])]]
@@ -349,6 +351,7 @@ def _chunked_terms(eigen: Eigen, times, start, amount, duration, compartment, ac
         return _piece_terms(eigen, times, start, amount, duration, compartment, active)
     parts = []
     for lo in range(0, n_batch, chunk):
+        check_deadline()
         sl = slice(lo, lo + chunk)
         parts.append(
             _piece_terms(

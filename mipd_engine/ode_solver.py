@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.integrate import odeint
 
+from .deadline import check_deadline
 from .errors import EngineError
 from .linear_solver import rate_matrix
 from .model import PopulationModel
@@ -46,6 +47,7 @@ def simulate_ode(
     n_batch = pieces.start_h.shape[0]
     out = np.zeros((n_batch, np.size(times_h), compartments.size))
     for lo in range(0, n_batch, _CHUNK):
+        check_deadline()
         sl = slice(lo, min(n_batch, lo + _CHUNK))
         out[sl] = _simulate_chunk(
             model, schedule, segment_values, pieces, times_h, compartments, sl, rtol, atol
@@ -119,6 +121,7 @@ def _simulate_chunk(model, schedule, segment_values, pieces, times_h, compartmen
     if current in reset_segments:
         last_reset = current
     for target in points[points > current]:
+        check_deadline()  # one integration per interval between events: thousands for a long regimen
         seg = int(schedule.segment_of_time(np.array([target]))[0])  # parameters for (current, target]
         valid = pieces.administered_h[None, :] >= last_reset
         # Boluses entering at `current`.

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .deadline import check_deadline
 from .errors import InvalidInputError
 from .events import PatientRecord
 from .linear_solver import simulate_linear
@@ -63,6 +64,7 @@ class PatientSimulator:
         kappa: np.ndarray | None = None,
     ) -> tuple[np.ndarray, list[dict[str, np.ndarray]]]:
         """Amounts (N, T, C) in the given compartments, and the evaluated parameters per segment."""
+        check_deadline()  # every simulation passes here: fits, posterior draws, regimen search, forecast
         eta, kappa = self._batch(eta, kappa)
         values = evaluate_segments(self.model, self.schedule, eta, kappa)
         times_h = np.asarray(times_h, dtype=float)

@@ -8,6 +8,7 @@ worker turn it into one line on stderr and a non-zero exit instead of a tracebac
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sys
 from collections.abc import Iterator
@@ -72,6 +73,22 @@ def env_int(name: str, *, default: int, minimum: int | None = None) -> int:
         raise ConfigurationError(name, f"must be a whole number (got {value!r})") from None
     if minimum is not None and number < minimum:
         raise ConfigurationError(name, f"must be at least {minimum} (got {number})")
+    return number
+
+
+def env_float(name: str, *, default: float, minimum: float | None = None) -> float:
+    """A finite decimal number (``2.5``), at least ``minimum`` when given."""
+    value = _raw(name)
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigurationError(name, f"must be a number (got {value!r})") from None
+    if not math.isfinite(number):
+        raise ConfigurationError(name, f"must be a finite number (got {value!r})")
+    if minimum is not None and number < minimum:
+        raise ConfigurationError(name, f"must be at least {minimum:g} (got {number:g})")
     return number
 
 

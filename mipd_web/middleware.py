@@ -1,10 +1,18 @@
-"""Headers that every page and API answer carries (static files are served above this, by WhiteNoise)."""
+"""Headers that every page and API answer carries (static files are served above this, by WhiteNoise), and
+the answers to requests refused before or around a view."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.shortcuts import render
+from django.utils.http import url_has_allowed_host_and_scheme
+
+from mipd_web.engine_calls import EngineUnavailable
+
+logger = logging.getLogger(__name__)
 
 
 class NoStoreMiddleware:
@@ -61,3 +69,47 @@ class QueryStringGuardMiddleware:
             text = "; ".join(f"{key}: {messages[0]}" for key, messages in errors.items())
             return HttpResponseBadRequest(f"Invalid query parameters ({text}).", content_type="text/plain")
         return self.get_response(request)
+
+
+class EngineUnavailableMiddleware:
+    """An engine call refused (no free slot) or stopped (its budget ran out): 503 with Retry-After, as JSON
+    under /api/ and as a page for the browser (see ``mipd_web.engine_calls``), never a 500."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not isinstance(exception, EngineUnavailable):
+            return None
+        logger.warning("engine call refused on %s %s: %s", request.method, request.path, exception)
+        if request.path.startswith("/api/"):
+            response: HttpResponse = JsonResponse(
+                {"detail": str(exception), "code": exception.code, "retry_after_s": exception.retry_after_s},
+                status=503,
+            )
+        else:
+            response = render(
+                request,
+                "engine_busy.html",
+                {
+                    "error": exception,
+                    "retry_after_s": exception.retry_after_s,
+                    "back": _same_site_referer(request),
+                },
+                status=503,
+            )
+        response["Retry-After"] = str(exception.retry_after_s)
+        return response
+
+
+def _same_site_referer(request: HttpRequest) -> str | None:
+    """The page the user came from, if it is ours (a link back to the form they were filling in)."""
+    referer = request.headers.get("Referer", "")
+    if referer and url_has_allowed_host_and_scheme(
+        referer, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return referer
+    return None

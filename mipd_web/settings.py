@@ -11,6 +11,7 @@ from mipd_web.env import (
     ConfigurationError,
     env_bool,
     env_database,
+    env_float,
     env_int,
     env_list,
     env_log_level,
@@ -69,6 +70,7 @@ MIDDLEWARE = [
     "audit.middleware.AuditRequestMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "mipd_web.middleware.EngineUnavailableMiddleware",  # an engine call refused or out of time: 503
     "axes.middleware.AxesMiddleware",  # last: turns a lockout into the lockout page
 ]
 
@@ -228,6 +230,12 @@ PERMISSIONS_POLICY: dict[str, list[str]] = {
         "xr-spatial-tracking",
     )
 }
+
+# Engine calls made inside a request (what-if, a pharmacist's change, the starting dose, a curator's
+# preview): each gets this wall-clock budget, and at most this many run at once in one web process
+# (mipd_web.engine_calls).
+ENGINE_REQUEST_BUDGET_S = env_float("ENGINE_REQUEST_BUDGET_S", default=10.0, minimum=0.1)
+ENGINE_MAX_CONCURRENT_PER_PROCESS = env_int("ENGINE_MAX_CONCURRENT_PER_PROCESS", default=2, minimum=1)
 
 # REST API: authenticated by default; session for the browser, tokens for hospital systems.
 REST_FRAMEWORK = {

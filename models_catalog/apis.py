@@ -15,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from mipd_web.engine_calls import engine_call
 from models_catalog import selectors, services
 from models_catalog.forms import MAX_MODEL_FILE_BYTES, split_entry
 from models_catalog.models import CatalogChangeRequest, Drug, ModelVersion, TargetProtocol
@@ -167,7 +168,7 @@ class ModelVersionActionApi(APIView):
         serializer.is_valid(raise_exception=True)
         try:
             if action == "validate":
-                run = services.model_version_validate(model_version=version, user=request.user)
+                run = engine_call(services.model_version_validate, model_version=version, user=request.user)
                 if not run.success:
                     raise ValidationError({"validation": [run.message]})
             elif action == "request-publication":

@@ -15,6 +15,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
+from mipd_web.engine_calls import engine_call
 from models_catalog import engine_adapter, integrity, selectors, services
 from models_catalog.forms import (
     DecisionForm,
@@ -157,7 +158,7 @@ def version_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     version = get_object_or_404(ModelVersion, pk=pk)
     try:
         if action == "validate":
-            run = services.model_version_validate(model_version=version, user=request.user)
+            run = engine_call(services.model_version_validate, model_version=version, user=request.user)
             if run.success:
                 messages.success(request, "Validation passed: every reference value was reproduced.")
             else:
@@ -214,7 +215,9 @@ def version_preview(request: HttpRequest, pk: int) -> HttpResponse:
     warnings: list[str] = []
     if request.GET and form.is_valid():
         try:
-            result = engine_adapter.prediction_band(document=version.document, **form.case_inputs())
+            result = engine_call(
+                engine_adapter.prediction_band, document=version.document, **form.case_inputs()
+            )
         except ValidationError as exc:
             form.add_error(None, exc)
         else:

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.roles import Role
 from accounts.selectors import user_has_role
+from mipd_web.engine_calls import engine_call
 from models_catalog.selectors import declared_measurement_kinds
 from patients import access, selectors, services
 from patients.forms import (
@@ -108,7 +109,9 @@ def patient_detail(request: HttpRequest, pk: Any) -> HttpResponse:
         form = StartingDoseForm(request.GET, drugs=selectors.pgx_drugs())
         extra["starting_dose_form"] = form
         if form.is_valid():
-            extra["starting_dose"] = selectors.genotype_starting_dose(patient=patient, **form.cleaned_data)
+            extra["starting_dose"] = engine_call(
+                selectors.genotype_starting_dose, patient=patient, **form.cleaned_data
+            )
     return render(request, "patients/detail.html", detail_context(request, patient, **extra))
 
 

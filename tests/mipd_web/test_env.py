@@ -8,6 +8,7 @@ from mipd_web.env import (
     ConfigurationError,
     env_bool,
     env_database,
+    env_float,
     env_int,
     env_list,
     env_log_level,
@@ -152,3 +153,17 @@ def test_env_proxy_ssl_header_is_opt_in(monkeypatch: pytest.MonkeyPatch) -> None
     with pytest.raises(ConfigurationError) as exc_info:
         env_proxy_ssl_header("SECURE_PROXY_SSL_HEADER")
     assert_one_line_naming(exc_info, "SECURE_PROXY_SSL_HEADER")
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("10", 10.0), ("2.5", 2.5), (" 0.1 ", 0.1)])
+def test_env_float_reads_decimal_numbers(monkeypatch: pytest.MonkeyPatch, raw: str, expected: float) -> None:
+    monkeypatch.setenv("ENGINE_REQUEST_BUDGET_S", raw)
+    assert env_float("ENGINE_REQUEST_BUDGET_S", default=10.0, minimum=0.1) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("raw", ["ten", "nan", "inf", "0.01", "-1"])
+def test_env_float_refuses_words_non_finite_and_too_small(monkeypatch: pytest.MonkeyPatch, raw: str) -> None:
+    monkeypatch.setenv("ENGINE_REQUEST_BUDGET_S", raw)
+    with pytest.raises(ConfigurationError) as exc_info:
+        env_float("ENGINE_REQUEST_BUDGET_S", default=10.0, minimum=0.1)
+    assert_one_line_naming(exc_info, "ENGINE_REQUEST_BUDGET_S")
