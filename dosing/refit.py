@@ -1,0 +1,118 @@
+"""Refit: a Bayesian update for every active course of a drug, after an engine or library release.
+
+Nothing about the patients changed, so unlike :func:`dosing.services.update_request` a refit supersedes no
+recommendation when it is queued: a pending one stays reviewable until the refit's own result replaces it
+(``_recommendation_store``), and a signed one (approved, modified, rejected) is never touched. A course whose
+update is still queued or running is skipped: that update already fits the data as recorded. Each update is
+queued through the outbox in its course's own transaction, so a broker that is down leaves it pending for
+the beat's dispatcher, never lost.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+
+from accounts.roles import Role
+from accounts.selectors import user_has_role
+from audit import context
+from dosing.models import BayesianUpdate, TherapyCourse
+from dosing.outbox import outbox_add
+from dosing.services import updates_reap
+from models_catalog.models import Drug, ModelVersion
+
+Status = BayesianUpdate.Status
+PENDING = (Status.QUEUED, Status.RUNNING)
+
+
+@dataclass(frozen=True)
+class RefitQueued:
+    courses: int  # active courses of the drug (on the model version, when one was named)
+    update_ids: tuple[int, ...]  # the updates queued, one per course
+    skipped_pending: int  # courses left alone: an update of theirs was already queued or running
+
+
+@dataclass(frozen=True)
+class RefitProgress:
+    counts: dict[str, int]  # update status -> how many of the refit's updates are in it
+    waited_s: float
+
+    @property
+    def pending(self) -> int:
+        return sum(self.counts.get(status, 0) for status in PENDING)
+
+
+def refit_scope(*, drug: str, model_version: str = "") -> tuple[Drug, ModelVersion | None]:
+    """The drug by name and, when given, one of its model versions as ``MODEL_ID@VERSION`` or ``VERSION``."""
+    found = Drug.objects.filter(name=drug).first()
+    if found is None:
+        known = ", ".join(Drug.objects.order_by("name").values_list("name", flat=True)) or "none"
+        raise ValidationError({"drug": [f"no drug '{drug}' (known: {known})"]})
+    if not model_version:
+        return found, None
+    model_id, _, version = model_version.rpartition("@")
+    versions = ModelVersion.objects.filter(drug=found, version=version)
+    if model_id:
+        versions = versions.filter(model_id=model_id)
+    matches = list(versions[:2])
+    if len(matches) != 1:
+        labels = ", ".join(
+            f"{v.model_id}@{v.version}" for v in ModelVersion.objects.filter(drug=found).order_by("model_id")
+        )
+        problem = "matches several versions, name one as MODEL_ID@VERSION" if matches else "is not one"
+        raise ValidationError({"model_version": [f"'{model_version}' {problem} of {drug} (its: {labels})"]})
+    return found, matches[0]
+
+
+def refit_queue(
+    *, drug: Drug, user: AbstractBaseUser, model_version: ModelVersion | None = None
+) -> RefitQueued:
+    """Queue an update for every active course of ``drug`` (on ``model_version`` only, when given)."""
+    if not user_has_role(user=user, role=Role.CLINICIAN):
+        raise PermissionDenied("only clinicians request Bayesian updates")
+    courses = TherapyCourse.objects.filter(drug=drug, status=TherapyCourse.Status.ACTIVE)
+    if model_version is not None:
+        courses = courses.filter(model_version=model_version)
+    course_ids = list(courses.order_by("pk").values_list("pk", flat=True))
+    label = f" on {model_version.model_id}@{model_version.version}" if model_version else ""
+    trigger = f"refit of the active {drug.name} courses{label}"
+    queued: list[int] = []
+    skipped = 0
+    with context.acting_as(user), context.because(trigger):
+        updates_reap()  # a dead worker's update is not "pending": fail it with its reason first
+        for course_id in course_ids:
+            with transaction.atomic():
+                # The lock update_request takes: no other update of this course is queued meanwhile.
+                course = TherapyCourse.objects.select_for_update().filter(pk=course_id).first()
+                if course is None or course.status != TherapyCourse.Status.ACTIVE:
+                    continue  # closed since the list was read: nothing to refit
+                if course.updates.filter(status__in=PENDING).exists():
+                    skipped += 1
+                    continue
+                update = BayesianUpdate.objects.create(
+                    course=course, trigger=trigger, requested_by=user, model_version=course.model_version
+                )
+                outbox_add(update=update)
+            queued.append(update.pk)
+    return RefitQueued(courses=len(course_ids), update_ids=tuple(queued), skipped_pending=skipped)
+
+
+def refit_progress(*, update_ids: tuple[int, ...]) -> RefitProgress:
+    rows = BayesianUpdate.objects.filter(pk__in=update_ids).values_list("status", flat=True)
+    return RefitProgress(counts=dict(Counter(rows)), waited_s=0.0)
+
+
+def refit_wait(*, update_ids: tuple[int, ...], timeout_s: float, poll_s: float = 1.0) -> RefitProgress:
+    """Poll until every update of the refit has finished or ``timeout_s`` has passed; the last counts."""
+    started = time.monotonic()
+    while True:
+        progress = refit_progress(update_ids=update_ids)
+        waited = time.monotonic() - started
+        if progress.pending == 0 or waited >= timeout_s:
+            return RefitProgress(counts=progress.counts, waited_s=waited)
+        time.sleep(min(poll_s, max(timeout_s - waited, 0.0)))
