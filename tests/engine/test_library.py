@@ -212,6 +212,7 @@ _SIMPLE_FORMS = {
     "age": "years",
     "albumin": "g/L",
     "schwartz_bedside": "mL/min/1.73m2",
+    "postmenstrual_age": "weeks",
 }
 _CG_KEYS = {"from", "weight_basis", "cap_ml_per_min", "scr_floor_mg_per_dl", "scr_floor_min_age_years"}
 _WEIGHT_BASES = {"total", "ideal", "adjusted", "lesser_of_total_and_ideal"}
