@@ -1,10 +1,10 @@
 """Where each model covariate comes from in a patient's record, and its values over time.
 
 A catalog model declares, next to its model file, ``covariate_sources``: for each covariate, a measurement
-(weight, height, albumin, dialysis, or any clinician-entered quantity), a demographic fact (age, sex), a
-genotype-derived phenotype, or a clinical equation (Cockcroft-Gault with the model's weight rule, cap and
-creatinine floor; CKD-EPI 2021; bedside Schwartz; body surface area; postmenstrual age from the gestational
-age at birth and the birth date). :func:`resolve_covariates` turns the
+(weight, height, serum creatinine, albumin, dialysis, or any clinician-entered quantity), a demographic fact
+(age, sex), a genotype-derived phenotype, or a clinical equation (Cockcroft-Gault with the model's weight
+rule, cap and creatinine floor; CKD-EPI 2021; bedside Schwartz; body surface area; postmenstrual age from the
+gestational age at birth and the birth date). :func:`resolve_covariates` turns the
 patient's facts into the piecewise-constant covariates of a case (a value at time 0 and changes later), with
 every derivation and every assumption stated so the clinician can check it.
 
@@ -60,6 +60,7 @@ SOURCE_FORMS = frozenset(
     {
         "weight",
         "height",
+        "serum_creatinine",
         "age",
         "postmenstrual_age",
         "albumin",
@@ -76,6 +77,7 @@ SOURCE_FORMS = frozenset(
 _INPUTS = {  # the measurement kinds each form reads
     "weight": ("weight",),
     "height": ("height",),
+    "serum_creatinine": ("serum_creatinine",),
     "albumin": ("albumin",),
     "bsa": ("weight", "height"),
     "cockcroft_gault": ("weight", "serum_creatinine"),
@@ -232,7 +234,7 @@ def _derive(
             raise _Missing(f"{name} needs the patient's sex (male or female) for its equation")
         return facts.sex
 
-    if form in ("weight", "height", "albumin"):
+    if form in ("weight", "height", "serum_creatinine", "albumin"):
         value = measured(form)
         return CovariateDerivation(name, value, CANONICAL_UNITS[form], f"{form} as measured")
     if form == "dialysis":

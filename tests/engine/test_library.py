@@ -209,6 +209,7 @@ PGX_TABLES = Path(__file__).resolve().parents[2] / "mipd_engine" / "pgx" / "tabl
 _SIMPLE_FORMS = {
     "weight": "kg",
     "height": "cm",
+    "serum_creatinine": "mg/dL",
     "age": "years",
     "albumin": "g/L",
     "schwartz_bedside": "mL/min/1.73m2",
