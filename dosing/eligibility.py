@@ -1,6 +1,7 @@
 """May this model be used for this patient? The model's validity domain against the patient's record.
 
-The facts come from the record at the time of the check: age, the latest weight, height and creatinine, a
+The facts come from the record at the time of the check: age, the latest weight, height and creatinine, the
+postmenstrual age (when the gestational age at birth is recorded), a
 model-independent Cockcroft-Gault clearance, the model's own covariate values over the course, and the
 dialysis, CRRT and ECMO sessions of the course (from a week before its origin: a patient on maintenance
 haemodialysis is "on haemodialysis" between sessions). When a model's hard domain excludes the patient, the
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from dosing.adapters import CaseBuildError, model_covariates, patient_facts
 from dosing.administration import allowed_routes
 from mipd_engine import clinical_equations as eq
-from mipd_engine.covariate_sources import DIALYSIS_STATUS_H, PatientFacts, ResolvedCovariates
+from mipd_engine.covariate_sources import DAYS_PER_YEAR, DIALYSIS_STATUS_H, PatientFacts, ResolvedCovariates
 from mipd_engine.domain import DomainCheck, DomainFacts, check_domain
 from mipd_engine.errors import InvalidInputError
 from mipd_engine.model import PopulationModel, parse_model
@@ -32,10 +33,23 @@ def _latest(facts: PatientFacts, kind: str, at_h: float) -> float | None:
 
 def domain_facts(facts: PatientFacts, resolved: ResolvedCovariates | None, *, now_h: float) -> DomainFacts:
     """What the domain check reads, at ``now_h`` (hours from the case origin)."""
-    age = None if facts.age_years_at_origin is None else facts.age_years_at_origin + now_h / (24 * 365.25)
+    age = (
+        None
+        if facts.age_years_at_origin is None
+        else facts.age_years_at_origin + now_h / (24 * DAYS_PER_YEAR)
+    )
     weight = _latest(facts, "weight", now_h)
     height = _latest(facts, "height", now_h)
     scr = _latest(facts, "serum_creatinine", now_h)
+    gestational_age = _latest(facts, "gestational_age_at_birth", now_h)
+    pma = None
+    if age is not None and gestational_age is not None:
+        try:
+            pma = eq.postmenstrual_age_weeks(
+                gestational_age_at_birth_weeks=gestational_age, postnatal_age_days=age * DAYS_PER_YEAR
+            ).value
+        except InvalidInputError:
+            pma = None
     crcl = None
     if None not in (age, weight, scr) and facts.sex in ("male", "female"):
         try:
@@ -48,6 +62,7 @@ def domain_facts(facts: PatientFacts, resolved: ResolvedCovariates | None, *, no
             ("age_years", age),
             ("weight_kg", weight),
             ("height_cm", height),
+            ("postmenstrual_age_weeks", pma),
             ("serum_creatinine_mg_per_dl", scr),
             ("crcl_ml_per_min", crcl),
         )

@@ -35,6 +35,7 @@ __all__ = [
     "deindexed_egfr_ml_per_min",
     "ideal_body_weight_kg",
     "lean_body_weight_kg",
+    "postmenstrual_age_weeks",
     "schwartz_bedside",
 ]
 
@@ -52,6 +53,9 @@ HEIGHT_MAX_CM = 250.0
 AGE_MAX_YEARS = 120.0
 SCR_MIN_MG_PER_DL = 0.1  # 8.8 µmol/L: lower values are a unit mix-up (µmol/L entered as mg/dL or vice versa)
 SCR_MAX_MG_PER_DL = 30.0  # 2653 µmol/L
+GESTATIONAL_AGE_MIN_WEEKS = 20.0  # births before 20 weeks are not live-born infants a dose is computed for
+GESTATIONAL_AGE_MAX_WEEKS = 45.0
+DAYS_PER_WEEK = 7.0
 EGFR_MAX_ML_PER_MIN_PER_1_73M2 = 1000.0
 BSA_MAX_M2 = 5.0
 
@@ -85,6 +89,10 @@ SOURCE_CKD_EPI_2021 = (
 SOURCE_SCHWARTZ_2009 = (
     "Schwartz GJ, Muñoz A, Schneider MF, et al. New equations to estimate GFR in children with CKD. "
     "J Am Soc Nephrol 2009;20:629-37."
+)
+SOURCE_AGE_TERMINOLOGY = (
+    "American Academy of Pediatrics, Committee on Fetus and Newborn. Age terminology during the perinatal "
+    "period. Pediatrics 2004;114:1362-4."
 )
 SOURCE_CREATININE_UNITS = (
     "Molar mass of creatinine 113.12 g/mol: 1 mg/dL = 88.4 µmol/L (KDIGO 2012 Clinical Practice Guideline "
@@ -757,4 +765,49 @@ def schwartz_bedside(*, height_cm: float, scr_mg_per_dl: float, age_years: float
         formula="eGFR = 0.413 × height [cm] / SCr [mg/dL] (bedside Schwartz)",
         source=SOURCE_SCHWARTZ_2009,
         notes=tuple(notes),
+    )
+
+
+def postmenstrual_age_weeks(*, gestational_age_at_birth_weeks: float, postnatal_age_days: float) -> Derived:
+    """Postmenstrual age: gestational age at birth plus the time since birth (chronological age).
+
+    ``PMA [weeks] = gestational age at birth [weeks] + postnatal age [days] / 7``
+
+    Parameters
+    ----------
+    gestational_age_at_birth_weeks : float
+        Gestational age at birth, completed weeks and days as a decimal, weeks (20-45).
+    postnatal_age_days : float
+        Time since birth, days (>= 0).
+
+    Returns
+    -------
+    Derived
+        Postmenstrual age in weeks.
+
+    Notes
+    -----
+    Neonatal clearance models use PMA as the maturation clock. Beyond infancy PMA is rarely used; no note is
+    added for older children, whose models should use the age in years instead.
+
+    References
+    ----------
+    American Academy of Pediatrics, Committee on Fetus and Newborn. Age terminology during the perinatal
+    period. Pediatrics 2004;114:1362-4.
+    """
+    ga = _number("gestational_age_at_birth_weeks", gestational_age_at_birth_weeks)
+    if not GESTATIONAL_AGE_MIN_WEEKS <= ga <= GESTATIONAL_AGE_MAX_WEEKS:
+        raise InvalidInputError(
+            "gestational_age_at_birth_weeks",
+            f"must be between {GESTATIONAL_AGE_MIN_WEEKS:g} and {GESTATIONAL_AGE_MAX_WEEKS:g} weeks, "
+            f"got {ga:g}",
+        )
+    days = _number("postnatal_age_days", postnatal_age_days)
+    if days < 0:
+        raise InvalidInputError("postnatal_age_days", f"must be >= 0 days, got {days:g}")
+    return Derived(
+        value=ga + days / DAYS_PER_WEEK,
+        unit="weeks",
+        formula="PMA = gestational age at birth [weeks] + postnatal age [days] / 7",
+        source=SOURCE_AGE_TERMINOLOGY,
     )

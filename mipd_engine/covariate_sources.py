@@ -1,9 +1,10 @@
 """Where each model covariate comes from in a patient's record, and its values over time.
 
 A catalog model declares, next to its model file, ``covariate_sources``: for each covariate, a measurement
-(weight, height, albumin, dialysis, or any clinician-entered quantity), a demographic fact (age, sex), a
-genotype-derived phenotype, or a clinical equation (Cockcroft-Gault with the model's weight rule, cap and
-creatinine floor; CKD-EPI 2021; bedside Schwartz; body surface area). :func:`resolve_covariates` turns the
+(weight, height, serum creatinine, albumin, dialysis, or any clinician-entered quantity), a demographic fact
+(age, sex), a genotype-derived phenotype, or a clinical equation (Cockcroft-Gault with the model's weight
+rule, cap and creatinine floor; CKD-EPI 2021; bedside Schwartz; body surface area; postmenstrual age from the
+gestational age at birth and the birth date). :func:`resolve_covariates` turns the
 patient's facts into the piecewise-constant covariates of a case (a value at time 0 and changes later), with
 every derivation and every assumption stated so the clinician can check it.
 
@@ -16,6 +17,10 @@ Semantics follow each covariate's ``variation`` in the model file:
   constant).
 * ``baseline``: the value at time 0 holds for the whole course. A later value that differs is not used: it is
   reported in ``baseline_conflicts`` (the caller must stop: a new course, or another model, is needed).
+
+Postmenstrual age advances with the clock, not with measurements: it is recomputed every
+:data:`AGE_STEP_H` hours up to the time the facts are as of (a neonate's clearance matures by several per
+cent a week).
 
 Before the first measurement the first value is used, and a note says so. Times are hours from the case
 origin (the first dose).
@@ -45,14 +50,19 @@ CANONICAL_UNITS = {
     "height": "cm",
     "serum_creatinine": "mg/dL",
     "albumin": "g/L",
+    "gestational_age_at_birth": "weeks",
 }
 INTERPOLATION_STEP_H = 6.0
 DIALYSIS_STATUS_H = 7 * 24.0
+AGE_STEP_H = 24.0
+DAYS_PER_YEAR = 365.25  # the age in years is days since birth / 365.25 (as the patient record computes it)
 SOURCE_FORMS = frozenset(
     {
         "weight",
         "height",
+        "serum_creatinine",
         "age",
+        "postmenstrual_age",
         "albumin",
         "dialysis",
         "bsa",
@@ -67,11 +77,13 @@ SOURCE_FORMS = frozenset(
 _INPUTS = {  # the measurement kinds each form reads
     "weight": ("weight",),
     "height": ("height",),
+    "serum_creatinine": ("serum_creatinine",),
     "albumin": ("albumin",),
     "bsa": ("weight", "height"),
     "cockcroft_gault": ("weight", "serum_creatinine"),
     "ckd_epi_2021": ("serum_creatinine",),
     "schwartz_bedside": ("height", "serum_creatinine"),
+    "postmenstrual_age": ("gestational_age_at_birth",),
 }
 _OPTIONS = {
     "bsa": {"method"},
@@ -215,14 +227,14 @@ def _derive(
     def age() -> float:
         if facts.age_years_at_origin is None:
             raise _Missing(f"{name} needs the birth date")
-        return facts.age_years_at_origin + time_h / (24 * 365.25)
+        return facts.age_years_at_origin + time_h / (24 * DAYS_PER_YEAR)
 
     def sex() -> str:
         if facts.sex not in ("male", "female"):
             raise _Missing(f"{name} needs the patient's sex (male or female) for its equation")
         return facts.sex
 
-    if form in ("weight", "height", "albumin"):
+    if form in ("weight", "height", "serum_creatinine", "albumin"):
         value = measured(form)
         return CovariateDerivation(name, value, CANONICAL_UNITS[form], f"{form} as measured")
     if form == "dialysis":
@@ -279,6 +291,11 @@ def _derive(
         if spec.get("deindexed"):
             bsa = eq.bsa_m2(weight_kg=measured("weight"), height_cm=measured("height"))
             result = eq.deindexed_egfr_ml_per_min(egfr_ml_per_min_per_1_73m2=result.value, bsa_m2=bsa.value)
+    elif form == "postmenstrual_age":
+        result = eq.postmenstrual_age_weeks(
+            gestational_age_at_birth_weeks=measured("gestational_age_at_birth"),
+            postnatal_age_days=age() * DAYS_PER_YEAR,
+        )
     elif form == "schwartz_bedside":
         result = eq.schwartz_bedside(
             height_cm=measured("height"), scr_mg_per_dl=measured("serum_creatinine"), age_years=age()
@@ -302,8 +319,13 @@ def resolve_covariates(
         if t is not None and t > 0
     }
     horizon = float("inf") if facts.now_h is None else facts.now_h
+    clock_times: set[float] = set()
+    if math.isfinite(horizon) and any(sources[name]["from"] == "postmenstrual_age" for name in names):
+        clock_times = {AGE_STEP_H * k for k in range(1, math.ceil(horizon / AGE_STEP_H))}
     change_times = sorted(
-        t for t in {t for kind in series for t, _ in series[kind] if t > 0} | session_times if t <= horizon
+        t
+        for t in {t for kind in series for t, _ in series[kind] if t > 0} | session_times | clock_times
+        if t <= horizon
     )
     notes: list[str] = []
     for kind, values in series.items():

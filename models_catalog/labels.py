@@ -21,6 +21,7 @@ MEASUREMENT_LABELS = {
     "height": "height",
     "serum_creatinine": "serum creatinine",
     "albumin": "albumin",
+    "gestational_age_at_birth": "gestational age at birth",
     "hematocrit": "haematocrit",
     "donor_deceased": "deceased-donor kidney (1 yes, 0 no)",
     "crcl_measured_per_1_73m2": "measured creatinine clearance (24-h urine, per 1.73 m²)",

@@ -15,8 +15,9 @@ KIND_CHOICES = [
     ("height", "Height"),
     ("serum_creatinine", "Serum creatinine"),
     ("albumin", "Albumin"),
+    ("gestational_age_at_birth", "Gestational age at birth"),
 ]
-UNIT_HINT = "kg, g, lb · cm, m, in · mg/dL, µmol/L · g/L, g/dL"
+UNIT_HINT = "kg, g, lb · cm, m, in · mg/dL, µmol/L · g/L, g/dL · weeks"
 
 
 class PageForm(forms.Form):

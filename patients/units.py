@@ -11,6 +11,7 @@ _FACTORS = {
     "weight": {"kg": 1.0, "g": 1e-3, "lb": 0.45359237},
     "height": {"cm": 1.0, "m": 100.0, "in": 2.54},
     "albumin": {"g/l": 1.0, "g/dl": 10.0},
+    "gestational_age_at_birth": {"weeks": 1.0, "week": 1.0, "wk": 1.0},
 }
 # Plausible ranges in the canonical unit: outside them the entry is refused (a typo, or the wrong unit).
 PLAUSIBLE = {
@@ -18,6 +19,7 @@ PLAUSIBLE = {
     "height": (20.0, 260.0),
     "serum_creatinine": (0.05, 30.0),
     "albumin": (5.0, 70.0),
+    "gestational_age_at_birth": (20.0, 45.0),  # weeks; as clinical_equations.postmenstrual_age_weeks
 }
 
 

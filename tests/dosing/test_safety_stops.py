@@ -275,21 +275,35 @@ def test_a_child_on_an_adult_model_is_refused_with_the_reason(library, clinician
 
 
 def test_the_refusal_lists_the_published_models_whose_domain_fits(library, clinician) -> None:
-    """Tobramycin Hennig 2008 is paediatric: an adult is refused and no other tobramycin model fits; an
-    adult on amikacin is fine. The alternatives come from every published version of the same drug."""
+    """Tobramycin Hennig 2008 is paediatric: an adult is refused. Conil 2011 (ICU adults) is listed once the
+    record holds the height its clearance needs. The alternatives come from every published version of the
+    same drug."""
     adult = make_patient(clinician, mrn="ADULT-CF", age_years=30)
     version = published("tobramycin-hennig-2008")
-    with pytest.raises(services.ModelNotApplicable) as refusal:
-        services.course_open(
-            patient=adult,
-            model_version=version,
-            target_protocol=protocol("tobramycin", "trough"),
-            indication="CF",
-            user=clinician,
-            no_organ_support_confirmed=True,
-        )
-    assert "age 30 years lies above the model's domain (0.5-18 years)" in refusal.value.stop.message
-    assert refusal.value.stop.alternatives == []
+
+    def refusal_alternatives() -> list[str]:
+        with pytest.raises(services.ModelNotApplicable) as refusal:
+            services.course_open(
+                patient=adult,
+                model_version=version,
+                target_protocol=protocol("tobramycin", "trough"),
+                indication="CF",
+                user=clinician,
+                no_organ_support_confirmed=True,
+            )
+        assert "age 30 years lies above the model's domain (0.5-18 years)" in refusal.value.stop.message
+        return [alternative["label"] for alternative in refusal.value.stop.alternatives]
+
+    assert refusal_alternatives() == []  # no height recorded: Conil 2011 cannot be used yet
+    patients.measurement_record(
+        patient=adult,
+        kind="height",
+        value=175,
+        unit="cm",
+        measured_at=timezone.now() - dt.timedelta(days=3),
+        user=clinician,
+    )
+    assert refusal_alternatives() == [str(published("tobramycin-conil-2011"))]
 
 
 def test_a_patient_who_starts_crrt_during_the_course_gets_a_stop_not_a_dose(

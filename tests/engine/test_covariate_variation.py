@@ -217,6 +217,27 @@ def test_interpolation_is_flat_before_the_first_measurement() -> None:
     assert_follows_linear_interpolation(result, measured)
 
 
+# -- the serum creatinine form ----------------------------------------------------------------------------
+
+
+def test_the_serum_creatinine_form_gives_each_measured_value_in_mg_per_dl() -> None:
+    model = parse_model(
+        make_model(
+            covariates={"SCR": {"unit": "mg/dL", "min": 0.1, "max": 2, "reference": 0.6}},
+            parameters={"CL": "TVCL * (0.6/SCR)**0.5 * exp(ETA_CL)", "V": "TVV * exp(ETA_V)"},
+        )
+    )
+    sources = parse_covariate_sources({"SCR": {"from": "serum_creatinine"}}, model)
+    facts = PatientFacts(
+        age_years_at_origin=0.05, sex="female", measurements={"serum_creatinine": [(0.0, 0.7), (30.0, 0.5)]}
+    )
+    result = resolve_covariates(sources, model, facts)
+    assert result.initial == {"SCR": 0.7}
+    assert changes_of(result, "SCR") == [(30.0, 0.5)]
+    (derivation,) = result.derivations
+    assert derivation.unit == "mg/dL"
+
+
 # -- the dialysis form -----------------------------------------------------------------------------------
 
 

@@ -209,9 +209,11 @@ PGX_TABLES = Path(__file__).resolve().parents[2] / "mipd_engine" / "pgx" / "tabl
 _SIMPLE_FORMS = {
     "weight": "kg",
     "height": "cm",
+    "serum_creatinine": "mg/dL",
     "age": "years",
     "albumin": "g/L",
     "schwartz_bedside": "mL/min/1.73m2",
+    "postmenstrual_age": "weeks",
 }
 _CG_KEYS = {"from", "weight_basis", "cap_ml_per_min", "scr_floor_mg_per_dl", "scr_floor_min_age_years"}
 _WEIGHT_BASES = {"total", "ideal", "adjusted", "lesser_of_total_and_ideal"}
@@ -517,6 +519,12 @@ def hodiamont_gentamicin() -> Scenario:
     return p, {}, [(0, 490, 0.5), (36, 420, 0.5), (72, 420, 0.5)], 1.0
 
 
+def conil_tobramycin() -> Scenario:
+    crcl, ht = 40.0, 160.0  # renal impairment, short stature: both additive terms lower CL
+    p = {"CL": 3.83 + 0.020 * (crcl - 94) + 0.052 * (ht - 172), "V1": 25.5, "Q": 4.74, "V2": 30.6}
+    return p, {"CRCL": crcl, "HT": ht}, [(0, 350, 0.5), (36, 350, 0.5), (72, 350, 0.5)], 1.0
+
+
 SCENARIOS: dict[str, Callable[[], Scenario]] = {
     "vancomycin-goti-2018": goti,
     "vancomycin-buelga-2005": buelga,
@@ -528,6 +536,7 @@ SCENARIOS: dict[str, Callable[[], Scenario]] = {
     "busulfan-choe-2012": choe_busulfan,
     "carboplatin-ekhart-2009": ekhart_carboplatin,
     "gentamicin-hodiamont-2017": hodiamont_gentamicin,
+    "tobramycin-conil-2011": conil_tobramycin,
 }
 
 
@@ -605,6 +614,15 @@ def test_gentamicin_variability_follows_the_published_cv_correlation_and_iov() -
     np.testing.assert_allclose(model.omega, correlation * np.sqrt(np.outer(variances, variances)), rtol=2e-5)
     assert model.iov_omega is not None
     np.testing.assert_allclose(np.diag(model.iov_omega), np.log1p(np.array([0.24, 0.251]) ** 2), rtol=1e-12)
+
+
+def test_tobramycin_conil_reads_omega_and_sigma_as_variances() -> None:
+    """Conil 2011 Table 2 gives NONMEM variances: Omega 0.095 / 0.045, Sigma 0.055 (proportional SD 0.2345)"""
+    model = library_model("tobramycin-conil-2011")
+    np.testing.assert_allclose(model.omega, np.diag([0.095, 0.045]), rtol=1e-12)
+    error = load(LIBRARY / "models" / "tobramycin-conil-2011.json")["model"]["outputs"]["conc"]["error"]
+    assert error["model"] == "proportional"
+    assert error["proportional"] == pytest.approx(math.sqrt(0.055), rel=1e-5)
 
 
 def test_busulfan_reproduces_the_published_dosing_scheme() -> None:

@@ -35,6 +35,15 @@ def test_model_specific_quantities_are_checked(patient, clinician, kind, value, 
     assert not CovariateMeasurement.objects.filter(kind=kind).exists()
 
 
+def test_the_gestational_age_at_birth_is_stored_in_weeks_within_20_to_45(patient, clinician) -> None:
+    stored = record(patient, clinician, "gestational_age_at_birth", 27.5, "weeks")
+    assert (stored.value, stored.unit) == (27.5, "weeks")
+    with pytest.raises(ValidationError, match="plausible range 20-45"):
+        record(patient, clinician, "gestational_age_at_birth", 275, "weeks")  # days typed as weeks
+    with pytest.raises(ValidationError, match="unknown unit"):
+        record(patient, clinician, "gestational_age_at_birth", 193, "days")
+
+
 def test_an_unknown_kind_is_refused(patient, clinician) -> None:
     with pytest.raises(ValidationError, match="unknown measurement kind"):
         record(patient, clinician, "shoe_size", 42, "EU")
