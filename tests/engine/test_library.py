@@ -49,7 +49,7 @@ def test_the_library_covers_the_requested_drugs() -> None:
     drugs = {load(path)["model"]["drug"] for path in MODEL_FILES}
     assert {"vancomycin", "amikacin", "tacrolimus", "meropenem"} <= drugs
     assert {"tobramycin", "busulfan", "carboplatin", "gentamicin"} <= drugs  # voriconazole: README (left out)
-    assert {"piperacillin"} <= drugs
+    assert {"piperacillin", "cefepime"} <= drugs
     vancomycin = [path for path in MODEL_FILES if load(path)["model"]["drug"] == "vancomycin"]
     assert len(vancomycin) >= 3
 
@@ -524,6 +524,18 @@ def klastrup_piperacillin() -> Scenario:
     return p, {"CRCL": crcl}, [(8 * i, 4000, 4) for i in range(3)], 1.0  # 4 g over 4 h every 8 h
 
 
+def jonckheere_cefepime() -> Scenario:
+    wt, crcl = 110.0, 120.0  # weight scaling of all four parameters and the renal power term both matter
+    size = wt / 70
+    p = {
+        "CL": (2.29 * (crcl / 60) ** 0.943 + 0.795) * size**0.75,
+        "V1": 10.7 * size,
+        "Q": 11.0 * size**0.75,
+        "V2": 12.2 * size,
+    }
+    return p, {"WT": wt, "CRCL": crcl}, [(0, 2000, 0.5), (8, 2000, 3), (16, 2000, 3)], 1.0
+
+
 SCENARIOS: dict[str, Callable[[], Scenario]] = {
     "vancomycin-goti-2018": goti,
     "vancomycin-buelga-2005": buelga,
@@ -536,6 +548,7 @@ SCENARIOS: dict[str, Callable[[], Scenario]] = {
     "carboplatin-ekhart-2009": ekhart_carboplatin,
     "gentamicin-hodiamont-2017": hodiamont_gentamicin,
     "piperacillin-klastrup-2020": klastrup_piperacillin,
+    "cefepime-jonckheere-2020": jonckheere_cefepime,
 }
 
 
@@ -586,6 +599,10 @@ def test_omega_is_converted_from_the_published_cv() -> None:
     assert tacrolimus.iov_omega is not None
     np.testing.assert_allclose(
         np.diag(tacrolimus.iov_omega), np.log1p(np.array([0.18, 0.35]) ** 2), rtol=1e-12
+    )
+    # Jonckheere 2020 defines its CV % as sqrt(omega^2): the variances are used as written (omega^2 = CV^2)
+    np.testing.assert_allclose(
+        np.diag(library_model("cefepime-jonckheere-2020").omega), np.array([0.246, 0.457, 0.694]) ** 2
     )
     carboplatin = library_model("carboplatin-ekhart-2009")
     assert carboplatin.iov_omega is not None
