@@ -1,6 +1,6 @@
 """Demo patients for the embedded default: realistic records built through the services, never raw writes.
 
-Six patients, each showing one part of the application (times relative to now, so the plots look current):
+Seven patients, each showing one part of the application (times relative to now, so the plots look current):
 
 * DEMO-VANCO-01, an ICU patient on vancomycin (Goti 2018) whose serum creatinine rises over three days, with
   a trough and a post-infusion level (AUC24 target 400-600 mg·h/L);
@@ -13,7 +13,10 @@ Six patients, each showing one part of the application (times relative to now, s
   septic ICU adults), a peak and an 8-h level (peak/MIC target, trough toxicity marker);
 * DEMO-GENTA-01, an adult ICU patient after a first 5 mg/kg gentamicin dose (Hodiamont 2017, critically ill
   adults), a peak 30 min after the end of the infusion and a 12-h level (peak/MIC target, trough < 1 mg/L
-  toxicity marker, intervals 24-48 h).
+  toxicity marker, intervals 24-48 h);
+* DEMO-PIPER-01, an adult ICU patient with Pseudomonas pneumonia on piperacillin-tazobactam 4 g by extended
+  (4-h) infusion every 8 h (Klastrup 2020, critically ill adults, unbound concentrations), an unbound level at
+  the end of an infusion and a trough (100 % fT>MIC with MIC 16 mg/L, trough toxicity marker).
 
 The catalog sets no single-dose cap for tacrolimus and tobramycin (a local decision) and the regimen search
 needs one, so those two courses state a prescriber's cap in their target.
@@ -391,6 +394,55 @@ def _icu_gentamicin(user: AbstractBaseUser, now: dt.datetime) -> Patient:
     return patient
 
 
+def _icu_piperacillin(user: AbstractBaseUser, now: dt.datetime) -> Patient:
+    version = _published("piperacillin-klastrup-2020")
+    patient = patients.patient_create(
+        mrn="DEMO-PIPER-01",
+        family_name="Demo-Piperacillin",
+        given_name="Sofia",
+        birth_date=_born(now, 62, 120),
+        sex=Patient.Sex.FEMALE,
+        ward="ICU",
+        user=user,
+    )
+    _consent(patient, user, ConsentRecord.Scope.MODEL_BASED_DOSING)
+    admitted = now - dt.timedelta(hours=30)
+    _measure(patient, user, "weight", 80, "kg", admitted)
+    _measure(patient, user, "height", 168, "cm", admitted)
+    # Ventilator-associated pneumonia, creatinine 0.77 mg/dL (68 umol/L): Cockcroft-Gault about 95 mL/min.
+    _measure(patient, user, "serum_creatinine", 68, "umol/L", admitted)
+    course = dosing.course_open(
+        patient=patient,
+        model_version=version,
+        target_protocol=_protocol(version, "ft_above_mic"),  # extended infusion, MIC 16 mg/L
+        indication="ventilator-associated pneumonia, Pseudomonas aeruginosa (demo)",
+        user=user,
+        no_organ_support_confirmed=True,
+    )
+    first = now - dt.timedelta(hours=26)
+    for i in range(4):  # 4 g piperacillin (+ 0.5 g tazobactam) over 4 h every 8 h; the last started 2 h ago
+        dosing.dose_record(
+            course=course,
+            given_at=first + dt.timedelta(hours=8 * i),
+            amount_mg=4000,
+            route="iv_infusion",
+            infusion_duration_h=4,
+            user=user,
+        )
+    # Unbound levels (the model's output): at the end of the third infusion and a trough before the fourth.
+    # The trough is below the MIC: 4 g every 8 h does not keep this patient above 16 mg/L all the time.
+    for after_first_h, value in ((20.0, 55.0), (23.9, 11.5)):
+        dosing.level_record(
+            course=course,
+            sampled_at=first + dt.timedelta(hours=after_first_h),
+            value=value,
+            unit="mg/L",
+            assay="unbound piperacillin, ultrafiltration and LC-MS/MS (demo)",
+            user=user,
+        )
+    return patient
+
+
 DEMOS = (
     _Demo(
         "DEMO-VANCO-01", "ICU, vancomycin (Goti 2018), rising creatinine, trough and peak", _icu_vancomycin
@@ -419,6 +471,11 @@ DEMOS = (
         "DEMO-GENTA-01",
         "ICU, urosepsis, 71 y, gentamicin 5 mg/kg (Hodiamont 2017), peak and 12-h level",
         _icu_gentamicin,
+    ),
+    _Demo(
+        "DEMO-PIPER-01",
+        "ICU, Pseudomonas pneumonia, 62 y, piperacillin 4 g by 4-h infusion q8h (Klastrup 2020), two levels",
+        _icu_piperacillin,
     ),
 )
 

@@ -616,12 +616,15 @@ def time_above_thresholds(grid: np.ndarray, values: np.ndarray, thresholds: np.n
     left, right = values[:, :-1], values[:, 1:]
     high = np.maximum(left, right)
     width = high - np.minimum(left, right)
-    # A flat segment is above the threshold entirely or not at all: a tiny width makes the ramp a step.
-    inverse_width = 1.0 / np.maximum(width, np.finfo(float).tiny)
+    # A flat segment (a continuous infusion at steady state) is above the threshold entirely or not at all.
+    # The excess is clipped to [0, width] before dividing, so no ratio can overflow, however thin the ramp.
+    ramp = width > 0
+    denominator = np.where(ramp, width, 1.0)
     dt = np.diff(grid)
     result = np.empty((values.shape[0], len(thresholds)))
     for k, threshold in enumerate(np.asarray(thresholds, dtype=float)):
-        share = np.clip((high - threshold) * inverse_width, 0.0, 1.0)
+        excess = high - threshold
+        share = np.where(ramp, np.clip(excess, 0.0, width) / denominator, excess > 0)
         result[:, k] = share @ dt
     return result
 

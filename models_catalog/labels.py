@@ -30,6 +30,7 @@ MEASUREMENT_LABELS = {
 OUTPUT_LABELS = {
     "conc": "concentration",
     "conc_immunoassay": "concentration (immunoassay)",
+    "conc_unbound": "unbound concentration",
 }
 
 

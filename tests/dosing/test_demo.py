@@ -1,4 +1,4 @@
-"""Demo patients: six realistic records on the published library, each course updated, seeded once."""
+"""Demo patients: seven realistic records on the published library, each course updated, seeded once."""
 
 from __future__ import annotations
 
@@ -16,7 +16,15 @@ from patients.models import ConsentRecord, CovariateMeasurement, Genotype, Patie
 
 pytestmark = pytest.mark.django_db
 
-MRNS = {"DEMO-VANCO-01", "DEMO-TACRO-01", "DEMO-MP-01", "DEMO-TOBRA-01", "DEMO-AMIKA-01", "DEMO-GENTA-01"}
+MRNS = {
+    "DEMO-VANCO-01",
+    "DEMO-TACRO-01",
+    "DEMO-MP-01",
+    "DEMO-TOBRA-01",
+    "DEMO-AMIKA-01",
+    "DEMO-GENTA-01",
+    "DEMO-PIPER-01",
+}
 
 
 @pytest.fixture
@@ -49,11 +57,11 @@ def row_counts() -> dict[str, int]:
 
 
 @pytest.mark.usefixtures("celery_eager")
-def test_it_creates_six_patients_whose_courses_are_updated(
+def test_it_creates_seven_patients_whose_courses_are_updated(
     demo_clinician: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
     lines = seed(demo_clinician, django_capture_on_commit_callbacks)
-    assert len(lines) == 6
+    assert len(lines) == 7
     assert all("created" in line for line in lines), lines
     assert set(Patient.objects.values_list("mrn", flat=True)) == MRNS
     drugs = {
@@ -65,6 +73,7 @@ def test_it_creates_six_patients_whose_courses_are_updated(
         "DEMO-TOBRA-01": "tobramycin",
         "DEMO-AMIKA-01": "amikacin",
         "DEMO-GENTA-01": "gentamicin",
+        "DEMO-PIPER-01": "piperacillin",
     }
     for course in TherapyCourse.objects.all():
         latest = course.updates.order_by("-pk").first()
@@ -126,6 +135,34 @@ def test_each_patient_shows_what_the_issue_asked_for(
     assert len(update.inputs["observations"]) == 2, "the peak and the 12-h level enter the fit"
     regimens = update.results["regimens"]
     assert regimens and {regimen["interval_h"] for regimen in regimens} <= {24, 36, 48}
+
+
+@pytest.mark.usefixtures("celery_eager")
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # no overflow in the search (flat curves once did)
+def test_the_piperacillin_patient_is_on_extended_infusion_with_unbound_levels(
+    demo_clinician: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    seed(demo_clinician, django_capture_on_commit_callbacks)
+    piper = TherapyCourse.objects.get(patient__mrn="DEMO-PIPER-01")
+    assert piper.patient.ward == "ICU"
+    assert piper.model_version.model_id == "piperacillin-klastrup-2020"  # critically ill adults, unbound
+    assert piper.target["metric"] == "ft_above_mic" and piper.target["mic_mg_per_l"] == 16
+    assert piper.target["output"] == "conc_unbound" and piper.target["infusion_duration_h"] == 4
+    doses = list(piper.doses.order_by("given_at"))
+    assert {(dose.amount_mg, dose.infusion_duration_h) for dose in doses} == {(4000, 4)}
+    gaps = {(b.given_at - a.given_at).total_seconds() for a, b in itertools.pairwise(doses)}
+    assert gaps == {8 * 3600}
+    assert set(piper.levels.values_list("plausibility", flat=True)) == {"accepted"}
+    update = piper.updates.order_by("-pk").first()
+    assert update.status == BayesianUpdate.Status.SUCCEEDED, update.error
+    assert len(update.inputs["observations"]) == 2, "the end-of-infusion level and the trough enter the fit"
+    # The trough (11.5 mg/L) is below the MIC: 4 g q8h misses 100 % fT>MIC, and the best regimen keeps the
+    # 4-h infusion but shortens the interval (4 g q6h, the 16 g/day ceiling), with no toxicity marker hit.
+    best, *others = update.results["regimens"]
+    assert (best["dose_mg"], best["interval_h"], best["duration_h"]) == (4000, 6, 4)
+    assert best["pta"] > 0.9 and best["p_toxic"] == 0
+    current = next(r for r in others if (r["dose_mg"], r["interval_h"]) == (4000, 8))
+    assert current["pta"] < 0.5
 
 
 @pytest.mark.usefixtures("celery_eager")

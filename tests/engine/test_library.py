@@ -49,6 +49,7 @@ def test_the_library_covers_the_requested_drugs() -> None:
     drugs = {load(path)["model"]["drug"] for path in MODEL_FILES}
     assert {"vancomycin", "amikacin", "tacrolimus", "meropenem"} <= drugs
     assert {"tobramycin", "busulfan", "carboplatin", "gentamicin"} <= drugs  # voriconazole: README (left out)
+    assert {"piperacillin", "cefepime"} <= drugs
     vancomycin = [path for path in MODEL_FILES if load(path)["model"]["drug"] == "vancomycin"]
     assert len(vancomycin) >= 3
 
@@ -525,6 +526,24 @@ def conil_tobramycin() -> Scenario:
     return p, {"CRCL": crcl, "HT": ht}, [(0, 350, 0.5), (36, 350, 0.5), (72, 350, 0.5)], 1.0
 
 
+def klastrup_piperacillin() -> Scenario:
+    crcl = 140.0  # augmented renal clearance, where the linear renal term dominates
+    p = {"CL": 2.25 + 0.119 * crcl, "V": 35.8}
+    return p, {"CRCL": crcl}, [(8 * i, 4000, 4) for i in range(3)], 1.0  # 4 g over 4 h every 8 h
+
+
+def jonckheere_cefepime() -> Scenario:
+    wt, crcl = 110.0, 120.0  # weight scaling of all four parameters and the renal power term both matter
+    size = wt / 70
+    p = {
+        "CL": (2.29 * (crcl / 60) ** 0.943 + 0.795) * size**0.75,
+        "V1": 10.7 * size,
+        "Q": 11.0 * size**0.75,
+        "V2": 12.2 * size,
+    }
+    return p, {"WT": wt, "CRCL": crcl}, [(0, 2000, 0.5), (8, 2000, 3), (16, 2000, 3)], 1.0
+
+
 SCENARIOS: dict[str, Callable[[], Scenario]] = {
     "vancomycin-goti-2018": goti,
     "vancomycin-buelga-2005": buelga,
@@ -537,6 +556,8 @@ SCENARIOS: dict[str, Callable[[], Scenario]] = {
     "carboplatin-ekhart-2009": ekhart_carboplatin,
     "gentamicin-hodiamont-2017": hodiamont_gentamicin,
     "tobramycin-conil-2011": conil_tobramycin,
+    "piperacillin-klastrup-2020": klastrup_piperacillin,
+    "cefepime-jonckheere-2020": jonckheere_cefepime,
 }
 
 
@@ -587,6 +608,10 @@ def test_omega_is_converted_from_the_published_cv() -> None:
     assert tacrolimus.iov_omega is not None
     np.testing.assert_allclose(
         np.diag(tacrolimus.iov_omega), np.log1p(np.array([0.18, 0.35]) ** 2), rtol=1e-12
+    )
+    # Jonckheere 2020 defines its CV % as sqrt(omega^2): the variances are used as written (omega^2 = CV^2)
+    np.testing.assert_allclose(
+        np.diag(library_model("cefepime-jonckheere-2020").omega), np.array([0.246, 0.457, 0.694]) ** 2
     )
     carboplatin = library_model("carboplatin-ekhart-2009")
     assert carboplatin.iov_omega is not None
@@ -674,3 +699,18 @@ def test_goti_reproduces_posologyr_time_to_trough() -> None:
     simulator = goti_simulator(Dose(0, 1500, route="iv_infusion", duration_h=2))
     before, after = simulator.predict([11.1, 11.2], eta=POSOLOGYR_ETA).outputs["conc"][0]
     assert before > 10 > after
+
+
+def test_piperacillin_reproduces_the_published_half_lives_and_renal_fractions() -> None:
+    """Klastrup 2020 Results: t1/2 4.3 / 2.1 / 1.4 h and renal share of clearance 61.3 / 80.9 / 87.3 % at CrCL
+    30 / 80 / 130 mL/min (2-3 significant digits); the half-life is read off the engine's simulated decay."""
+    model = library_model("piperacillin-klastrup-2020")
+    for crcl, half_life_h, renal_percent in ((30, 4.3, 61.3), (80, 2.1, 80.9), (130, 1.4, 87.3)):
+        record = PatientRecord(covariates={"CRCL": crcl}, doses=(Dose(0, 4000, route="iv_bolus"),))
+        early, late = simulate(model, record, np.array([1.0, 5.0])).outputs["conc_unbound"][0]
+        observed = math.log(2) * 4.0 / math.log(early / late)
+        assert observed == pytest.approx(half_life_h, abs=0.05)
+        clearance = math.log(2) / observed * 35.8
+        assert 100 * 0.119 * crcl / clearance == pytest.approx(renal_percent, abs=0.05)
+    # IIV 57.4 % CV as ln(1 + CV^2) (0.2848), not PKPDsim's CV^2 (0.3295)
+    assert model.omega[0, 0] == pytest.approx(math.log1p(0.574**2), rel=1e-12)

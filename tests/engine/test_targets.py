@@ -12,7 +12,7 @@ from mipd_engine.events import Dose, PatientRecord
 from mipd_engine.exposure import Window, cmax, time_above
 from mipd_engine.model import parse_model
 from mipd_engine.simulation import PatientSimulator
-from mipd_engine.targets import Target, metric_values
+from mipd_engine.targets import Target, metric_values, time_above_thresholds
 
 CL, V, KA = 4.0, 50.0, 1.3
 ETA = np.array([[0.0], [0.3], [-0.4]])  # ETA_CL
@@ -291,6 +291,28 @@ def test_a_fraction_target_may_be_one_sided():
     assert target.high == math.inf
     assert target.attained(np.array([0.49, 0.5, 1.0])).tolist() == [False, True, True]
     assert Target("ft_above_mic", 1.0, 1.0, mic_mg_per_l=1).metric_only().high == math.inf
+
+
+def test_time_above_a_flat_curve_is_exact_and_raises_no_overflow():
+    """Regression: a steady continuous infusion gives flat segments; the share of a flat segment above the MIC
+    used 1/tiny as its slope and overflowed (RuntimeWarning) on the way to 0 or 1."""
+    grid = np.array([0.0, 1.0, 2.0, 3.0])
+    values = np.array(
+        [
+            [40.0, 40.0, 40.0, 40.0],  # flat above the threshold: 3 h
+            [10.0, 10.0, 10.0, 10.0],  # flat below: 0 h
+            [16.0, 16.0, 16.0, 16.0],  # flat at the threshold: not above, 0 h
+            [10.0, 20.0, 20.0, 0.0],  # a ramp up, flat above, a ramp down
+        ]
+    )
+    with np.errstate(all="raise"):
+        hours = time_above_thresholds(grid, values, np.array([16.0, 5.0]))
+    np.testing.assert_allclose(hours[:, 0], [3.0, 0.0, 0.0, 0.4 + 1.0 + 0.2], rtol=1e-12)
+    np.testing.assert_allclose(hours[:, 1], [3.0, 3.0, 3.0, 1.0 + 1.0 + 0.75], rtol=1e-12)
+    # Ramps only a few subnormals wide (1/width itself would overflow): half of each ramp is above.
+    tiny = np.array([[0.0, 4e-323, 4e-323, 0.0]])
+    with np.errstate(all="raise"):
+        assert time_above_thresholds(grid, tiny, np.array([2e-323]))[0, 0] == pytest.approx(2.0)
 
 
 # -- bad input -------------------------------------------------------------------------------------------
