@@ -49,6 +49,7 @@ def test_the_library_covers_the_requested_drugs() -> None:
     drugs = {load(path)["model"]["drug"] for path in MODEL_FILES}
     assert {"vancomycin", "amikacin", "tacrolimus", "meropenem"} <= drugs
     assert {"tobramycin", "busulfan", "carboplatin", "gentamicin"} <= drugs  # voriconazole: README (left out)
+    assert "infliximab" in drugs  # the biologic with albumin and anti-drug antibodies
     vancomycin = [path for path in MODEL_FILES if load(path)["model"]["drug"] == "vancomycin"]
     assert len(vancomycin) >= 3
 
@@ -517,6 +518,15 @@ def hodiamont_gentamicin() -> Scenario:
     return p, {}, [(0, 490, 0.5), (36, 420, 0.5), (72, 420, 0.5)], 1.0
 
 
+def fasanmade_infliximab() -> Scenario:
+    wt, alb_g_per_l, ati, female = 95.0, 33.0, 1.0, 1.0  # every covariate away from its reference
+    per_day = 1 / 24  # the paper's clearances are in L/day
+    cl = 0.407 * per_day * (alb_g_per_l / 10 / 4.1) ** -1.54 * (1 + 0.471 * ati) * (1 - 0.236 * female)
+    p = {"CL": cl, "V1": 3.29 * (wt / 77) ** 0.538 * (1 - 0.137 * female), "Q": 7.14 * per_day, "V2": 4.13}
+    covariates = {"WT": wt, "ALB": alb_g_per_l, "ATI": ati, "SEXF": female}
+    return p, covariates, [(0, 500, 2), (336, 500, 2), (1008, 500, 2)], 1.0
+
+
 SCENARIOS: dict[str, Callable[[], Scenario]] = {
     "vancomycin-goti-2018": goti,
     "vancomycin-buelga-2005": buelga,
@@ -528,6 +538,7 @@ SCENARIOS: dict[str, Callable[[], Scenario]] = {
     "busulfan-choe-2012": choe_busulfan,
     "carboplatin-ekhart-2009": ekhart_carboplatin,
     "gentamicin-hodiamont-2017": hodiamont_gentamicin,
+    "infliximab-fasanmade-2009": fasanmade_infliximab,
 }
 
 
