@@ -52,6 +52,8 @@ def test_the_library_covers_the_requested_drugs() -> None:
     assert {"tobramycin", "busulfan", "carboplatin", "gentamicin"} <= drugs  # voriconazole: README (left out)
     assert "infliximab" in drugs  # the biologic with albumin and anti-drug antibodies
     assert "levetiracetam" in drugs  # an anti-epileptic, in the ICU
+    busulfan = [load(path)["model"] for path in MODEL_FILES if load(path)["model"]["drug"] == "busulfan"]
+    assert any(model["domain"]["hard"]["age_years"][0] < 2 for model in busulfan)  # a paediatric model
     vancomycin = [path for path in MODEL_FILES if load(path)["model"]["drug"] == "vancomycin"]
     assert len(vancomycin) >= 3
 
@@ -535,6 +537,18 @@ def bilbaomeseguer_levetiracetam() -> Scenario:
     return p, {"CRCL": crcl}, [(8 * i, 1500, 0.5) for i in range(5)] + [(40, 2000, 2)], 1.0
 
 
+def neroutsos_busulfan() -> Scenario:
+    wt, lag_h = 9.0, 40 / 60  # the lightest dosing band and its syringe-pump line lag
+    p = {
+        "CL": 10.7 * (wt / 70) ** 0.75,
+        "V1": 39.5 * wt / 70,
+        "Q": 4.68 * (wt / 70) ** 0.75,
+        "V2": 17.5 * wt / 70,
+        "TLAG": lag_h,  # delays every infusion
+    }
+    return p, {"WT": wt, "INF_LAG_H": lag_h}, [(6 * i, 9.0, 2) for i in range(4)], 1.0
+
+
 SCENARIOS: dict[str, Callable[[], Scenario]] = {
     "vancomycin-goti-2018": goti,
     "vancomycin-buelga-2005": buelga,
@@ -548,6 +562,7 @@ SCENARIOS: dict[str, Callable[[], Scenario]] = {
     "gentamicin-hodiamont-2017": hodiamont_gentamicin,
     "infliximab-fasanmade-2009": fasanmade_infliximab,
     "levetiracetam-bilbaomeseguer-2021": bilbaomeseguer_levetiracetam,
+    "busulfan-neroutsos-2022": neroutsos_busulfan,
 }
 
 
