@@ -51,7 +51,7 @@ def test_the_library_covers_the_requested_drugs() -> None:
     assert {"vancomycin", "amikacin", "tacrolimus", "meropenem"} <= drugs
     assert {"tobramycin", "busulfan", "carboplatin", "gentamicin"} <= drugs  # voriconazole: README (left out)
     assert "infliximab" in drugs  # the biologic with albumin and anti-drug antibodies
-    assert "levetiracetam" in drugs  # an anti-epileptic, in the ICU
+    assert {"levetiracetam", "lamotrigine"} <= drugs  # anti-epileptics: ICU adults, children
     busulfan = [load(path)["model"] for path in MODEL_FILES if load(path)["model"]["drug"] == "busulfan"]
     assert any(model["domain"]["hard"]["age_years"][0] < 2 for model in busulfan)  # a paediatric model
     vancomycin = [path for path in MODEL_FILES if load(path)["model"]["drug"] == "vancomycin"]
@@ -549,6 +549,13 @@ def neroutsos_busulfan() -> Scenario:
     return p, {"WT": wt, "INF_LAG_H": lag_h}, [(6 * i, 9.0, 2) for i in range(4)], 1.0
 
 
+def he_lamotrigine() -> Scenario:
+    wt, vpa, cbz, pb = 14.0, 1.0, 1.0, 0.0  # valproate with an inducer: the effects multiply
+    cl = 1.01 * (wt / 27.87) ** 0.635 * math.exp(-0.753 * vpa + 0.868 * cbz + 0.633 * pb)
+    p = {"CL": cl, "V": 16.7 * wt / 27.87, "KA": 1.0}
+    return p, {"WT": wt, "VPA": vpa, "CBZ": cbz, "PB": pb}, [(12 * i, 37.5, 0) for i in range(8)], 1.0
+
+
 SCENARIOS: dict[str, Callable[[], Scenario]] = {
     "vancomycin-goti-2018": goti,
     "vancomycin-buelga-2005": buelga,
@@ -563,6 +570,7 @@ SCENARIOS: dict[str, Callable[[], Scenario]] = {
     "infliximab-fasanmade-2009": fasanmade_infliximab,
     "levetiracetam-bilbaomeseguer-2021": bilbaomeseguer_levetiracetam,
     "busulfan-neroutsos-2022": neroutsos_busulfan,
+    "lamotrigine-he-2012": he_lamotrigine,
 }
 
 
