@@ -25,6 +25,12 @@ MEASUREMENT_LABELS = {
     "hematocrit": "haematocrit",
     "donor_deceased": "deceased-donor kidney (1 yes, 0 no)",
     "crcl_measured_per_1_73m2": "measured creatinine clearance (24-h urine, per 1.73 m²)",
+    "crcl_measured": "measured creatinine clearance (timed urine, mL/min, not per 1.73 m²)",
+    "infusion_line_lag": "infusion line lag (h from starting the pump to the drug reaching the patient)",
+    "comedication_valproate": "taking valproate (1 yes, 0 no)",
+    "comedication_carbamazepine": "taking carbamazepine (1 yes, 0 no)",
+    "comedication_phenobarbital": "taking phenobarbital (1 yes, 0 no)",
+    "infliximab_antibodies": "antibodies to infliximab (1 detected, 0 not detected)",
 }
 
 OUTPUT_LABELS = {

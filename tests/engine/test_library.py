@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from scipy.stats import norm
 
 from mipd_engine.events import Dose, PatientRecord
 from mipd_engine.exposure import Window, auc
@@ -50,6 +51,10 @@ def test_the_library_covers_the_requested_drugs() -> None:
     assert {"vancomycin", "amikacin", "tacrolimus", "meropenem"} <= drugs
     assert {"tobramycin", "busulfan", "carboplatin", "gentamicin"} <= drugs  # voriconazole: README (left out)
     assert {"piperacillin", "cefepime"} <= drugs
+    assert "infliximab" in drugs  # the biologic with albumin and anti-drug antibodies
+    assert {"levetiracetam", "lamotrigine"} <= drugs  # anti-epileptics: ICU adults, children
+    busulfan = [load(path)["model"] for path in MODEL_FILES if load(path)["model"]["drug"] == "busulfan"]
+    assert any(model["domain"]["hard"]["age_years"][0] < 2 for model in busulfan)  # a paediatric model
     vancomycin = [path for path in MODEL_FILES if load(path)["model"]["drug"] == "vancomycin"]
     assert len(vancomycin) >= 3
 
@@ -544,6 +549,40 @@ def jonckheere_cefepime() -> Scenario:
     return p, {"WT": wt, "CRCL": crcl}, [(0, 2000, 0.5), (8, 2000, 3), (16, 2000, 3)], 1.0
 
 
+def fasanmade_infliximab() -> Scenario:
+    wt, alb_g_per_l, ati, female = 95.0, 33.0, 1.0, 1.0  # every covariate away from its reference
+    per_day = 1 / 24  # the paper's clearances are in L/day
+    cl = 0.407 * per_day * (alb_g_per_l / 10 / 4.1) ** -1.54 * (1 + 0.471 * ati) * (1 - 0.236 * female)
+    p = {"CL": cl, "V1": 3.29 * (wt / 77) ** 0.538 * (1 - 0.137 * female), "Q": 7.14 * per_day, "V2": 4.13}
+    covariates = {"WT": wt, "ALB": alb_g_per_l, "ATI": ati, "SEXF": female}
+    return p, covariates, [(0, 500, 2), (336, 500, 2), (1008, 500, 2)], 1.0
+
+
+def bilbaomeseguer_levetiracetam() -> Scenario:
+    crcl = 210.0  # augmented renal clearance: the power term dominates
+    p = {"CL": 3.5 + (crcl / 120) ** 2.5, "V1": 20.7, "Q": 31.9, "V2": 33.5}
+    return p, {"CRCL": crcl}, [(8 * i, 1500, 0.5) for i in range(5)] + [(40, 2000, 2)], 1.0
+
+
+def neroutsos_busulfan() -> Scenario:
+    wt, lag_h = 9.0, 40 / 60  # the lightest dosing band and its syringe-pump line lag
+    p = {
+        "CL": 10.7 * (wt / 70) ** 0.75,
+        "V1": 39.5 * wt / 70,
+        "Q": 4.68 * (wt / 70) ** 0.75,
+        "V2": 17.5 * wt / 70,
+        "TLAG": lag_h,  # delays every infusion
+    }
+    return p, {"WT": wt, "INF_LAG_H": lag_h}, [(6 * i, 9.0, 2) for i in range(4)], 1.0
+
+
+def he_lamotrigine() -> Scenario:
+    wt, vpa, cbz, pb = 14.0, 1.0, 1.0, 0.0  # valproate with an inducer: the effects multiply
+    cl = 1.01 * (wt / 27.87) ** 0.635 * math.exp(-0.753 * vpa + 0.868 * cbz + 0.633 * pb)
+    p = {"CL": cl, "V": 16.7 * wt / 27.87, "KA": 1.0}
+    return p, {"WT": wt, "VPA": vpa, "CBZ": cbz, "PB": pb}, [(12 * i, 37.5, 0) for i in range(8)], 1.0
+
+
 SCENARIOS: dict[str, Callable[[], Scenario]] = {
     "vancomycin-goti-2018": goti,
     "vancomycin-buelga-2005": buelga,
@@ -558,6 +597,10 @@ SCENARIOS: dict[str, Callable[[], Scenario]] = {
     "tobramycin-conil-2011": conil_tobramycin,
     "piperacillin-klastrup-2020": klastrup_piperacillin,
     "cefepime-jonckheere-2020": jonckheere_cefepime,
+    "infliximab-fasanmade-2009": fasanmade_infliximab,
+    "levetiracetam-bilbaomeseguer-2021": bilbaomeseguer_levetiracetam,
+    "busulfan-neroutsos-2022": neroutsos_busulfan,
+    "lamotrigine-he-2012": he_lamotrigine,
 }
 
 
@@ -660,6 +703,45 @@ def test_busulfan_reproduces_the_published_dosing_scheme() -> None:
         )
         value = auc(PatientSimulator(model, record), Window(0, 240))[0]
         assert value == pytest.approx(26.18, rel=1e-3)
+
+
+# Bilbao-Meseguer 2021 Table 4 (q12h) and Table 5 (q8h), 30-min infusions, as quoted by the nlmixr2lib
+# vignette (commit 88db768): (CrCl mL/min, dose mg, interval h) -> % of 1000 simulated patients whose
+# steady-state trough exceeds 6, 12 and 46 mg/L.
+LEVETIRACETAM_PTA = {
+    (120, 500, 12): (43, 6, 0),
+    (120, 1000, 12): (86, 43, 0),
+    (120, 1500, 12): (95, 72, 2),
+    (120, 2000, 12): (98, 85, 6),
+    (240, 1500, 12): (37, 7, 0),
+    (240, 2000, 12): (55, 15, 0),
+    (80, 1000, 8): (100, 93, 5),
+    (160, 1000, 8): (94, 65, 0),
+}
+
+
+def levetiracetam_pta_errors(document: dict[str, Any]) -> list[float]:
+    """Engine PTA minus the paper's, in points, over a deterministic 14 x 14 grid of eta quantiles."""
+    model = parse_model(document["model"])
+    grid = norm.ppf((np.arange(14) + 0.5) / 14)
+    eta = np.array([(a, b) for a in grid for b in grid]) * np.sqrt(np.diag(model.omega))
+    errors = []
+    for (crcl, dose, tau), published in LEVETIRACETAM_PTA.items():
+        regimen = Dose(0, dose, route="iv_infusion", duration_h=0.5, interval_h=tau, steady_state=True)
+        record = PatientRecord(covariates={"CRCL": crcl}, doses=(regimen,))
+        trough = PatientSimulator(model, record).predict([tau], eta=eta).outputs["conc"][:, 0]
+        errors += [100 * np.mean(trough > limit) - p for limit, p in zip((6, 12, 46), published, strict=True)]
+    return errors
+
+
+def test_levetiracetam_reproduces_the_published_target_attainment() -> None:
+    """Within 5 points of Tables 4-5 (3 x the binomial SE of the paper's 1000-patient simulation, <= 1.6
+    points); the flattened reading of the CrCl term (3.5 + 2.5 x CrCl/120 instead of a power) misses."""
+    document = load(LIBRARY / "models" / "levetiracetam-bilbaomeseguer-2021.json")
+    assert max(abs(e) for e in levetiracetam_pta_errors(document)) <= 5
+    flattened = json.loads(json.dumps(document))
+    flattened["model"]["parameters"]["CL"] = "(CL_NONRENAL + CRCL_EXPONENT * CRCL/120) * exp(ETA_CL)"
+    assert max(abs(e) for e in levetiracetam_pta_errors(flattened)) > 15
 
 
 # -- validated-tool outputs: posologyr's tests for vancomycin Goti 2018 ----------------------------------

@@ -3,7 +3,9 @@
 The reference (``conftest.reference_amounts``) integrates a right-hand side written here from rate constants
 (k10 = CL/V1, k12 = Q/V1, ...) with LSODA at rtol 1e-10, restarting at every dose, infusion end, covariate
 change and reset. Agreement is required to a relative 1e-6 at random times, with an absolute floor of 1e-9 ×
-the peak (see ``assert_matches_reference``). Regimens and parameters are drawn by hypothesis.
+the peak (see ``assert_matches_reference``). Regimens and parameters are drawn by hypothesis. The saturable
+(Michaelis-Menten) path is also checked against a closed form that needs no integrator: Lambert's W for a
+one-compartment IV bolus.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import numpy as np
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
+from scipy.special import lambertw
 
 from mipd_engine.events import CovariateChange, Dose, PatientRecord
 from mipd_engine.model import parse_model
@@ -579,6 +582,52 @@ def test_it_matches_the_ode_for_michaelis_menten_elimination(
     ]
     expected = reference_amounts(michaelis_menten_kinetics(p), inputs, times)[:, 1] / p["V"]
     assert_matches_reference(actual, expected, peak=peak_of(inputs, p["V"]))
+
+
+def michaelis_menten_bolus_closed_form(c0: float, vmax_mg_per_h: float, km: float, v: float, t: np.ndarray):
+    """One-compartment IV bolus with Michaelis-Menten elimination only, dC/dt = -(VMAX/V)·C/(KM + C):
+    C(t) = KM·W((C0/KM)·exp((C0 - VMAX/V·t)/KM)), W the principal branch of Lambert's W (t >= 0)."""
+    argument = c0 / km * np.exp((c0 - vmax_mg_per_h / v * t) / km)
+    return km * np.real(lambertw(argument, 0))
+
+
+@PROPERTY_SETTINGS
+@given(
+    vmax=log_uniform(5.0, 500.0),
+    km=log_uniform(0.5, 50.0),
+    v=log_uniform(10.0, 100.0),
+    saturation=log_uniform(0.01, 100.0),  # C0/KM: from near-linear to deeply saturated (phenytoin)
+    fractions=st.lists(st.integers(1, 1000).map(lambda k: k / 1000), min_size=3, max_size=12),  # after t=0
+)
+def test_the_saturable_path_matches_the_lambert_w_closed_form(vmax, km, v, saturation, fractions) -> None:
+    """An IV bolus eliminated by Michaelis-Menten alone: the engine's ODE path against the closed form
+    (Lambert W, scipy), independent of any numerical integrator. Tolerance: relative 1e-6 with an absolute
+    floor of 1e-9 x C0, as for the other paths (the engine integrates at rtol 1e-10)."""
+    c0 = saturation * km
+    dose = c0 * v
+    horizon = 3 * (c0 + km * math.log(1 + saturation)) * v / vmax  # ~3 x the time to fall to a fraction
+    times = np.array(sorted(f * horizon for f in fractions))
+    document = michaelis_menten_model({"VMAX": vmax, "KM": km, "V": v, "KA": 1.0, "CL": 0.0})
+    record = PatientRecord(doses=(Dose(0.0, dose, route="iv_bolus"),))
+    actual = concentrations(document, record, times, eta=np.array([0.0]))[0]
+    expected = michaelis_menten_bolus_closed_form(c0, vmax, km, v, times)
+    # The reference solves the integrated rate law KM·ln(C/C0) + (C - C0) = -VMAX/V·t.
+    np.testing.assert_allclose(km * np.log(expected / c0) + expected - c0, -vmax / v * times, atol=1e-9 * c0)
+    assert_matches_reference(actual, expected, peak=c0)
+
+
+def test_the_lambert_w_check_tells_saturable_from_first_order_elimination() -> None:
+    """With CL = VMAX/KM (the low-concentration limit) at C0 = 10 KM, first-order decline is far faster
+    than the saturated one: the comparison above would fail on a path that linearised the flow."""
+    vmax, km, v = 100.0, 2.0, 50.0
+    times = np.array([2.0, 6.0, 12.0])
+    saturated = michaelis_menten_bolus_closed_form(10 * km, vmax, km, v, times)
+    first_order = 10 * km * np.exp(-vmax / km / v * times)
+    assert np.all(np.abs(first_order / saturated - 1) > 0.1)
+    document = michaelis_menten_model({"VMAX": vmax, "KM": km, "V": v, "KA": 1.0, "CL": 0.0})
+    record = PatientRecord(doses=(Dose(0.0, 10 * km * v, route="iv_bolus"),))
+    actual = concentrations(document, record, times, eta=np.array([0.0]))[0]
+    assert_matches_reference(actual, saturated, peak=10 * km)
 
 
 # -- resets ------------------------------------------------------------------------------------------------
