@@ -583,6 +583,12 @@ def he_lamotrigine() -> Scenario:
     return p, {"WT": wt, "VPA": vpa, "CBZ": cbz, "PB": pb}, [(12 * i, 37.5, 0) for i in range(8)], 1.0
 
 
+def park_everolimus() -> Scenario:
+    bsa = 0.7  # a small child: the additive BSA term matters most here
+    p = {"CL": 12.5 + 9.71 * bsa / 1.5, "V": 293.0, "KA": 0.585}
+    return p, {"BSA": bsa}, [(24 * i, 3.0, 0) for i in range(6)], 1000.0  # mg/L -> ng/mL
+
+
 SCENARIOS: dict[str, Callable[[], Scenario]] = {
     "vancomycin-goti-2018": goti,
     "vancomycin-buelga-2005": buelga,
@@ -601,6 +607,7 @@ SCENARIOS: dict[str, Callable[[], Scenario]] = {
     "levetiracetam-bilbaomeseguer-2021": bilbaomeseguer_levetiracetam,
     "busulfan-neroutsos-2022": neroutsos_busulfan,
     "lamotrigine-he-2012": he_lamotrigine,
+    "everolimus-park-2023": park_everolimus,
 }
 
 
