@@ -27,9 +27,10 @@ def outbox_add(*, update: BayesianUpdate) -> UpdateDispatch:
 
 def outbox_requeue(*, update: BayesianUpdate, reason: str) -> UpdateDispatch:
     """Owe ``update`` to the broker again (it was lost or its run abandoned), inside the caller's transaction;
-    delivered on commit, or by the periodic pass. ``reason`` is kept on the row until it is delivered."""
-    dispatch, _ = UpdateDispatch.objects.get_or_create(update=update)  # older updates may have no row
-    UpdateDispatch.objects.filter(pk=dispatch.pk).update(dispatched_at=None, last_error=reason[:2000])
+    delivered on commit, or by the periodic pass. A new row: pending since now (what /healthz measures),
+    with ``reason`` kept on it until it is delivered."""
+    UpdateDispatch.objects.filter(update=update).delete()
+    dispatch = UpdateDispatch.objects.create(update=update, last_error=reason[:2000])
     transaction.on_commit(lambda: outbox_deliver(dispatch_id=dispatch.pk))
     return dispatch
 

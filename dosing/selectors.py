@@ -192,3 +192,51 @@ def review_queue(*, user: AbstractBaseUser | AnonymousUser) -> list[QueueItem]:
         )
     far = dt.datetime.max.replace(tzinfo=dt.UTC)
     return sorted(items, key=lambda item: (item.due_at or far, item.recommendation.pk))
+
+
+@dataclass(frozen=True)
+class QueueFigures:
+    """The update queue at a glance, for /healthz: no patient data, counts and ages only."""
+
+    queued: int
+    running: int
+    stuck: int  # running, or delivered and unstarted, past the reaper's limit
+    oldest_queued_s: float | None
+    outbox_pending: int
+    oldest_outbox_s: float | None
+
+
+def queue_figures(*, now: dt.datetime | None = None) -> QueueFigures:
+    """Two indexed aggregate queries over the unfinished updates and the undelivered outbox rows."""
+    from django.db.models import Count, Min, Q
+
+    from dosing.claims import stale_after
+    from dosing.models import UpdateDispatch
+
+    now = now or timezone.now()
+    before = now - stale_after()
+    queued, running = Q(status=BayesianUpdate.Status.QUEUED), Q(status=BayesianUpdate.Status.RUNNING)
+    updates = BayesianUpdate.objects.filter(queued | running).aggregate(
+        queued=Count("pk", filter=queued),
+        running=Count("pk", filter=running),
+        stuck=Count(
+            "pk",
+            filter=(running & Q(started_at__lt=before)) | (queued & Q(dispatch__dispatched_at__lt=before)),
+        ),
+        oldest_queued=Min("requested_at", filter=queued),
+    )
+    outbox = UpdateDispatch.objects.filter(dispatched_at__isnull=True).aggregate(
+        pending=Count("pk"), oldest=Min("created_at")
+    )
+
+    def age_s(moment: dt.datetime | None) -> float | None:
+        return None if moment is None else round(max(0.0, (now - moment).total_seconds()), 1)
+
+    return QueueFigures(
+        queued=updates["queued"],
+        running=updates["running"],
+        stuck=updates["stuck"],
+        oldest_queued_s=age_s(updates["oldest_queued"]),
+        outbox_pending=outbox["pending"],
+        oldest_outbox_s=age_s(outbox["oldest"]),
+    )

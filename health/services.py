@@ -1,11 +1,11 @@
-"""Writes of the health app: worker heartbeats."""
+"""Writes of the health app: worker heartbeats and the beat heartbeat."""
 
 import logging
 
 from django.db import transaction
 from django.utils import timezone
 
-from health.models import WorkerHeartbeat
+from health.models import BeatHeartbeat, WorkerHeartbeat
 
 logger = logging.getLogger(__name__)
 
@@ -31,4 +31,15 @@ def heartbeat_record(*, heartbeat_id: int, worker_hostname: str) -> WorkerHeartb
     heartbeat = WorkerHeartbeat.objects.filter(pk=heartbeat_id).first()
     if heartbeat is None:
         logger.warning("Heartbeat %s does not exist (deleted before the worker ran)", heartbeat_id)
+    return heartbeat
+
+
+BEAT_ROW = 1  # a single row: its age is all /healthz needs
+
+
+def beat_heartbeat_record(*, worker_hostname: str) -> BeatHeartbeat:
+    """Stamp the beat heartbeat now (one row, written over)."""
+    heartbeat, _ = BeatHeartbeat.objects.update_or_create(
+        pk=BEAT_ROW, defaults={"beat_at": timezone.now(), "worker_hostname": worker_hostname[:255]}
+    )
     return heartbeat

@@ -316,9 +316,21 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 2  # seconds
 CELERY_BROKER_TRANSPORT_OPTIONS |= {"socket_connect_timeout": 2, "socket_timeout": 5}
 OUTBOX_DISPATCH_EVERY_S = env_int("OUTBOX_DISPATCH_EVERY_S", default=30, minimum=1)  # between beat passes
 REAP_EVERY_S = env_int("REAP_EVERY_S", default=60, minimum=1)  # seconds between the reaper's passes
+BEAT_HEARTBEAT_EVERY_S = env_int("BEAT_HEARTBEAT_EVERY_S", default=60, minimum=1)
+# /healthz: degraded past these ages (README, "Environment variables"; docs/operations.md, "Health").
+HEALTHZ_BEAT_MAX_AGE_S = env_int("HEALTHZ_BEAT_MAX_AGE_S", default=180, minimum=1)
+HEALTHZ_QUEUED_MAX_AGE_S = env_int("HEALTHZ_QUEUED_MAX_AGE_S", default=120, minimum=1)
+HEALTHZ_OUTBOX_MAX_AGE_S = env_int("HEALTHZ_OUTBOX_MAX_AGE_S", default=90, minimum=1)
+HEALTHZ_TOKEN = env_secret("HEALTHZ_TOKEN", required=False) or ""  # bearer token: /healthz with details
 CELERY_BEAT_SCHEDULE = {
     "dispatch-outbox": {"task": "dosing.dispatch_outbox", "schedule": OUTBOX_DISPATCH_EVERY_S},
     "reap-updates": {"task": "dosing.reap_updates", "schedule": REAP_EVERY_S},  # stuck: requeue or fail
+    "beat-heartbeat": {
+        "task": "health.beat_heartbeat",
+        "schedule": BEAT_HEARTBEAT_EVERY_S,
+        # A heartbeat that waited past the staleness limit proves nothing about beat now: dropped.
+        "options": {"expires": HEALTHZ_BEAT_MAX_AGE_S},
+    },
 }
 
 # Logging: to stderr, collected by the container runtime or the service manager.
