@@ -28,6 +28,7 @@ from dosing.ranges import StrictFloatField
 from dosing.results import plot_document
 from mipd_engine.model import parse_model
 from mipd_web.engine_calls import engine_call
+from mipd_web.throttles import ENGINE_RESPONSES, ENGINE_SCOPE
 from models_catalog.models import ModelVersion, TargetProtocol
 from patients.apis import (
     ClinicalDateTimeField,
@@ -539,6 +540,8 @@ class UpdateDetailApi(APIView):
 class WhatIfApi(APIView):
     """The forecast of a regimen typed by the clinician, from the next dose on; nothing is stored."""
 
+    throttle_scope = ENGINE_SCOPE
+
     class WhatIfInputSerializer(serializers.Serializer):
         dose_mg = StrictFloatField(physical=ranges.DOSE_MG, help_text="dose per administration, mg")
         interval_h = StrictFloatField(physical=ranges.INTERVAL_H, help_text="dosing interval, h")
@@ -588,7 +591,9 @@ class WhatIfApi(APIView):
         warnings = serializers.ListField(child=serializers.CharField())
 
     @extend_schema(
-        request=WhatIfInputSerializer, responses=WhatIfOutputSerializer, operation_id="courses_what_if"
+        request=WhatIfInputSerializer,
+        responses={200: WhatIfOutputSerializer, **ENGINE_RESPONSES},
+        operation_id="courses_what_if",
     )
     def post(self, request: Request, pk: Any) -> Response:
         course = selectors.course_get(user=request.user, public_id=pk)
@@ -649,6 +654,8 @@ class RecommendationReviewApi(APIView):
     the ``code`` of each of the recommendation's ``alerts``.
     """
 
+    throttle_scope = ENGINE_SCOPE  # a changed regimen is forecast again before it is signed
+
     class ReviewInputSerializer(serializers.Serializer):
         decision = serializers.ChoiceField(choices=["approve", "modify", "reject"])
         password = serializers.CharField(help_text="the signature: the pharmacist's password")
@@ -672,7 +679,7 @@ class RecommendationReviewApi(APIView):
 
     @extend_schema(
         request=ReviewInputSerializer,
-        responses=RecommendationOutputSerializer,
+        responses={200: RecommendationOutputSerializer, **ENGINE_RESPONSES},
         operation_id="recommendations_review",
     )
     @idempotent
@@ -693,6 +700,8 @@ class RecommendationReviewApi(APIView):
 class ModificationPreviewApi(APIView):
     """What a changed regimen would give (order, P(target), P(toxic), exposure, forecast) before signing."""
 
+    throttle_scope = ENGINE_SCOPE
+
     class PreviewInputSerializer(serializers.Serializer):
         final_regimen = serializers.JSONField(
             help_text="dose_mg, interval_h, duration_h, start_at (optional)"
@@ -703,7 +712,7 @@ class ModificationPreviewApi(APIView):
 
     @extend_schema(
         request=PreviewInputSerializer,
-        responses=PreviewOutputSerializer,
+        responses={200: PreviewOutputSerializer, **ENGINE_RESPONSES},
         operation_id="recommendations_preview_change",
     )
     def post(self, request: Request, pk: Any) -> Response:

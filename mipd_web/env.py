@@ -92,6 +92,21 @@ def env_float(name: str, *, default: float, minimum: float | None = None) -> flo
     return number
 
 
+_RATE_PERIODS = ("second", "minute", "hour", "day")
+
+
+def env_rate(name: str, *, default: str) -> str:
+    """A request rate as DRF's throttles read it: ``30/minute`` (per second, minute, hour or day)."""
+    value = env_str(name, default=default)
+    count, _, period = value.partition("/")
+    if not (count.isascii() and count.isdigit() and int(count) >= 1 and period in _RATE_PERIODS):
+        raise ConfigurationError(
+            name,
+            f"must be a number of requests per {', '.join(_RATE_PERIODS)} such as 30/minute (got {value!r})",
+        )
+    return value
+
+
 def env_list(name: str, *, default: list[str]) -> list[str]:
     """A comma-separated list; blank items are dropped."""
     value = _raw(name)

@@ -16,6 +16,7 @@ from mipd_web.env import (
     env_list,
     env_log_level,
     env_proxy_ssl_header,
+    env_rate,
     env_secret,
     env_str,
     env_time_zone,
@@ -243,12 +244,18 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
         "accounts.tokens.ExpiringTokenAuthentication",
     ],
-    # Per process (local memory cache); sign-in lockout is django-axes' job, in the database.
+    # Per process (local memory cache); sign-in lockout is django-axes' job, in the database. The engine
+    # scope is shared by the endpoints that run the engine (mipd_web.throttles), per user.
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+        "mipd_web.throttles.AnonRateThrottle",
+        "mipd_web.throttles.UserRateThrottle",
+        "mipd_web.throttles.ScopedRateThrottle",
     ],
-    "DEFAULT_THROTTLE_RATES": {"anon": "60/minute", "user": "2000/minute"},
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env_rate("THROTTLE_ANON", default="60/minute"),
+        "user": env_rate("THROTTLE_USER", default="2000/minute"),
+        "engine": env_rate("THROTTLE_ENGINE", default="30/minute"),
+    },
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": [
         "mipd_web.parsers.DepthLimitedJSONParser",

@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from mipd_web.engine_calls import engine_call
+from mipd_web.throttles import ENGINE_RESPONSES, ENGINE_SCOPE
 from models_catalog import selectors, services
 from models_catalog.forms import MAX_MODEL_FILE_BYTES, split_entry
 from models_catalog.models import CatalogChangeRequest, Drug, ModelVersion, TargetProtocol
@@ -152,12 +153,14 @@ class ModelVersionActionApi(APIView):
     """Curators: validate, request-publication, approve (a second curator), retire (with a reason: a request
     that a second curator approves under /catalog/change-requests/)."""
 
+    throttle_scope = ENGINE_SCOPE  # validating runs the model's reference checks in the engine
+
     class ActionSerializer(serializers.Serializer):
         reason = serializers.CharField(required=False, allow_blank=True, max_length=2000)
 
     @extend_schema(
         request=ActionSerializer,
-        responses=ModelVersionDetailOutputSerializer,
+        responses={200: ModelVersionDetailOutputSerializer, **ENGINE_RESPONSES},
         operation_id="catalog_model_version_action",
     )
     def post(self, request: Request, pk: int, action: str) -> Response:

@@ -184,6 +184,17 @@ def pytest_terminal_summary(
         terminalreporter.write_line(f"To run them: {HOW_TO_RUN}.")
 
 
+@pytest.fixture(autouse=True)
+def _no_throttle_counts_carried_over(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Each test starts with no request counted by the API's throttles (kept in the default cache): one
+    test's requests never throttle the next test's."""
+    if request.config.pluginmanager.hasplugin("django"):
+        from django.core.cache import cache
+
+        cache.clear()
+    yield
+
+
 @pytest.fixture
 def celery_eager() -> Iterator[None]:
     """Run Celery tasks in process for this test, whether or not REDIS_URL is set."""

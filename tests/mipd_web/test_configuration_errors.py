@@ -34,6 +34,10 @@ def test_it_refuses_an_unparsable_database_url(run_manage: RunInProcess) -> None
         ("REDIS_URL", "localhost:6379"),
         ("TIME_ZONE", "Europe/Atlantis"),
         ("LOG_LEVEL", "loud"),
+        ("THROTTLE_ENGINE", "30 per minute"),
+        ("THROTTLE_USER", "0/minute"),
+        ("ENGINE_REQUEST_BUDGET_S", "0"),
+        ("ENGINE_MAX_CONCURRENT_PER_PROCESS", "0"),
     ],
 )
 def test_it_names_any_malformed_variable(run_manage: RunInProcess, variable: str, value: str) -> None:

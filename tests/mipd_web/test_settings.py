@@ -66,3 +66,40 @@ def test_tasks_go_through_redis_when_redis_url_is_set(run_python: RunInProcess) 
 def test_proxy_ssl_header_is_trusted_only_when_configured(run_python: RunInProcess) -> None:
     env = {**PRODUCTION_ENV, "SECURE_PROXY_SSL_HEADER": "HTTP_X_FORWARDED_PROTO,https"}
     assert show_settings(run_python, env)["SECURE_PROXY_SSL_HEADER"] == ["HTTP_X_FORWARDED_PROTO", "https"]
+
+
+SHOW_LIMITS = """
+import json, django
+from django.conf import settings
+django.setup()
+print(json.dumps({
+    "rates": settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
+    "budget_s": settings.ENGINE_REQUEST_BUDGET_S,
+    "slots": settings.ENGINE_MAX_CONCURRENT_PER_PROCESS,
+}))
+"""
+
+
+def test_the_request_limits_have_defaults_and_come_from_the_environment(run_python: RunInProcess) -> None:
+    def shown(env: dict[str, str]) -> dict:
+        result = run_python(SHOW_LIMITS, env={"DJANGO_SETTINGS_MODULE": "mipd_web.settings", **env})
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    assert shown(PRODUCTION_ENV) == {
+        "rates": {"anon": "60/minute", "user": "2000/minute", "engine": "30/minute"},
+        "budget_s": 10.0,
+        "slots": 2,
+    }
+    configured = {
+        "THROTTLE_ANON": "10/minute",
+        "THROTTLE_USER": "500/hour",
+        "THROTTLE_ENGINE": "5/minute",
+        "ENGINE_REQUEST_BUDGET_S": "2.5",
+        "ENGINE_MAX_CONCURRENT_PER_PROCESS": "4",
+    }
+    assert shown({**PRODUCTION_ENV, **configured}) == {
+        "rates": {"anon": "10/minute", "user": "500/hour", "engine": "5/minute"},
+        "budget_s": 2.5,
+        "slots": 4,
+    }

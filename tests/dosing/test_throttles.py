@@ -1,0 +1,91 @@
+"""API throttles (``mipd_web.throttles``): the engine endpoints share a per-user rate, every endpoint has the
+user and anonymous rates, a throttled request answers 429 with Retry-After, and the schema says so.
+
+Rates are set per test with ``override_settings``: the throttles read them when a request arrives. A refused
+request (400, 404) counts too: DRF throttles before the view runs, so an invalid body costs the same slot.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
+from django.test import RequestFactory, override_settings
+from drf_spectacular.generators import SchemaGenerator
+
+from mipd_web.throttles import AnonRateThrottle
+from tests.dosing.api_helpers import api
+
+pytestmark = pytest.mark.django_db
+INVALID = {"dose_mg": "x"}  # refused by the serializer: fast, and still counted
+
+
+def rates(**changes: str) -> override_settings:
+    current = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
+    return override_settings(
+        REST_FRAMEWORK={**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {**current, **changes}}
+    )
+
+
+def _what_if(client, course):
+    return client.post(f"/api/v1/courses/{course.public_id}/what-if/", INVALID, format="json")
+
+
+def _preview(client):
+    return client.post(f"/api/v1/recommendations/{uuid.uuid4()}/preview-change/", {}, format="json")
+
+
+def test_the_engine_rate_is_per_user_across_the_engine_endpoints(clinician, pharmacist, course) -> None:
+    client = api(clinician)
+    with rates(engine="3/minute"):
+        assert [_what_if(client, course).status_code for _ in range(2)] == [400, 400]
+        assert _preview(client).status_code == 404  # the third engine request, on another endpoint
+        throttled = _what_if(client, course)
+        assert throttled.status_code == 429
+        assert 0 < int(throttled["Retry-After"]) <= 60
+        assert "available in" in throttled.json()["detail"]
+        assert _preview(client).status_code == 429
+        assert client.get("/api/v1/courses/").status_code == 200  # other endpoints: the user rate only
+        assert _what_if(api(pharmacist), course).status_code == 400  # another user has their own count
+
+
+def test_the_user_rate_covers_every_endpoint(clinician) -> None:
+    client = api(clinician)
+    with rates(user="2/minute"):
+        assert [client.get("/api/v1/courses/").status_code for _ in range(2)] == [200, 200]
+        response = client.get("/api/v1/patients/")
+        assert response.status_code == 429 and response["Retry-After"]
+
+
+def test_the_rates_are_read_when_a_request_arrives() -> None:
+    """DRF's own classes keep the rates of import time; a changed setting reaches these at once."""
+    request = RequestFactory().get("/api/v1/courses/", REMOTE_ADDR="192.0.2.7")
+    request.user = AnonymousUser()
+    with rates(anon="1/minute"):
+        throttle = AnonRateThrottle()
+        assert throttle.rate == "1/minute"
+        assert throttle.allow_request(request, None)
+        assert not AnonRateThrottle().allow_request(request, None)
+    with rates(anon="5/minute"):
+        assert AnonRateThrottle().rate == "5/minute"
+
+
+ENGINE_OPERATIONS = {
+    ("/api/v1/courses/{id}/what-if/", "post"),
+    ("/api/v1/recommendations/{id}/preview-change/", "post"),
+    ("/api/v1/recommendations/{id}/review/", "post"),
+    ("/api/v1/catalog/model-versions/{id}/{action}/", "post"),
+}
+
+
+def test_the_schema_documents_429_and_503_on_the_engine_endpoints() -> None:
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    paths = schema["paths"]
+    for path, method in ENGINE_OPERATIONS:
+        responses = paths[path][method]["responses"]
+        assert {"200", "429", "503"} <= responses.keys(), (path, sorted(responses))
+        assert "Retry-After" in responses["429"]["description"]
+        assert "THROTTLE_ENGINE" in responses["429"]["description"]
+    assert "429" not in paths["/api/v1/courses/"]["get"]["responses"]
