@@ -78,7 +78,7 @@ class LevelOutputSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="public_id", read_only=True)
     course = _course_ref()
     recorded_by = serializers.StringRelatedField()
-    confirmed_by = serializers.StringRelatedField()
+    confirmed_by = serializers.StringRelatedField(allow_null=True)  # null until it is done
     plausibility = StatusField(choices=DrugLevel.Plausibility.choices, read_only=True)
 
     class Meta:
@@ -165,7 +165,7 @@ class RecommendationOutputSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="public_id", read_only=True)
     course = _course_ref()
     update = PublicIdRelatedField()
-    reviewed_by = serializers.StringRelatedField()
+    reviewed_by = serializers.StringRelatedField(allow_null=True)  # null until it is done
     status = StatusField(choices=Recommendation.Status.choices, read_only=True)
 
     class Meta:

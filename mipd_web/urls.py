@@ -16,6 +16,9 @@ api_urlpatterns = [
     path("v1/", include("dosing.api_urls")),
 ]
 
+# A path no URL matches (a malformed id) answers JSON under /api/ like every other API error.
+handler404 = "mipd_web.api_errors.not_found"
+
 urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("health.urls")),

@@ -59,7 +59,7 @@ class TargetProtocolListApi(ListAPIView):
 class ModelVersionOutputSerializer(serializers.ModelSerializer):
     drug = serializers.SlugRelatedField(slug_field="name", read_only=True)
     model_card = serializers.JSONField(read_only=True)
-    published_by = serializers.StringRelatedField()
+    published_by = serializers.StringRelatedField(allow_null=True)  # null until it is done
 
     class Meta:
         model = ModelVersion
@@ -204,7 +204,7 @@ class ChangeRequestOutputSerializer(serializers.ModelSerializer):
         read_only=True, help_text="one of: " + ", ".join(CatalogChangeRequest.Kind.values)
     )
     requested_by = serializers.StringRelatedField()
-    decided_by = serializers.StringRelatedField()
+    decided_by = serializers.StringRelatedField(allow_null=True)  # null until it is done
 
     class Meta:
         model = CatalogChangeRequest

@@ -187,7 +187,7 @@ class SupportSessionOutputSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="public_id", read_only=True)
     patient = PublicIdRelatedField()
     recorded_by = serializers.StringRelatedField()
-    end_recorded_by = serializers.StringRelatedField()
+    end_recorded_by = serializers.StringRelatedField(allow_null=True)  # null until it is done
 
     class Meta:
         model = SupportSession
