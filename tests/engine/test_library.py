@@ -589,6 +589,13 @@ def park_everolimus() -> Scenario:
     return p, {"BSA": bsa}, [(24 * i, 3.0, 0) for i in range(6)], 1000.0  # mg/L -> ng/mL
 
 
+def dao_vancomycin() -> Scenario:
+    wt, pma, scr_mg_per_dl = 0.9, 27.0, 0.9  # an extremely preterm neonate: maturation far below T50
+    cl = 0.273 * wt**0.438 * (54 / (scr_mg_per_dl * 88.42)) ** 0.473 * pma**3.54 / (pma**3.54 + 46.4**3.54)
+    p = {"CL": cl, "V": 0.628 * wt}
+    return p, {"WT": wt, "PMA": pma, "SCR": scr_mg_per_dl}, [(36 * i, 13.5, 1.0) for i in range(3)], 1.0
+
+
 SCENARIOS: dict[str, Callable[[], Scenario]] = {
     "vancomycin-goti-2018": goti,
     "vancomycin-buelga-2005": buelga,
@@ -608,6 +615,7 @@ SCENARIOS: dict[str, Callable[[], Scenario]] = {
     "busulfan-neroutsos-2022": neroutsos_busulfan,
     "lamotrigine-he-2012": he_lamotrigine,
     "everolimus-park-2023": park_everolimus,
+    "vancomycin-dao-2020": dao_vancomycin,
 }
 
 
