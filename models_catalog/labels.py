@@ -24,6 +24,7 @@ MEASUREMENT_LABELS = {
     "gestational_age_at_birth": "gestational age at birth",
     "hematocrit": "haematocrit",
     "donor_deceased": "deceased-donor kidney (1 yes, 0 no)",
+    "morbidly_obese": "morbidly obese: BMI >= 40 kg/m², or >= 35 with comorbidity (1 yes, 0 no)",
     "crcl_measured_per_1_73m2": "measured creatinine clearance (24-h urine, per 1.73 m²)",
     "crcl_measured": "measured creatinine clearance (timed urine, mL/min, not per 1.73 m²)",
     "infusion_line_lag": "infusion line lag (h from starting the pump to the drug reaching the patient)",

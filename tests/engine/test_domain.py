@@ -22,7 +22,7 @@ from .conftest import make_model
 LIBRARY_MODELS = sorted(
     (Path(__file__).resolve().parents[2] / "models_catalog" / "library" / "models").glob("*.json")
 )
-PAEDIATRIC = {"tobramycin-hennig-2008", "tacrolimus-andrews-2017"}
+PAEDIATRIC = {"tobramycin-hennig-2008", "tacrolimus-andrews-2017", "vancomycin-dao-2020"}
 
 GOTI_LIKE = {
     "source": "test fixture: Goti 2018 Table 1",

@@ -386,6 +386,14 @@ def exponentials(p: dict[str, float]) -> list[tuple[float, float]]:
     """(coefficient 1/L, rate 1/h) pairs of the central concentration after a unit bolus."""
     if "V" in p:
         return [(1 / p["V"], p["CL"] / p["V"])]
+    if "V3" in p:  # three compartments: eigen-decomposition of the rate matrix (amounts; central row)
+        v1 = p["V1"]
+        k10, k12, k21 = p["CL"] / v1, p["Q2"] / v1, p["Q2"] / p["V2"]
+        k13, k31 = p["Q3"] / v1, p["Q3"] / p["V3"]
+        rates = np.array([[k10 + k12 + k13, -k21, -k31], [-k12, k21, 0.0], [-k13, 0.0, k31]])
+        eigenvalues, vectors = np.linalg.eig(rates)
+        inverse = np.linalg.inv(vectors)
+        return [(float(vectors[0, i] * inverse[i, 0]) / v1, float(eigenvalues[i])) for i in range(3)]
     k10, k12, k21 = p["CL"] / p["V1"], p["Q"] / p["V1"], p["Q"] / p["V2"]
     total = k10 + k12 + k21
     root = math.sqrt(total**2 - 4 * k10 * k21)
@@ -589,6 +597,21 @@ def park_everolimus() -> Scenario:
     return p, {"BSA": bsa}, [(24 * i, 3.0, 0) for i in range(6)], 1000.0  # mg/L -> ng/mL
 
 
+def dao_vancomycin() -> Scenario:
+    wt, pma, scr_mg_per_dl = 0.9, 27.0, 0.9  # an extremely preterm neonate: maturation far below T50
+    cl = 0.273 * wt**0.438 * (54 / (scr_mg_per_dl * 88.42)) ** 0.473 * pma**3.54 / (pma**3.54 + 46.4**3.54)
+    p = {"CL": cl, "V": 0.628 * wt}
+    return p, {"WT": wt, "PMA": pma, "SCR": scr_mg_per_dl}, [(36 * i, 13.5, 1.0) for i in range(3)], 1.0
+
+
+def smit_vancomycin() -> Scenario:
+    wt, age, obese = 180.0, 25.0, 1.0  # heavy and young: weight and the age slope both move the volumes
+    size, young = wt / 70, 1 + 0.0136 * (age - 36.5)
+    p = {"CL": 5.72 * size**0.535, "V1": 16.7 * young, "Q2": 15.8, "V2": 6.98 * size * young, "Q3": 5.21}
+    p["V3"] = 19.5
+    return p, {"WT": wt, "AGE": age, "OBESE": obese}, [(12 * i, 3000, 5) for i in range(4)], 1.0
+
+
 SCENARIOS: dict[str, Callable[[], Scenario]] = {
     "vancomycin-goti-2018": goti,
     "vancomycin-buelga-2005": buelga,
@@ -608,6 +631,8 @@ SCENARIOS: dict[str, Callable[[], Scenario]] = {
     "busulfan-neroutsos-2022": neroutsos_busulfan,
     "lamotrigine-he-2012": he_lamotrigine,
     "everolimus-park-2023": park_everolimus,
+    "vancomycin-dao-2020": dao_vancomycin,
+    "vancomycin-smit-2020": smit_vancomycin,
 }
 
 
