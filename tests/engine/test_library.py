@@ -589,6 +589,12 @@ def park_everolimus() -> Scenario:
     return p, {"BSA": bsa}, [(24 * i, 3.0, 0) for i in range(6)], 1000.0  # mg/L -> ng/mL
 
 
+def ulldemolins_meropenem() -> Scenario:
+    wt, diuresis = 60.0, 1200.0  # light and non-anuric: the weight power and the diuresis slope both matter
+    p = {"CL": 3.68 + 0.22 * diuresis / 100, "V": 33.0 * (wt / 73) ** 2.07}
+    return p, {"WT": wt, "DIURESIS": diuresis}, [(0, 2000, 0.5), (8, 1000, 3), (16, 1000, 3)], 1.0
+
+
 SCENARIOS: dict[str, Callable[[], Scenario]] = {
     "vancomycin-goti-2018": goti,
     "vancomycin-buelga-2005": buelga,
@@ -608,6 +614,7 @@ SCENARIOS: dict[str, Callable[[], Scenario]] = {
     "busulfan-neroutsos-2022": neroutsos_busulfan,
     "lamotrigine-he-2012": he_lamotrigine,
     "everolimus-park-2023": park_everolimus,
+    "meropenem-ulldemolins-2015": ulldemolins_meropenem,
 }
 
 
