@@ -32,6 +32,8 @@ MEASUREMENT_LABELS = {
     "comedication_carbamazepine": "taking carbamazepine (1 yes, 0 no)",
     "comedication_phenobarbital": "taking phenobarbital (1 yes, 0 no)",
     "infliximab_antibodies": "antibodies to infliximab (1 detected, 0 not detected)",
+    "urine_output_24h": "residual diuresis (24-h urine volume)",
+    "prednisolone_daily_dose": "prednisolone, total daily dose",
 }
 
 OUTPUT_LABELS = {

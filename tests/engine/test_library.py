@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from mipd_engine.events import Dose, PatientRecord
+from mipd_engine.events import CovariateChange, Dose, PatientRecord
 from mipd_engine.exposure import Window, auc
 from mipd_engine.model import PopulationModel, parse_model
 from mipd_engine.reference_checks import parse_reference_checks, run_reference_checks
@@ -50,7 +50,7 @@ def test_the_library_covers_the_requested_drugs() -> None:
     drugs = {load(path)["model"]["drug"] for path in MODEL_FILES}
     assert {"vancomycin", "amikacin", "tacrolimus", "meropenem"} <= drugs
     assert {"tobramycin", "busulfan", "carboplatin", "gentamicin"} <= drugs  # voriconazole: README (left out)
-    assert {"piperacillin", "cefepime"} <= drugs
+    assert {"piperacillin", "cefepime", "ciclosporin"} <= drugs
     assert "infliximab" in drugs  # the biologic with albumin and anti-drug antibodies
     assert {"levetiracetam", "lamotrigine"} <= drugs  # anti-epileptics: ICU adults, children
     busulfan = [load(path)["model"] for path in MODEL_FILES if load(path)["model"]["drug"] == "busulfan"]
@@ -612,6 +612,12 @@ def smit_vancomycin() -> Scenario:
     return p, {"WT": wt, "AGE": age, "OBESE": obese}, [(12 * i, 3000, 5) for i in range(4)], 1.0
 
 
+def ulldemolins_meropenem() -> Scenario:
+    wt, diuresis = 60.0, 1200.0  # light and non-anuric: the weight power and the diuresis slope both matter
+    p = {"CL": 3.68 + 0.22 * diuresis / 100, "V": 33.0 * (wt / 73) ** 2.07}
+    return p, {"WT": wt, "DIURESIS": diuresis}, [(0, 2000, 0.5), (8, 1000, 3), (16, 1000, 3)], 1.0
+
+
 SCENARIOS: dict[str, Callable[[], Scenario]] = {
     "vancomycin-goti-2018": goti,
     "vancomycin-buelga-2005": buelga,
@@ -633,11 +639,59 @@ SCENARIOS: dict[str, Callable[[], Scenario]] = {
     "everolimus-park-2023": park_everolimus,
     "vancomycin-dao-2020": dao_vancomycin,
     "vancomycin-smit-2020": smit_vancomycin,
+    "meropenem-ulldemolins-2015": ulldemolins_meropenem,
 }
 
 
+# Models whose absorption is not one first-order step (a transit chain with a repeated rate constant): their
+# equations are written out as a linear system and solved with scipy's matrix exponential instead.
+TRANSIT_MODELS = {"ciclosporin-press-2010"}
+
+
 def test_every_library_model_has_an_independent_scenario() -> None:
-    assert set(SCENARIOS) == set(ids)
+    assert set(SCENARIOS) | TRANSIT_MODELS == set(ids)
+
+
+def test_ciclosporin_matches_its_transit_equations_by_matrix_exponential() -> None:
+    """Press 2010: depot -> transit -> central at one rate KA, F 0.5 (x 0.78 and KA x 0.45 at prednisolone
+    >= 20 mg/day), CL 15 x (WT/76)^0.75, V1 56 x WT/76, Q 14, V2 125; a taper step inside the course."""
+    from scipy.linalg import expm
+
+    wt = 110.0
+    cl, v1, q, v2 = 15 * (wt / 76) ** 0.75, 56 * wt / 76, 14.0, 125.0
+
+    def system(pred_high: bool) -> tuple[np.ndarray, float]:
+        ka = 2.0 * (0.45 if pred_high else 1.0)
+        a = np.zeros((4, 4))  # depot, transit, central, peripheral (mg)
+        a[0, 0], a[1, 0], a[1, 1], a[2, 1] = -ka, ka, -ka, ka
+        a[2, 2], a[2, 3], a[3, 2], a[3, 3] = -(cl + q) / v1, q / v2, q / v1, -q / v2
+        return a, 0.5 * (0.78 if pred_high else 1.0)
+
+    doses = [(12.0 * i, 250.0) for i in range(6)]
+    times = np.linspace(0.5, 84.0, 60)
+    taper_h = 30.0  # prednisolone 40 -> 15 mg/day: the threshold is crossed between doses
+    expected = []
+    for t in times:
+        x, now = np.zeros(4), 0.0
+        events = sorted([(d, "dose", amount) for d, amount in doses if d <= t] + [(taper_h, "taper", 0.0)])
+        for when, kind, amount in events:
+            if when > t:
+                break
+            x = expm(system(now < taper_h)[0] * (when - now)) @ x
+            now = when
+            if kind == "dose":
+                x[0] += system(when < taper_h)[1] * amount
+        x = expm(system(now < taper_h)[0] * (t - now)) @ x
+        expected.append(1000 * x[2] / v1)
+    model = library_model("ciclosporin-press-2010")
+    record = PatientRecord(
+        covariates={"WT": wt, "PRED_DOSE": 40.0},
+        doses=tuple(Dose(d, amount, route="oral") for d, amount in doses),
+        covariate_changes=(CovariateChange(taper_h, {"PRED_DOSE": 15.0}),),
+    )
+    engine = simulate(model, record, times).outputs["conc"][0]
+    # 1e-5: the repeated rate constant makes the system matrix defective (engine and expm differ <= 3e-6)
+    np.testing.assert_allclose(engine, np.array(expected), rtol=1e-5)
 
 
 @pytest.mark.parametrize("model_id", sorted(SCENARIOS))
