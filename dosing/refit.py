@@ -17,13 +17,14 @@ from dataclasses import dataclass
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.roles import Role
 from accounts.selectors import user_has_role
 from audit import context
 from dosing.models import BayesianUpdate, TherapyCourse
 from dosing.outbox import outbox_add
-from dosing.services import updates_reap
+from dosing.services import updates_fail_stale
 from models_catalog.models import Drug, ModelVersion
 
 Status = BayesianUpdate.Status
@@ -84,7 +85,8 @@ def refit_queue(
     queued: list[int] = []
     skipped = 0
     with context.acting_as(user), context.because(trigger):
-        updates_reap()  # a dead worker's update is not "pending": fail it with its reason first
+        # A dead worker's update is not "pending": failed with its reason, as a new update replaces it.
+        updates_fail_stale(BayesianUpdate.objects.filter(course_id__in=course_ids), timezone.now())
         for course_id in course_ids:
             with transaction.atomic():
                 # The lock update_request takes: no other update of this course is queued meanwhile.

@@ -525,7 +525,7 @@ def update_request(*, course: TherapyCourse, user: AbstractBaseUser, trigger: st
         TherapyCourse.objects.select_for_update().filter(pk=course.pk).first()  # one request at a time
         now = timezone.now()
         course.updates.filter(status=Status.QUEUED).update(status=Status.SUPERSEDED, finished_at=now)
-        _reap_stale(course, now)
+        updates_fail_stale(course.updates.all(), now)  # new data replaces a dead worker's update
         course.recommendations.filter(status=Recommendation.Status.PENDING_REVIEW).update(
             status=Recommendation.Status.SUPERSEDED
         )
@@ -536,14 +536,11 @@ def update_request(*, course: TherapyCourse, user: AbstractBaseUser, trigger: st
     return update
 
 
-def _fail_stale_running(updates: QuerySet[BayesianUpdate], now: dt.datetime) -> int:
-    """RUNNING rows older than the hard time limit belong to a worker that died: say so. Returns how many."""
+def updates_fail_stale(updates: QuerySet[BayesianUpdate], now: dt.datetime) -> int:
+    """RUNNING rows past the limit belong to a worker that died: failed with that reason, for a new update
+    about to replace them (the periodic reaper requeues instead). Returns how many."""
     reason = f"the worker stopped before finishing (ran past the {settings.TASK_TIME_LIMIT_S} s limit)"
     return claims.release_stale(updates, now=now, reason=reason)
-
-
-def _reap_stale(course: TherapyCourse, now: dt.datetime) -> None:
-    _fail_stale_running(course.updates.all(), now)
 
 
 def updates_request_for_patient(*, patient: Patient, user: AbstractBaseUser, trigger: str) -> None:

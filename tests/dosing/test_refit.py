@@ -12,7 +12,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from dosing import services, signatures
+from dosing import claims, services, signatures
 from dosing.models import BayesianUpdate, Recommendation, TherapyCourse, UpdateDispatch
 from tests.auth import next_totp_code
 from tests.factories import PASSWORD
@@ -130,7 +130,7 @@ def test_a_course_with_an_update_queued_or_running_is_skipped(settled, clinician
 
 def test_an_update_left_running_by_a_dead_worker_does_not_block_the_refit(settled, clinician) -> None:
     stuck = services.update_request(course=settled[0], user=clinician, trigger="new level")
-    long_ago = timezone.now() - services.STALE_AFTER - dt.timedelta(minutes=1)
+    long_ago = timezone.now() - claims.stale_after() - dt.timedelta(minutes=1)
     BayesianUpdate.objects.filter(pk=stuck.pk).update(status=Status.RUNNING, started_at=long_ago)
 
     out = refit("--drug", "testdrug")

@@ -238,7 +238,7 @@ def test_the_outbox_is_degraded_when_a_delivery_is_overdue(
 
 @pytest.mark.django_db
 @pytest.mark.usefixtures("unreachable_broker")
-def test_a_check_costs_five_queries_and_no_ping_within_the_cache(
+def test_a_check_costs_four_queries_and_no_ping_within_the_cache(
     client: Client, token: dict[str, str], django_assert_max_num_queries: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client.get("/healthz", **token)  # pings and caches
