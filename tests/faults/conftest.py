@@ -7,7 +7,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -72,10 +72,15 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
 
 
 @pytest.fixture
-def stack(tmp_path: Path, redis_server: RedisServer, role_groups: None) -> Iterator[Stack]:
+def stack(tmp_path: Path, redis_server: RedisServer, role_groups: None, settings: Any) -> Iterator[Stack]:
+    """The worker side's processes, stopped at the end; this process configured as the web side of the same
+    deployment (the short limits, the /healthz thresholds and token)."""
     from django.db import connection
 
-    from tests.faults.harness import Stack, database_url
+    from tests.faults.harness import SHARED_SETTINGS, Stack, database_url
+
+    for name, value in SHARED_SETTINGS.items():
+        setattr(settings, name, value)
 
     assert connection.vendor == "postgresql"
     stack = Stack(directory=tmp_path, redis=redis_server, database_url=database_url())

@@ -13,7 +13,7 @@ import contextlib
 import datetime as dt
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,15 @@ ENGINE_DELAY_S = 1.0  # each update's engine run lasts at least this long (the e
 TASK_TIME_LIMIT_S = 20  # the hard limit of the test worker (production: 600 s)
 REDELIVERY_MARGIN_S = 5  # visibility timeout and reaper limit: 25 s (production: 660 s)
 FINISH_WITHIN_S = 60.0
+# The web side (this process) and the worker side share their configuration, as in a deployment.
+SHARED_SETTINGS: dict[str, Any] = {
+    "TASK_TIME_LIMIT_S": TASK_TIME_LIMIT_S,
+    "TASK_REDELIVERY_MARGIN_S": REDELIVERY_MARGIN_S,
+    "HEALTHZ_BEAT_MAX_AGE_S": 30,  # beat sends its heartbeat every second; the worker may be busy for ~10 s
+    "HEALTHZ_QUEUED_MAX_AGE_S": 30,
+    "HEALTHZ_OUTBOX_MAX_AGE_S": 3,
+    "HEALTHZ_TOKEN": "fault-tests-monitoring-token",
+}
 
 
 def _forget_broker_connections() -> None:
@@ -80,8 +89,8 @@ class Stack:
             "PYTHONUNBUFFERED": "1",  # the logs are read when a test fails
             "DATABASE_URL": self.database_url,
             "REDIS_URL": self.redis.url,
-            "TASK_TIME_LIMIT_S": str(TASK_TIME_LIMIT_S),
-            "TASK_REDELIVERY_MARGIN_S": str(REDELIVERY_MARGIN_S),
+            **{name: str(value) for name, value in SHARED_SETTINGS.items()},
+            "BEAT_HEARTBEAT_EVERY_S": "1",
             "REAP_EVERY_S": "2",
             "OUTBOX_DISPATCH_EVERY_S": "1",
             "FAULTS_MARK_DIR": str(self.marks),
@@ -258,6 +267,26 @@ def assert_completed_exactly_once(courses: list[TherapyCourse], *, levels_per_co
 
 
 def healthz(client: APIClient) -> tuple[int, dict[str, Any]]:
+    """/healthz as monitoring reads it (the bearer token: every component), and how long it took."""
     started = time.monotonic()
-    response = client.get("/healthz")
-    return response.status_code, {**response.json(), "elapsed_s": time.monotonic() - started}
+    response = client.get("/healthz", HTTP_AUTHORIZATION=f"Bearer {SHARED_SETTINGS['HEALTHZ_TOKEN']}")
+    return response.status_code, {**response.json(), "elapsed_s": round(time.monotonic() - started, 3)}
+
+
+def wait_for_health(
+    client: APIClient, expected: Callable[[int, dict[str, Any]], bool], *, what: str, timeout_s: float = 15
+) -> dict[str, Any]:
+    """Poll /healthz until it reports ``expected`` (the broker's state is cached 5 s); returns that answer.
+    Every answer along the way must come within a second, whatever is down."""
+    seen: list[tuple[int, dict[str, Any]]] = []
+
+    def reported() -> bool:
+        seen.append(healthz(client))
+        assert seen[-1][1]["elapsed_s"] < 1.0, seen[-1]
+        return expected(*seen[-1])
+
+    try:
+        wait_for(reported, timeout_s=timeout_s, what=f"/healthz reporting {what}", interval_s=0.5)
+    except AssertionError as error:
+        raise AssertionError(f"{error}; its last answer: {seen[-1] if seen else None}") from None
+    return seen[-1][1]
