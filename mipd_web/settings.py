@@ -305,12 +305,19 @@ else:
     CELERY_TASK_EAGER_PROPAGATES = True
 # Redis redelivers an unacknowledged task after the visibility timeout. With late acknowledgement a task
 # still running at that moment would run twice, so every time limit stays below it.
-TASK_TIME_LIMIT_S = env_int("TASK_TIME_LIMIT_S", default=600, minimum=60)  # the worker kills the task
-TASK_REDELIVERY_MARGIN_S = env_int("TASK_REDELIVERY_MARGIN_S", default=60, minimum=10)
+# Lows for fast models and the fault tests (tests/faults/ run with 20 + 5 s); 0 would mean no limit at all.
+TASK_TIME_LIMIT_S = env_int("TASK_TIME_LIMIT_S", default=600, minimum=10)  # the worker kills the task
+TASK_REDELIVERY_MARGIN_S = env_int("TASK_REDELIVERY_MARGIN_S", default=60, minimum=5)
 UPDATE_MAX_ATTEMPTS = env_int("UPDATE_MAX_ATTEMPTS", default=5, minimum=1)  # then failed, with the reason
 CELERY_TASK_TIME_LIMIT = TASK_TIME_LIMIT_S
 # Redelivery soon after the limit: a whole-worker kill costs minutes, not an hour (the claim stops doubles).
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": TASK_TIME_LIMIT_S + TASK_REDELIVERY_MARGIN_S}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": TASK_TIME_LIMIT_S + TASK_REDELIVERY_MARGIN_S,
+    # kombu looks for unacknowledged messages past that timeout every interval x throttle seconds (100 s by
+    # default): within the margin, so that a dead worker's task is handed on about one margin after it.
+    "unacked_restore_interval": min(10, TASK_REDELIVERY_MARGIN_S),
+    "unacked_restore_throttle": 1,
+}
 # SoftTimeLimitExceeded a tenth before the hard limit (540 of 600 s) lets the task record its failure.
 CELERY_TASK_SOFT_TIME_LIMIT = TASK_TIME_LIMIT_S - TASK_TIME_LIMIT_S // 10
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

@@ -26,7 +26,10 @@ def test_tasks_are_django_tasks_with_delay_on_commit() -> None:
 
 def test_a_lost_worker_requeues_and_redelivery_follows_the_limit_within_minutes() -> None:
     assert app.conf.task_reject_on_worker_lost is True
-    assert settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] == app.conf.task_time_limit + 60
+    options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
+    assert options["visibility_timeout"] == app.conf.task_time_limit + 60
+    # kombu sweeps the unacknowledged messages every interval x throttle seconds: within the margin
+    assert options["unacked_restore_interval"] * options["unacked_restore_throttle"] <= 60
 
 
 def test_beat_runs_the_outbox_dispatcher_and_the_reaper() -> None:
