@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -113,3 +114,23 @@ def _same_site_referer(request: HttpRequest) -> str | None:
     ):
         return referer
     return None
+
+
+class ApiBodyMiddleware:
+    """Under /api/, read the request body into memory before anything parses it.
+
+    The Idempotency-Key's fingerprint and the catalog import's size limit read the raw body; once the CSRF
+    check of a signed-in session has parsed a multipart form from the stream, Django refuses that (a 500).
+    Read first, the form is parsed from the copy in memory (at most DATA_UPLOAD_MAX_MEMORY_SIZE bytes).
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path.startswith("/api/"):
+            try:
+                request.body  # noqa: B018 (read for its side effect: the body is kept in memory)
+            except RequestDataTooBig:
+                return JsonResponse({"detail": "the request body is too large"}, status=400)
+        return self.get_response(request)

@@ -56,6 +56,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "mipd_web.middleware.QueryStringGuardMiddleware",  # a NUL byte or a '²' in a query: 400 before any view
+    "mipd_web.middleware.ApiBodyMiddleware",  # the raw body stays readable after a multipart form is parsed
     "django_permissions_policy.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Below WhiteNoise: static files keep their long cache; every page and API answer is no-store.

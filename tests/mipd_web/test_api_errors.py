@@ -87,3 +87,54 @@ def test_the_documented_403_is_what_an_anonymous_caller_gets(client: Client) -> 
     response = client.get("/api/v1/patients/")
     assert response.status_code == 403
     assert set(response.json()) == {"detail"}
+
+
+def _csrf_session(user: Any) -> Client:
+    """A browser-like session: the CSRF check runs, with the cookie and the header of the same token."""
+    from django.middleware.csrf import _get_new_csrf_string
+
+    client = login(Client(enforce_csrf_checks=True), user)
+    token = _get_new_csrf_string()
+    client.cookies["csrftoken"] = token
+    client.defaults["HTTP_X_CSRFTOKEN"] = token
+    return client
+
+
+def test_a_multipart_form_with_an_idempotency_key_is_answered_not_a_500() -> None:
+    """Schemathesis found it (issue 14): the session's CSRF check parsed the multipart form from the stream,
+    and the Idempotency-Key's fingerprint of the raw body then raised RawPostDataException (a 500)."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from patients import services
+    from tests.factories import care_team
+
+    clinician = UserFactory(username="clinician", roles=[Role.CLINICIAN])
+    care_team(clinician)
+    patient = services.patient_create(
+        mrn="MRN-1",
+        family_name="F",
+        given_name="G",
+        birth_date=dt.date(1970, 1, 1),
+        sex="male",
+        ward="ICU",
+        user=clinician,
+    )
+    when = (timezone.now() - dt.timedelta(hours=1)).isoformat()
+    body = {"kind": "weight", "value": "70", "unit": "kg", "measured_at": when}
+    client = _csrf_session(clinician)
+    url = f"/api/v1/patients/{patient.public_id}/measurements/"
+    first = client.post(url, body, HTTP_IDEMPOTENCY_KEY="key-1")  # the test client's default: multipart
+    assert first.status_code == 201, first.content
+    retry = client.post(url, body, HTTP_IDEMPOTENCY_KEY="key-1")
+    assert retry.status_code == 201 and retry["Idempotent-Replayed"] == "true"
+    assert patient.measurements.count() == 1
+
+
+def test_a_multipart_model_import_is_a_400_not_a_500() -> None:
+    """The catalog import measures the raw body against its size limit: the same RawPostDataException."""
+    curator = UserFactory(username="curator", roles=[Role.MODEL_CURATOR])
+    response = _csrf_session(curator).post("/api/v1/catalog/model-versions/", {"document": "{}"})
+    assert response.status_code == 400, response.content
+    assert response.json()  # the fields at fault
