@@ -37,6 +37,33 @@ def services_missing(postgres_url: str, redis_url: str | None) -> str:
     return ""
 
 
+def load_library_subset(model_files: tuple[str, ...]) -> None:
+    """Only these files of the published library (with every drug and target): validating the whole library
+    takes minutes on a busy machine, a benchmark that uses one model need not wait for it."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from django.contrib.auth import get_user_model
+
+    from models_catalog.library import LIBRARY_DIRECTORY, library_load
+
+    users = get_user_model().objects
+    with tempfile.TemporaryDirectory(prefix="mipd-library-") as directory:
+        subset = Path(directory)
+        (subset / "models").mkdir()
+        shutil.copy(LIBRARY_DIRECTORY / "drugs.json", subset / "drugs.json")
+        for name in model_files:
+            shutil.copy(LIBRARY_DIRECTORY / "models" / name, subset / "models" / name)
+        report = library_load(
+            directory=subset,
+            requested_by=users.get(username="demo-curator"),
+            approved_by=users.get(username="demo-curator-2"),
+        )
+    for problem in report.problems:
+        print(f"model library: {problem}")
+
+
 def load_library() -> None:
     """The published model library; an entry that fails to load is reported, the others are used."""
     from django.core.management import CommandError, call_command
@@ -61,8 +88,9 @@ PLAIN_STATIC_STORAGES = {
 }
 
 
-def django_with_library() -> Any:
-    """Django on the scratch database: migrated, demo users, the published library; the demo clinician."""
+def django_with_library(model_files: tuple[str, ...] = ()) -> Any:
+    """Django on the scratch database: migrated, demo users, the published library (or only ``model_files``
+    of it); the demo clinician."""
     import django
 
     # collectstatic has not run: WhiteNoise warns that STATIC_ROOT is missing, which does not matter here.
@@ -75,5 +103,8 @@ def django_with_library() -> Any:
 
     call_command("migrate", verbosity=0)
     demo_users_seed()
-    load_library()
+    if model_files:
+        load_library_subset(model_files)
+    else:
+        load_library()
     return get_user_model().objects.get(username="demo-clinician")

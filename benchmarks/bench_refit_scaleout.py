@@ -14,9 +14,14 @@ every update has finished. Wall time runs from the start of the queueing to the 
 Prints per set-up: wall time, updates per second, the speed-up over the first set-up, the median and 95th
 percentile of the engine time per update (``timings_s.total_s``) and how many updates failed. Workers run
 with one BLAS/OpenMP thread each (the engine's arrays are small; N workers on N cores should not share
-threads). The machine may be shared: the load average is printed before and after each run.
+threads). The machine may be shared: the load average is printed before and after each run. On a shared
+Linux machine with autogroup scheduling (``/proc/sys/kernel/sched_autogroup_enabled``), every process of one
+session shares one CPU share against the other sessions' groups, so while others are busy a second worker
+in the same session gains nothing; ``--mode processes --own-sessions`` starts each worker in a session of
+its own, as a worker on its own machine or container would run.
 
     python benchmarks/bench_refit_scaleout.py [--courses 120] [--workers 1 2] [--mode concurrency]
+        [--own-sessions]
         [--postgres postgresql://postgres@127.0.0.1:5432] [--redis redis://127.0.0.1:6379/13]
 """
 
@@ -103,7 +108,7 @@ def worker_command(concurrency: int, name: str) -> list[str]:
 
 
 @contextmanager
-def workers(n: int, mode: str, environment: dict[str, str], timeout_s: float) -> Any:
+def workers(n: int, mode: str, environment: dict[str, str], timeout_s: float, own_sessions: bool) -> Any:
     """Start the workers of one set-up and wait until each answers a ping; stop them afterwards."""
     from mipd_web.celery import app
 
@@ -112,7 +117,10 @@ def workers(n: int, mode: str, environment: dict[str, str], timeout_s: float) ->
     else:
         commands = [worker_command(1, f"refit{n}-{k}") for k in range(n)]
     processes = [
-        subprocess.Popen(command, cwd=REPO_ROOT, env={**environment, **ONE_THREAD}) for command in commands
+        subprocess.Popen(
+            command, cwd=REPO_ROOT, env={**environment, **ONE_THREAD}, start_new_session=own_sessions
+        )
+        for command in commands
     ]
     try:
         deadline = time.monotonic() + timeout_s
@@ -172,13 +180,14 @@ def measure(args: argparse.Namespace, environment: dict[str, str]) -> None:
     clinician, courses = set_up(args.courses, args.seed)
     print(
         f"{len(courses)} vancomycin courses (Goti 2018, 6 doses and 2 levels each, 2,000 posterior draws); "
-        f"{os.cpu_count()} CPUs on this machine; workers: {args.mode}",
+        f"{os.cpu_count()} CPUs on this machine; workers: {args.mode}"
+        f"{', each in a session of its own' if args.own_sessions else ''}",
         flush=True,
     )
     results = []
     for n in args.workers:
         print(f"\n{n} worker process(es): load average before {load_average()}", flush=True)
-        with workers(n, args.mode, environment, args.timeout):
+        with workers(n, args.mode, environment, args.timeout, args.own_sessions):
             result = refit_once(clinician, courses, args.timeout)
         print(f"  load average after {load_average()}", flush=True)
         results.append((n, result))
@@ -209,6 +218,11 @@ def main() -> None:
         choices=("concurrency", "processes"),
         default="concurrency",
         help="one worker with --concurrency N, or N workers of concurrency 1",
+    )
+    parser.add_argument(
+        "--own-sessions",
+        action="store_true",
+        help="start each worker in a session of its own (a CPU share of its own under autogroup scheduling)",
     )
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds allowed per refit")
     parser.add_argument("--seed", type=int, default=1, help="seed of the level values")
