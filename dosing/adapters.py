@@ -265,6 +265,11 @@ def _merge_limits(drug_constraints: dict[str, Any], course_target: dict[str, Any
         if values:
             merged[key] = min(values)
     merged["route"] = drug_constraints["route"]  # a course target never changes how the drug is given
+    if merged.get("continuous_infusion") and merged.get("interval_options_h") == []:
+        # A continuous-infusion-only target: the drug's or the last dose's infusion duration describes
+        # intermittent doses (the engine refuses it there); one the course target states is kept and refused.
+        if "infusion_duration_h" not in course_target:
+            merged.pop("infusion_duration_h", None)
     return merged
 
 

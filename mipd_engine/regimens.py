@@ -422,7 +422,8 @@ class RegimenConstraints:
                         f"route {self.route} is not an infusion: no duration or rate (use iv_infusion)",
                     )
         if self.route == "iv_infusion" and self.infusion_duration_h is None:
-            if self.max_infusion_rate_mg_per_h is None:
+            # A continuous infusion alone runs over its 24 h: only intermittent and loading doses need one.
+            if self.max_infusion_rate_mg_per_h is None and (intervals or loading):
                 raise InvalidInputError(
                     p + "infusion_duration_h",
                     "an infusion needs infusion_duration_h or max_infusion_rate_mg_per_h",

@@ -464,6 +464,9 @@ def _with_current_infusion_duration(case: Case, document: dict[str, Any]) -> Map
         or request.get("max_infusion_rate_mg_per_h")
     ):
         return request
+    if request.get("continuous_infusion") and not request.get("interval_options_h"):
+        if not request.get("loading_dose_options_mg"):
+            return request  # a continuous infusion alone runs over 24 h: no duration to keep
     infusions = [d for d in case.record.doses if d.infusion_duration_h > 0]
     if not infusions:
         return request  # the constraints' own validation names the missing field

@@ -34,6 +34,9 @@ MEASUREMENT_LABELS = {
     "infliximab_antibodies": "antibodies to infliximab (1 detected, 0 not detected)",
     "urine_output_24h": "residual diuresis (24-h urine volume)",
     "prednisolone_daily_dose": "prednisolone, total daily dose",
+    "egfr_ckd_epi_2009": "eGFR, CKD-EPI 2009 (as reported by the laboratory, per 1.73 m²)",
+    "haematological_malignancy": "haematological malignancy (1 yes, 0 no)",
+    "trauma_or_head_injury": "acute trauma or head injury (1 yes, 0 no)",
 }
 
 OUTPUT_LABELS = {

@@ -50,7 +50,7 @@ def test_the_library_covers_the_requested_drugs() -> None:
     drugs = {load(path)["model"]["drug"] for path in MODEL_FILES}
     assert {"vancomycin", "amikacin", "tacrolimus", "meropenem"} <= drugs
     assert {"tobramycin", "busulfan", "carboplatin", "gentamicin"} <= drugs  # voriconazole: README (left out)
-    assert {"piperacillin", "cefepime", "ciclosporin"} <= drugs
+    assert {"piperacillin", "cefepime", "ceftazidime", "ciclosporin"} <= drugs
     assert "infliximab" in drugs  # the biologic with albumin and anti-drug antibodies
     assert {"levetiracetam", "lamotrigine"} <= drugs  # anti-epileptics: ICU adults, children
     busulfan = [load(path)["model"] for path in MODEL_FILES if load(path)["model"]["drug"] == "busulfan"]
@@ -618,6 +618,13 @@ def ulldemolins_meropenem() -> Scenario:
     return p, {"WT": wt, "DIURESIS": diuresis}, [(0, 2000, 0.5), (8, 1000, 3), (16, 1000, 3)], 1.0
 
 
+def werumeusbuning_ceftazidime() -> Scenario:
+    egfr, heme = 40.0, 1.0  # reduced eGFR with haematological malignancy: both clearance terms act
+    p = {"CL": 3.42 * (egfr / 73) ** 0.772 * 1.57**heme, "V": 46.8}
+    covariates = {"EGFR": egfr, "HEME_MALIGNANCY": heme, "TRAUMA": 0.0}
+    return p, covariates, [(0, 2000, 0.5), (8, 1000, 3), (16, 1000, 3)], 1.0
+
+
 SCENARIOS: dict[str, Callable[[], Scenario]] = {
     "vancomycin-goti-2018": goti,
     "vancomycin-buelga-2005": buelga,
@@ -640,6 +647,7 @@ SCENARIOS: dict[str, Callable[[], Scenario]] = {
     "vancomycin-dao-2020": dao_vancomycin,
     "vancomycin-smit-2020": smit_vancomycin,
     "meropenem-ulldemolins-2015": ulldemolins_meropenem,
+    "ceftazidime-werumeusbuning-2021": werumeusbuning_ceftazidime,
 }
 
 

@@ -651,6 +651,26 @@ def test_contradictory_constraints_are_refused_naming_the_field(kwargs, path):
     assert error.value.path == path
 
 
+def test_a_continuous_infusion_only_search_needs_no_infusion_duration():
+    """Regression: without a rate limit (piperacillin, meropenem) a continuous-infusion-only search was
+    refused with a duration ("not used by a continuous infusion") and without one ("an infusion needs")."""
+    constraints = RegimenConstraints(
+        interval_options_h=(), dose_step_mg=2000, max_daily_dose_mg=16000, continuous_infusion=True
+    )
+    regimens, _ = constraints.candidates(Target("css", 16))
+    assert [r.dose_mg for r in regimens] == [2000, 4000, 6000, 8000, 10000, 12000, 14000, 16000]
+    assert all(r.continuous and r.duration_h == 24 for r in regimens)
+    with pytest.raises(InvalidInputError) as error:  # a loading dose still needs its duration
+        RegimenConstraints(
+            interval_options_h=(),
+            dose_step_mg=2000,
+            max_daily_dose_mg=16000,
+            continuous_infusion=True,
+            loading_dose_options_mg=(4000,),
+        )
+    assert error.value.path == "constraints.infusion_duration_h"
+
+
 def test_a_regimen_starting_before_the_last_level_is_refused(patient):
     constraints = RegimenConstraints(
         interval_options_h=(12,), dose_step_mg=500, max_dose_mg=1000, infusion_duration_h=1, start_h=24.0
