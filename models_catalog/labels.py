@@ -34,6 +34,7 @@ MEASUREMENT_LABELS = {
     "infliximab_antibodies": "antibodies to infliximab (1 detected, 0 not detected)",
     "urine_output_24h": "residual diuresis (24-h urine volume)",
     "prednisolone_daily_dose": "prednisolone, total daily dose",
+    "crp": "C-reactive protein (mg/L)",
 }
 
 OUTPUT_LABELS = {
