@@ -35,6 +35,7 @@ MEASUREMENT_LABELS = {
     "urine_output_24h": "residual diuresis (24-h urine volume)",
     "prednisolone_daily_dose": "prednisolone, total daily dose",
     "crp": "C-reactive protein (mg/L)",
+    "cyp3a4_22_carrier": "CYP3A4*22 carrier (1 yes; 0 no or not genotyped)",
 }
 
 OUTPUT_LABELS = {

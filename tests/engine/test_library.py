@@ -631,6 +631,15 @@ def ling_voriconazole() -> Scenario:
     return p, covariates, [(0, 400, 0), (12, 400, 0)] + [(12 * i, 200, 0) for i in range(2, 8)], 1.0
 
 
+def andrews_2019_tacrolimus() -> Scenario:
+    # a young CYP3A5 expresser carrying CYP3A4*22 with a small BSA: every covariate away from its reference
+    expresser, cyp3a4_22, age, bsa = 1.0, 1.0, 24.0, 1.45
+    cl = 22.5 * 1.62**expresser * 0.814**cyp3a4_22 * (age / 55.72) ** -0.50 * (bsa / 1.93) ** 0.72
+    p = {"CL": cl, "V1": 685.0, "Q": 10.6, "V2": 6590.0, "KA": 3.70, "TLAG": 0.39}
+    covariates = {"CYP3A5_EXPR": expresser, "CYP3A4_22": cyp3a4_22, "AGE": age, "BSA": bsa}
+    return p, covariates, [(12 * i, 6, 0) for i in range(6)], 1000.0  # mg/L -> ng/mL
+
+
 SCENARIOS: dict[str, Callable[[], Scenario]] = {
     "vancomycin-goti-2018": goti,
     "vancomycin-buelga-2005": buelga,
@@ -654,6 +663,7 @@ SCENARIOS: dict[str, Callable[[], Scenario]] = {
     "vancomycin-smit-2020": smit_vancomycin,
     "meropenem-ulldemolins-2015": ulldemolins_meropenem,
     "voriconazole-ling-2024": ling_voriconazole,
+    "tacrolimus-andrews-2019": andrews_2019_tacrolimus,
 }
 
 
@@ -756,6 +766,10 @@ def test_omega_is_converted_from_the_published_cv() -> None:
     np.testing.assert_allclose(
         np.diag(library_model("cefepime-jonckheere-2020").omega), np.array([0.246, 0.457, 0.694]) ** 2
     )
+    adults = library_model("tacrolimus-andrews-2019")  # Andrews 2019 starting-dose model, Table 2
+    np.testing.assert_allclose(np.diag(adults.omega), np.log1p(np.array([0.394, 0.54, 0.537, 0.796]) ** 2))
+    assert adults.iov_omega is not None
+    np.testing.assert_allclose(np.diag(adults.iov_omega), np.log1p(np.array([0.146]) ** 2), rtol=1e-12)
     carboplatin = library_model("carboplatin-ekhart-2009")
     assert carboplatin.iov_omega is not None
     np.testing.assert_allclose(
