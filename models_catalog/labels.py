@@ -37,6 +37,8 @@ MEASUREMENT_LABELS = {
     "egfr_ckd_epi_2009": "eGFR, CKD-EPI 2009 (as reported by the laboratory, per 1.73 m²)",
     "haematological_malignancy": "haematological malignancy (1 yes, 0 no)",
     "trauma_or_head_injury": "acute trauma or head injury (1 yes, 0 no)",
+    "crp": "C-reactive protein (mg/L)",
+    "cyp3a4_22_carrier": "CYP3A4*22 carrier (1 yes; 0 no or not genotyped)",
 }
 
 OUTPUT_LABELS = {
