@@ -22,18 +22,17 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import minimize
 from scipy.special import ndtri
-from scipy.stats import qmc
 
 from .deadline import check_deadline
 from .errors import ParameterValueError
 from .events import PatientRecord
 from .model import PopulationModel
 from .objective import Objective
+from .sobol_points import sobol_points
 
 _GRADIENT_STEP = 1e-6
 _HESSIAN_STEP = 1e-3
 _GRADIENT_TOLERANCE = 1e-5
-_SCREENING_EXPONENT = 6  # 2**6 - 1 = 63 quasi-random points
 
 
 @dataclass(frozen=True)
@@ -97,7 +96,7 @@ def _gradient_from_values(values: np.ndarray, h: np.ndarray) -> tuple[float, np.
     return f0, grad
 
 
-def _screening_candidates(objective: Objective, m_exponent: int = _SCREENING_EXPONENT) -> np.ndarray:
+def _screening_candidates(objective: Objective) -> np.ndarray:
     """A deterministic quasi-random batch over the prior (63 Sobol points, within ±2.5 prior SD).
 
     The best of them is a second start far from zero: it catches posteriors with two modes, where a single
@@ -105,7 +104,7 @@ def _screening_candidates(objective: Objective, m_exponent: int = _SCREENING_EXP
     absorption).
     """
     dim = objective.dimension
-    points = qmc.Sobol(d=dim, scramble=False).random_base2(m_exponent)[1:]  # the first Sobol point is 0
+    points = sobol_points(dim)  # the first Sobol point, 0, is left out
     normal = np.clip(ndtri(points), -2.5, 2.5)
     chol = np.linalg.cholesky(objective.prior_covariance() / objective.prior_weight)
     return normal @ chol.T
