@@ -54,7 +54,7 @@ class PhysicalRange:
 
 DOSE_MG = PhysicalRange(0.001, 100_000.0, "mg")
 INFUSION_DURATION_H = PhysicalRange(1.0 / 60.0, 24.0 * 7, "h", zero_allowed=True)  # a minute to a week
-INTERVAL_H = PhysicalRange(0.5, 24.0 * 14, "h")
+INTERVAL_H = PhysicalRange(0.5, 24.0 * 7 * 12, "h")  # 12 weeks: infliximab runs every 4-8 weeks
 LEVEL_VALUE = PhysicalRange(0.0, 1_000_000.0, "")  # any concentration unit: ng/mL levels reach thousands
 LLOQ = PhysicalRange(1e-6, 100_000.0, "")
 MIC_MG_PER_L = PhysicalRange(1e-4, 1024.0, "mg/L")

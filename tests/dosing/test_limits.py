@@ -140,3 +140,17 @@ def test_a_pharmacists_change_meets_the_same_limits(recommendation, pharmacist, 
     )
     assert response.status_code == 400
     assert any(expected in message for message in response.data["final_regimen"])
+
+
+def test_an_eight_weekly_interval_is_a_valid_interval_but_its_forecast_is_refused_past_four_weeks(
+    clinician, dosed_course
+) -> None:
+    """Infliximab runs every 4-8 weeks: such an interval is physical (ranges), but a what-if of it would
+    reach past the 28-day horizon, which bounds the engine's work: a clear field error, never a 503."""
+    Drug.objects.filter(pk=dosed_course.drug_id).update(interval_options_h=[672, 1344])
+    response = _what_if(clinician, dosed_course, interval_h=1344, n_doses=1)
+    assert response.status_code == 400, response.data
+    assert "interval_h" not in response.data
+    assert "672 h" in response.data["n_doses"][0]
+    too_long = _what_if(clinician, dosed_course, interval_h=24 * 7 * 13, n_doses=1)
+    assert too_long.status_code == 400 and "interval_h" in too_long.data
