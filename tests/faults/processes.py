@@ -33,7 +33,11 @@ def binary_problem() -> str | None:
     missing += [
         str(POSTGRES_BIN / name) for name in ("initdb", "pg_ctl") if not (POSTGRES_BIN / name).is_file()
     ]
-    return f"not found: {', '.join(missing)}" if missing else None
+    if missing:
+        return f"not found: {', '.join(missing)}"
+    if os.geteuid() != 0:
+        return "not root: initdb runs as user postgres through runuser, which needs root"
+    return None
 
 
 def wait_for(check: Callable[[], bool], *, timeout_s: float, what: str, interval_s: float = 0.1) -> None:
@@ -101,15 +105,18 @@ class RedisServer:
 class CeleryProcess:
     """``celery worker`` (through tests.faults.worker) or ``celery beat`` in a process of its own."""
 
-    def __init__(self, *, argv: list[str], env: dict[str, str], log: Path) -> None:
-        self.argv, self.env, self.log = argv, env, log
+    def __init__(
+        self, *, argv: list[str], env: dict[str, str], log: Path, stop_signal: int = signal.SIGTERM
+    ) -> None:
+        self.argv, self.env, self.log, self.stop_signal = argv, env, log, stop_signal
         self.process: subprocess.Popen[bytes] | None = None
 
     @classmethod
     def worker(cls, *, name: str, env: dict[str, str], directory: Path) -> CeleryProcess:
         argv = [sys.executable, "-m", "tests.faults.worker", "--pool=prefork", "--concurrency=1"]
         argv += [f"--hostname={name}@faults", "--without-mingle", "--without-gossip", "--loglevel=INFO"]
-        return cls(argv=argv, env=env, log=directory / f"{name}.log")
+        # The test is over when it stops a worker: a cold shutdown does not wait for queued periodic tasks.
+        return cls(argv=argv, env=env, log=directory / f"{name}.log", stop_signal=signal.SIGQUIT)
 
     @classmethod
     def beat(cls, *, env: dict[str, str], directory: Path) -> CeleryProcess:
@@ -158,8 +165,7 @@ class CeleryProcess:
             return
         children = self.pool_children() if self.alive() else []
         if self.alive():
-            # The test is over: a worker's cold shutdown (SIGQUIT) does not wait for queued periodic tasks.
-            self.process.send_signal(signal.SIGQUIT if "worker" in " ".join(self.argv) else signal.SIGTERM)
+            self.process.send_signal(self.stop_signal)
             try:
                 self.process.wait(timeout=5)
             except subprocess.TimeoutExpired:
