@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 
 from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -103,6 +104,44 @@ class EngineUnavailableMiddleware:
                 status=503,
             )
         response["Retry-After"] = str(exception.retry_after_s)
+        return response
+
+
+DATABASE_RETRY_AFTER_S = 30
+# Self-contained: rendering the site's template would itself query the database that just failed.
+_DATABASE_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Database unavailable</title>
+</head><body><main><h1>The database is unavailable</h1><p role="alert">The server could not reach its database,
+so nothing from this request was saved. Wait {retry} seconds and send it again (the browser's back button
+returns to the form); if it persists, call IT.</p></main></body></html>"""
+
+
+class DatabaseUnavailableMiddleware:
+    """The database unreachable or restarting mid-request (``OperationalError``, ``InterfaceError``): 503 with
+    Retry-After, never a 500. The request's transaction was rolled back with the connection, so nothing of it
+    is stored; an ``Idempotency-Key`` retry then records it once."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not isinstance(exception, OperationalError | InterfaceError):
+            return None
+        logger.error("database unavailable on %s %s: %s", request.method, request.path, exception)
+        if request.path.startswith("/api/"):
+            response: HttpResponse = JsonResponse(
+                {
+                    "detail": "the database is unavailable: nothing was saved; retry later",
+                    "code": "database_unavailable",
+                    "retry_after_s": DATABASE_RETRY_AFTER_S,
+                },
+                status=503,
+            )
+        else:
+            response = HttpResponse(_DATABASE_PAGE.format(retry=DATABASE_RETRY_AFTER_S), status=503)
+        response["Retry-After"] = str(DATABASE_RETRY_AFTER_S)
         return response
 
 

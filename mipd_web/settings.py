@@ -73,6 +73,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "mipd_web.middleware.EngineUnavailableMiddleware",  # an engine call refused or out of time: 503
+    "mipd_web.middleware.DatabaseUnavailableMiddleware",  # the database gone mid-request: 503, not 500
     "axes.middleware.AxesMiddleware",  # last: turns a lockout into the lockout page
 ]
 
