@@ -154,6 +154,42 @@ def test_each_model_declares_a_numeric_hard_domain_with_its_source(path: Path) -
         assert low is None or high is None or low < high, f"soft.{key}"
 
 
+@pytest.mark.parametrize("path", MODEL_FILES, ids=ids)
+def test_a_covariate_range_and_its_soft_range_are_the_same_range(path: Path) -> None:
+    # Both raise a warning the pharmacist acknowledges; two ranges for one covariate would warn at
+    # different values (Buelga 2005 1.1.0: CrCL 11-150 on the covariate, 35-185 in the domain).
+    model = load(path)["model"]
+    soft = model["domain"].get("soft", {})
+    for name, spec in model["covariates"].items():
+        if name in soft and spec.get("min") is not None and spec.get("type", "continuous") != "boolean":
+            assert [spec["min"], spec["max"]] == soft[name], f"{name}: covariate range vs domain.soft"
+
+
+def cross_check_rows() -> dict[str, list[str]]:
+    """The README's "Cross-check against second open transcriptions" table: model id -> its cells."""
+    readme = (LIBRARY / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Cross-check against second open transcriptions", 1)[1].split("\n#", 1)[0]
+    rows: dict[str, list[str]] = {}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if line.startswith("| ") and cells[0] not in ("model", "---"):
+            assert cells[0] not in rows, f"{cells[0]}: two cross-check rows"
+            rows[cells[0]] = cells
+    return rows
+
+
+@pytest.mark.parametrize("path", MODEL_FILES, ids=ids)
+def test_each_model_has_its_cross_check_row(path: Path) -> None:
+    # Issue 15: model | source | second transcription (or "none found") | differences | values reproduced.
+    cells = cross_check_rows().get(path.stem)
+    assert cells, f"{path.stem}: no row in the README's cross-check table"
+    assert len(cells) >= 5 and all(len(cell) > 10 for cell in cells[1:5]), f"{path.stem}: an empty cell"
+
+
+def test_the_cross_check_table_names_only_library_models() -> None:
+    assert set(cross_check_rows()) == set(ids)
+
+
 def test_a_library_model_without_a_hard_domain_fails_the_domain_check(tmp_path: Path) -> None:
     document = load(MODEL_FILES[0])
     del document["model"]["domain"]
