@@ -112,7 +112,8 @@ DATABASE_RETRY_AFTER_S = 30
 _DATABASE_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>Database unavailable</title></head><body><main><h1>The database is unavailable</h1>
 <p role="alert">The server could not reach its database, so nothing from this request was saved.
-Wait {retry} seconds and send it again (the browser's back button returns to the form); if it persists, call IT.</p></main></body></html>"""
+Wait {retry} seconds and send it again (the browser's back button returns to the form);
+if it persists, call IT.</p></main></body></html>"""
 
 
 class DatabaseUnavailableMiddleware:
