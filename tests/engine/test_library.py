@@ -668,6 +668,12 @@ def fuchs_gentamicin() -> Scenario:
     return p, covariates, [(0, 3.2, 0.5), (36, 3.2, 0.5), (72, 3.2, 0.5)], 1.0
 
 
+def jiang_voriconazole() -> Scenario:
+    crp = 190.0  # severe inflammation: the exponential CRP term lowers CL by 45 %
+    p = {"CL": 4.34 * math.exp(-0.135 * crp / 43.6), "V": 97.4, "KA": 1.1, "F": 0.951}
+    return p, {"CRP": crp}, [(0, 400, 0), (12, 400, 0)] + [(12 * i, 200, 0) for i in range(2, 8)], 1.0
+
+
 SCENARIOS: dict[str, Callable[[], Scenario]] = {
     "vancomycin-goti-2018": goti,
     "vancomycin-buelga-2005": buelga,
@@ -694,6 +700,7 @@ SCENARIOS: dict[str, Callable[[], Scenario]] = {
     "voriconazole-ling-2024": ling_voriconazole,
     "tacrolimus-andrews-2019": andrews_2019_tacrolimus,
     "gentamicin-fuchs-2014": fuchs_gentamicin,
+    "voriconazole-jiang-2022": jiang_voriconazole,
 }
 
 
