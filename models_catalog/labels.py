@@ -39,6 +39,7 @@ MEASUREMENT_LABELS = {
     "trauma_or_head_injury": "acute trauma or head injury (1 yes, 0 no)",
     "crp": "C-reactive protein (mg/L)",
     "cyp3a4_22_carrier": "CYP3A4*22 carrier (1 yes; 0 no or not genotyped)",
+    "comedication_dopamine": "dopamine infusion running (1 yes, 0 no)",
 }
 
 OUTPUT_LABELS = {

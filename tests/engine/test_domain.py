@@ -26,6 +26,7 @@ PAEDIATRIC = {
     "tobramycin-hennig-2008",
     "tacrolimus-andrews-2017",
     "vancomycin-dao-2020",
+    "gentamicin-fuchs-2014",
     "busulfan-neroutsos-2022",
     "lamotrigine-he-2012",
 }

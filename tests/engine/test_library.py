@@ -683,6 +683,33 @@ def andrews_2019_tacrolimus() -> Scenario:
     return p, covariates, [(12 * i, 6, 0) for i in range(6)], 1000.0  # mg/L -> ng/mL
 
 
+def fuchs_gentamicin() -> Scenario:
+    # an extremely preterm neonate on day 10 and on dopamine: every linear term away from its reference
+    wt, ga, pna_days, dopamine = 0.8, 25.0, 10.0, 1.0
+    size = wt / 2.17
+    cl = (
+        0.089
+        * size**0.75
+        * (1 + 1.870 * (ga / 34 - 1))
+        * (1 + 0.054 * (pna_days - 1))
+        * (1 - 0.120 * dopamine)
+    )
+    p = {
+        "CL": cl,
+        "V1": 0.908 * size * (1 - 0.922 * (ga / 34 - 1)),
+        "Q": 0.157 * size**0.75,
+        "V2": 0.560 * size,
+    }
+    covariates = {"WT": wt, "GA": ga, "PMA": ga + pna_days / 7, "DOPA": dopamine}  # PNA = 7 x (PMA - GA)
+    return p, covariates, [(0, 3.2, 0.5), (36, 3.2, 0.5), (72, 3.2, 0.5)], 1.0
+
+
+def jiang_voriconazole() -> Scenario:
+    crp = 190.0  # severe inflammation: the exponential CRP term lowers CL by 45 %
+    p = {"CL": 4.34 * math.exp(-0.135 * crp / 43.6), "V": 97.4, "KA": 1.1, "F": 0.951}
+    return p, {"CRP": crp}, [(0, 400, 0), (12, 400, 0)] + [(12 * i, 200, 0) for i in range(2, 8)], 1.0
+
+
 SCENARIOS: dict[str, Callable[[], Scenario]] = {
     "vancomycin-goti-2018": goti,
     "vancomycin-buelga-2005": buelga,
@@ -708,6 +735,8 @@ SCENARIOS: dict[str, Callable[[], Scenario]] = {
     "ceftazidime-werumeusbuning-2021": werumeusbuning_ceftazidime,
     "voriconazole-ling-2024": ling_voriconazole,
     "tacrolimus-andrews-2019": andrews_2019_tacrolimus,
+    "gentamicin-fuchs-2014": fuchs_gentamicin,
+    "voriconazole-jiang-2022": jiang_voriconazole,
 }
 
 
@@ -838,6 +867,11 @@ def test_gentamicin_variability_follows_the_published_cv_correlation_and_iov() -
     correlation = np.array([[1, 0.21], [0.21, 1]])
     model = library_model("gentamicin-hodiamont-2017")
     np.testing.assert_allclose(model.omega, correlation * np.sqrt(np.outer(variances, variances)), rtol=2e-5)
+    # Fuchs 2014 (neonates): CV 28 % (CL) and 18 % (V1), r = 0.87; no IOV
+    variances = np.log1p(np.array([0.28, 0.18]) ** 2)
+    neonates = library_model("gentamicin-fuchs-2014")
+    expected = np.array([[1, 0.87], [0.87, 1]]) * np.sqrt(np.outer(variances, variances))
+    np.testing.assert_allclose(neonates.omega, expected, rtol=2e-5)
     assert model.iov_omega is not None
     np.testing.assert_allclose(np.diag(model.iov_omega), np.log1p(np.array([0.24, 0.251]) ** 2), rtol=1e-12)
 
