@@ -843,14 +843,6 @@ def _checked_regimen(recommendation: Recommendation, regimen: dict[str, Any]) ->
             doses=recommendation.update.inputs.get("doses", []),
             field="final_regimen",
         )
-    now_h = adapters.hours(timezone.now(), recommendation.update.origin)
-    limits.check_horizon(
-        drug=drug,
-        interval_h=interval_h,
-        n_doses=proposed.get("n_doses"),
-        lead_h=None if start_h is None else float(start_h) - now_h,
-        within="final_regimen",
-    )
     daily_mg = dose_mg * 24.0 / interval_h
     if drug.max_single_dose_mg and dose_mg > drug.max_single_dose_mg:
         raise ValidationError(
@@ -870,6 +862,15 @@ def _checked_regimen(recommendation: Recommendation, regimen: dict[str, Any]) ->
     )
     if problems:
         raise ValidationError({"final_regimen": list(problems.values())})
+    # The clinical limits above speak first; then the bounds of what the engine simulates for it.
+    now_h = adapters.hours(timezone.now(), recommendation.update.origin)
+    limits.check_horizon(
+        drug=drug,
+        interval_h=interval_h,
+        n_doses=proposed.get("n_doses"),
+        lead_h=None if start_h is None else float(start_h) - now_h,
+        within="final_regimen",
+    )
     continuous = bool(proposed.get("continuous"))
     if continuous:  # a continuous infusion stays one: the dose is the amount per interval, infused over it
         duration_h = interval_h
