@@ -12,7 +12,7 @@ from typing import Any
 
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
@@ -315,6 +315,18 @@ class CourseListApi(APIView):
         request=CourseOpenInputSerializer,
         responses={201: CourseDetailOutputSerializer},
         operation_id="courses_open",
+        examples=[
+            OpenApiExample(
+                "A course on a published model",
+                value={
+                    "patient": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                    "model_version": 1,
+                    "indication": "sepsis",
+                    "target": {"metric": "trough", "low": 5, "high": 10},
+                },
+                request_only=True,
+            )
+        ],
     )
     @idempotent
     def post(self, request: Request) -> Response:
@@ -372,6 +384,18 @@ class DoseListApi(APIView):
         request=DoseCreateInputSerializer,
         responses={201: DoseOutputSerializer, 400: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT},
         operation_id="courses_doses_create",
+        examples=[
+            OpenApiExample(
+                "A 2-h infusion",
+                value={
+                    "given_at": "2026-01-15T08:00:00Z",
+                    "amount_mg": 1000,
+                    "route": "iv_infusion",
+                    "infusion_duration_h": 2,
+                },
+                request_only=True,
+            )
+        ],
         description="409 when the dose looks like a duplicate or runs faster than the drug's rate limit: the "
         "body names the field and what to check; resend with confirmation_reason to record it anyway.",
     )
@@ -408,6 +432,18 @@ class LevelListApi(APIView):
         request=LevelCreateInputSerializer,
         responses={201: LevelOutputSerializer},
         operation_id="courses_levels_create",
+        examples=[
+            OpenApiExample(
+                "A trough level",
+                value={
+                    "sampled_at": "2026-01-15T19:30:00Z",
+                    "value": 7.5,
+                    "unit": "mg/L",
+                    "assay": "immunoassay",
+                },
+                request_only=True,
+            )
+        ],
     )
     @idempotent
     def post(self, request: Request, pk: Any) -> Response:
@@ -427,7 +463,14 @@ class LevelExcludeApi(APIView):
         reason = serializers.CharField(max_length=2000)
 
     @extend_schema(
-        request=LevelExcludeInputSerializer, responses=LevelOutputSerializer, operation_id="levels_exclude"
+        request=LevelExcludeInputSerializer,
+        responses=LevelOutputSerializer,
+        operation_id="levels_exclude",
+        examples=[
+            OpenApiExample(
+                "A contaminated sample", value={"reason": "drawn from the infusion line"}, request_only=True
+            )
+        ],
     )
     def post(self, request: Request, pk: Any) -> Response:
         level = _child_of_course(DrugLevel, request=request, pk=pk)
@@ -445,7 +488,12 @@ class LevelConfirmApi(APIView):
         reason = serializers.CharField(max_length=2000)
 
     @extend_schema(
-        request=LevelConfirmInputSerializer, responses=LevelOutputSerializer, operation_id="levels_confirm"
+        request=LevelConfirmInputSerializer,
+        responses=LevelOutputSerializer,
+        operation_id="levels_confirm",
+        examples=[
+            OpenApiExample("Re-measured", value={"reason": "re-measured: same result"}, request_only=True)
+        ],
     )
     def post(self, request: Request, pk: Any) -> Response:
         level = _child_of_course(DrugLevel, request=request, pk=pk)
@@ -468,6 +516,7 @@ class DoseInErrorApi(APIView):
         request=EntryInErrorInputSerializer,
         responses=DoseOutputSerializer,
         operation_id="doses_entered_in_error",
+        examples=[OpenApiExample("Not given", value={"reason": "dose not given"}, request_only=True)],
     )
     def post(self, request: Request, pk: Any) -> Response:
         dose = _child_of_course(DoseAdministration, request=request, pk=pk)
@@ -485,6 +534,11 @@ class LevelInErrorApi(APIView):
         request=EntryInErrorInputSerializer,
         responses=LevelOutputSerializer,
         operation_id="levels_entered_in_error",
+        examples=[
+            OpenApiExample(
+                "Another patient's level", value={"reason": "result of another patient"}, request_only=True
+            )
+        ],
     )
     def post(self, request: Request, pk: Any) -> Response:
         level = _child_of_course(DrugLevel, request=request, pk=pk)
@@ -513,6 +567,9 @@ class UpdateListApi(APIView):
         request=UpdateRequestInputSerializer,
         responses={202: UpdateOutputSerializer},
         operation_id="courses_updates_request",
+        examples=[
+            OpenApiExample("After a new creatinine", value={"trigger": "new creatinine"}, request_only=True)
+        ],
     )
     def post(self, request: Request, pk: Any) -> Response:
         course = selectors.course_get(user=request.user, public_id=pk)
@@ -592,8 +649,15 @@ class WhatIfApi(APIView):
 
     @extend_schema(
         request=WhatIfInputSerializer,
-        responses={200: WhatIfOutputSerializer, **ENGINE_RESPONSES},
+        responses={200: WhatIfOutputSerializer, 409: OpenApiTypes.OBJECT, **ENGINE_RESPONSES},  # 409: a stop
         operation_id="courses_what_if",
+        examples=[
+            OpenApiExample(
+                "1250 mg every 12 h",
+                value={"dose_mg": 1250, "interval_h": 12, "duration_h": 2, "n_doses": 6},
+                request_only=True,
+            )
+        ],
     )
     def post(self, request: Request, pk: Any) -> Response:
         course = selectors.course_get(user=request.user, public_id=pk)
@@ -681,6 +745,19 @@ class RecommendationReviewApi(APIView):
         request=ReviewInputSerializer,
         responses={200: RecommendationOutputSerializer, **ENGINE_RESPONSES},
         operation_id="recommendations_review",
+        examples=[
+            OpenApiExample(
+                "Approve, signed",
+                value={
+                    "decision": "approve",
+                    "password": "the pharmacist's password",
+                    "otp_code": "123456",
+                    "note": "renal function stable",
+                    "acknowledged_alerts": [],
+                },
+                request_only=True,
+            )
+        ],
     )
     @idempotent
     def post(self, request: Request, pk: Any) -> Response:
@@ -714,6 +791,13 @@ class ModificationPreviewApi(APIView):
         request=PreviewInputSerializer,
         responses={200: PreviewOutputSerializer, **ENGINE_RESPONSES},
         operation_id="recommendations_preview_change",
+        examples=[
+            OpenApiExample(
+                "A changed dose",
+                value={"final_regimen": {"dose_mg": 1000, "interval_h": 12, "duration_h": 2}},
+                request_only=True,
+            )
+        ],
     )
     def post(self, request: Request, pk: Any) -> Response:
         recommendation = _child_of_course(Recommendation, request=request, pk=pk)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.generics import ListAPIView
@@ -19,6 +20,7 @@ from mipd_web.engine_calls import engine_call
 from mipd_web.throttles import ENGINE_RESPONSES, ENGINE_SCOPE
 from models_catalog import selectors, services
 from models_catalog.forms import MAX_MODEL_FILE_BYTES, split_entry
+from models_catalog.library import LIBRARY_DIRECTORY
 from models_catalog.models import CatalogChangeRequest, Drug, ModelVersion, TargetProtocol
 
 
@@ -94,6 +96,9 @@ class ModelVersionDetailOutputSerializer(ModelVersionOutputSerializer):
         )
 
 
+IMPORT_EXAMPLE = "models/vancomycin-roberts-2011.json"
+
+
 class ModelVersionListApi(APIView):
     """Model versions: published and retired ones for all, every state for curators, who import by POST."""
 
@@ -123,6 +128,15 @@ class ModelVersionListApi(APIView):
         request=ImportSerializer,
         responses={201: ModelVersionDetailOutputSerializer},
         operation_id="catalog_model_versions_import",
+        examples=[
+            OpenApiExample(
+                "A library entry (the shipped vancomycin model)",
+                value={
+                    "document": json.loads((LIBRARY_DIRECTORY / IMPORT_EXAMPLE).read_text(encoding="utf-8"))
+                },
+                request_only=True,
+            )
+        ],
     )
     def post(self, request: Request) -> Response:
         if not selectors.is_curator(user=request.user):
@@ -162,6 +176,20 @@ class ModelVersionActionApi(APIView):
         request=ActionSerializer,
         responses={200: ModelVersionDetailOutputSerializer, **ENGINE_RESPONSES},
         operation_id="catalog_model_version_action",
+        parameters=[
+            OpenApiParameter(
+                "action",
+                str,
+                OpenApiParameter.PATH,
+                enum=["validate", "request-publication", "approve", "retire"],
+                examples=[OpenApiExample("retire", value="retire")],
+            )
+        ],
+        examples=[
+            OpenApiExample(
+                "Ask to retire", value={"reason": "superseded by a newer model"}, request_only=True
+            )
+        ],
     )
     def post(self, request: Request, pk: int, action: str) -> Response:
         if not selectors.is_curator(user=request.user):
@@ -248,6 +276,16 @@ class ChangeRequestDecisionApi(APIView):
         request=DecisionSerializer,
         responses=ChangeRequestOutputSerializer,
         operation_id="catalog_change_request_decide",
+        parameters=[
+            OpenApiParameter(
+                "decision",
+                str,
+                OpenApiParameter.PATH,
+                enum=["approve", "reject"],
+                examples=[OpenApiExample("approve", value="approve")],
+            )
+        ],
+        examples=[OpenApiExample("Approve", value={"note": "checked against the SmPC"}, request_only=True)],
     )
     def post(self, request: Request, pk: int, decision: str) -> Response:
         if not selectors.is_curator(user=request.user):

@@ -16,7 +16,7 @@ from typing import Any
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.pagination import PageNumberPagination
@@ -320,6 +320,20 @@ class PatientListApi(APIView):
         request=PatientCreateInputSerializer,
         responses={201: PatientDetailOutputSerializer},
         operation_id="patients_create",
+        examples=[
+            OpenApiExample(
+                "A patient on the ICU",
+                value={
+                    "mrn": "MRN-20417",
+                    "family_name": "Dupont",
+                    "given_name": "Marie",
+                    "birth_date": "1958-03-14",
+                    "sex": "female",
+                    "ward": "ICU",
+                },
+                request_only=True,
+            )
+        ],
     )
     def post(self, request: Request) -> Response:
         selectors.require_clinical_role(user=request.user)
@@ -358,6 +372,13 @@ class MeasurementListApi(APIView):
         request=MeasurementCreateInputSerializer,
         responses={201: MeasurementOutputSerializer},
         operation_id="patients_measurements_create",
+        examples=[
+            OpenApiExample(
+                "A weight",
+                value={"kind": "weight", "value": 72.5, "unit": "kg", "measured_at": "2026-01-15T07:30:00Z"},
+                request_only=True,
+            )
+        ],
     )
     @idempotent
     def post(self, request: Request, pk: Any) -> Response:
@@ -381,6 +402,11 @@ class MeasurementInErrorApi(APIView):
         request=MeasurementInErrorInputSerializer,
         responses=MeasurementOutputSerializer,
         operation_id="measurements_mark_entered_in_error",
+        examples=[
+            OpenApiExample(
+                "Another patient's weight", value={"reason": "weight of another patient"}, request_only=True
+            )
+        ],
     )
     def post(self, request: Request, pk: Any) -> Response:
         measurement = access.scoped_get(
@@ -418,6 +444,18 @@ class GenotypeListApi(APIView):
         request=GenotypeCreateInputSerializer,
         responses={201: GenotypeOutputSerializer},
         operation_id="patients_genotypes_create",
+        examples=[
+            OpenApiExample(
+                "A CYP3A5 result",
+                value={
+                    "gene": "CYP3A5",
+                    "diplotype": "*1/*3",
+                    "lab": "Central laboratory",
+                    "reported_on": "2026-01-15",
+                },
+                request_only=True,
+            )
+        ],
     )
     def post(self, request: Request, pk: Any) -> Response:
         patient = selectors.patient_get(user=request.user, public_id=pk)
@@ -440,6 +478,11 @@ class GenotypeInErrorApi(APIView):
         request=GenotypeInErrorInputSerializer,
         responses=GenotypeOutputSerializer,
         operation_id="genotypes_mark_entered_in_error",
+        examples=[
+            OpenApiExample(
+                "Another patient's result", value={"reason": "result of another patient"}, request_only=True
+            )
+        ],
     )
     def post(self, request: Request, pk: Any) -> Response:
         genotype = access.scoped_get(
@@ -476,6 +519,13 @@ class SupportSessionListApi(APIView):
         request=SessionCreateInputSerializer,
         responses={201: SupportSessionOutputSerializer},
         operation_id="patients_sessions_create",
+        examples=[
+            OpenApiExample(
+                "CRRT under way",
+                value={"modality": "crrt", "started_at": "2026-01-15T08:00:00Z", "note": "CVVHDF"},
+                request_only=True,
+            )
+        ],
     )
     def post(self, request: Request, pk: Any) -> Response:
         patient = selectors.patient_get(user=request.user, public_id=pk)
@@ -507,6 +557,9 @@ class SupportSessionEndApi(APIView):
         request=SessionEndInputSerializer,
         responses=SupportSessionOutputSerializer,
         operation_id="sessions_end",
+        examples=[
+            OpenApiExample("CRRT stopped", value={"ended_at": "2026-01-16T08:00:00Z"}, request_only=True)
+        ],
     )
     def post(self, request: Request, pk: Any) -> Response:
         session = _session(request, pk)
@@ -529,6 +582,11 @@ class SupportSessionInErrorApi(APIView):
         request=SessionInErrorInputSerializer,
         responses=SupportSessionOutputSerializer,
         operation_id="sessions_mark_entered_in_error",
+        examples=[
+            OpenApiExample(
+                "The wrong patient", value={"reason": "recorded on the wrong patient"}, request_only=True
+            )
+        ],
     )
     def post(self, request: Request, pk: Any) -> Response:
         session = _session(request, pk)
@@ -560,6 +618,17 @@ class ConsentListApi(APIView):
         request=ConsentCreateInputSerializer,
         responses={201: ConsentOutputSerializer},
         operation_id="patients_consents_create",
+        examples=[
+            OpenApiExample(
+                "Consent given",
+                value={
+                    "scope": "model_based_dosing",
+                    "status": "granted",
+                    "note": "explained to the patient",
+                },
+                request_only=True,
+            )
+        ],
     )
     def post(self, request: Request, pk: Any) -> Response:
         patient = selectors.patient_get(user=request.user, public_id=pk)

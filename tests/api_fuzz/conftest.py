@@ -17,6 +17,7 @@ import pytest
 
 ROLES = ("anonymous", "clinician", "pharmacist", "curator", "admin")
 REQUESTS_SENT = [0]  # requests the fuzz tests made in this run (printed at the end)
+WRITTEN: set[str] = set()  # writing operations whose schema example was answered 2xx for its writer
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ def _world() -> dict[str, Any]:
 
     from accounts.roles import Role
     from dosing import services as dosing
-    from dosing.models import Recommendation
+    from dosing.models import DrugLevel, Recommendation
     from models_catalog import services as catalog
     from models_catalog.models import Drug
     from patients import services as patients
@@ -104,6 +105,7 @@ def _world() -> dict[str, Any]:
         molar_mass_g_per_mol=500.0,
         limits_source="test limits",
     )
+    _shipped_drug("vancomycin")  # the drug of the catalog import's example
     entry = library_entry()
     version = catalog.model_version_create(
         document=entry["model"],
@@ -146,12 +148,24 @@ def _world() -> dict[str, Any]:
         reported_on=dt.date(2024, 1, 1),
         user=clinician,
     )
-    session = patients.support_session_record(
+    patients.support_session_record(
         patient=patient,
         modality="crrt",
         started_at=now - dt.timedelta(days=5),
         ended_at=now - dt.timedelta(days=4),
         user=clinician,
+    )
+    on_crrt = patients.patient_create(
+        mrn="FUZZ-0002",
+        family_name="Bernard",
+        given_name="Paul",
+        birth_date=dt.date(1971, 2, 3),
+        sex="male",
+        ward="ICU",
+        user=clinician,
+    )
+    session = patients.support_session_record(  # under way: it can be ended
+        patient=on_crrt, modality="crrt", started_at=now - dt.timedelta(hours=6), user=clinician
     )
     course = dosing.course_open(
         patient=patient,
@@ -168,14 +182,20 @@ def _world() -> dict[str, Any]:
         infusion_duration_h=1,
         user=clinician,
     )
-    level = dosing.level_record(
+    dosing.level_record(
         course=course, sampled_at=now - dt.timedelta(hours=8.5), value=7.0, unit="mg/L", user=clinician
     )
+    # Far above what the model expects from the data before it: held out of the fit until confirmed.
+    held = dosing.level_record(
+        course=course, sampled_at=now - dt.timedelta(hours=2), value=400.0, unit="mg/L", user=clinician
+    )
+    held.refresh_from_db()
+    assert held.plausibility == DrugLevel.Plausibility.HELD, held.plausibility
     recommendation = Recommendation.objects.get(course=course, status=Recommendation.Status.PENDING_REVIEW)
     drug = version.drug
     limits = {name: getattr(drug, name) for name in Drug.LIMIT_FIELDS}
-    change_request = catalog.drug_limits_propose(
-        drug=drug, user=curator, reason="fuzzing", **{**limits, "max_single_dose_mg": 2500}
+    change_request = catalog.drug_limits_propose(  # by the other curator: the fuzzing one may decide it
+        drug=drug, user=second_curator, reason="fuzzing", **{**limits, "max_single_dose_mg": 2500}
     )
     return {
         "users": {
@@ -192,10 +212,21 @@ def _world() -> dict[str, Any]:
         "session": session,
         "course": course,
         "dose": dose,
-        "level": level,
+        "level": held,  # a held level can be confirmed, excluded or marked in error
         "update": recommendation.update,
         "recommendation": recommendation,
     }
+
+
+def _shipped_drug(name: str) -> Any:
+    import json
+
+    from models_catalog.library import DRUG_FIELDS, LIBRARY_DIRECTORY
+    from models_catalog.models import Drug
+
+    drugs = json.loads((LIBRARY_DIRECTORY / "drugs.json").read_text(encoding="utf-8"))["drugs"]
+    (item,) = (item for item in drugs if item["name"] == name)
+    return Drug.objects.create(name=name, **{key: item[key] for key in DRUG_FIELDS if key in item})
 
 
 def _token_caller(role: str, user: Any) -> Caller:
@@ -221,7 +252,9 @@ def _session_caller(role: str, user: Any) -> Caller:
 
 
 @pytest.fixture
-def caller(request: pytest.FixtureRequest, world: dict[str, Any]) -> Caller:
+def caller(request: pytest.FixtureRequest, world: dict[str, Any], settings: Any) -> Caller:
+    # Schemathesis' WSGI client keeps cookies for the host "localhost": the app must answer to it.
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "localhost"]
     role = request.param
     if role == "anonymous":
         return Caller(role, None)
@@ -233,4 +266,7 @@ def caller(request: pytest.FixtureRequest, world: dict[str, Any]) -> Caller:
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     if REQUESTS_SENT[0]:
-        terminalreporter.write_line(f"schemathesis: {REQUESTS_SENT[0]} requests sent to the API")
+        terminalreporter.write_line(
+            f"schemathesis: {REQUESTS_SENT[0]} requests sent to the API; "
+            f"{len(WRITTEN)} writing operations recorded by their example"
+        )

@@ -8,6 +8,7 @@ body and content type that conform to it. Seeded and derandomized: the same requ
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Any
 
@@ -15,19 +16,20 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
+from schemathesis.generation.meta import TestPhase
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
     status_code_conformance,
 )
 
-from tests.api_fuzz.conftest import REQUESTS_SENT, ROLES, Caller
+from tests.api_fuzz.conftest import REQUESTS_SENT, ROLES, WRITTEN, Caller
 
 pytestmark = pytest.mark.django_db
 
 SEED = 20261203
-MAX_EXAMPLES = 12  # per operation and role, in the fuzzing phase (the examples phase adds its own)
-BASE_URL = "http://testserver"  # a host the test settings allow
+MAX_EXAMPLES = 8  # per operation and role, in the fuzzing phase (the examples phase adds its own)
+BASE_URL = "http://localhost"  # the host schemathesis' WSGI client keeps the session cookie for
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 CONFIG = schemathesis.Config.from_dict(
@@ -70,24 +72,64 @@ ID_TARGETS = {
 }
 
 
-def aim_at_world(case: Any, world: dict[str, Any]) -> None:
-    """Point half of the well-formed generated ids at the world's records, so that requests reach past the
-    404 into validation and the services; the other half (and every malformed id) stay as generated."""
+def aim_at_world(case: Any, world: dict[str, Any], *, always: bool) -> None:
+    """Point half of the well-formed generated ids (``always``: every id) at the world's records, so that
+    requests reach past the 404 into validation and the services; the rest stay as generated."""
     generated = (case.path_parameters or {}).get("id")
     segments = case.path.removeprefix("/api/v1/").removeprefix("catalog/").split("/")
     record = world.get(ID_TARGETS.get(segments[0], ""))
     if generated is None or record is None:
         return
     if isinstance(generated, int):
-        if generated % 2 == 0:
+        if always or generated % 2 == 0:
             case.path_parameters["id"] = record.pk
         return
     try:
         value = uuid.UUID(str(generated))
     except ValueError:
+        if always:
+            case.path_parameters["id"] = str(record.public_id)
         return
-    if value.int % 2 == 0:
+    if always or value.int % 2 == 0:
         case.path_parameters["id"] = str(record.public_id)
+
+
+# The schema's request examples are valid writes; who may make each (the other roles must be refused).
+WRITERS = {
+    "catalog_change_request_decide": "curator",
+    "catalog_model_versions_import": "curator",
+    "catalog_model_version_action": "curator",
+    "recommendations_review": "pharmacist",
+    "recommendations_preview_change": "pharmacist",
+}
+
+
+def from_the_examples(case: Any) -> bool:
+    return case.meta is not None and case.meta.phase.name == TestPhase.EXAMPLES
+
+
+def make_example_current(case: Any, world: dict[str, Any], caller: Caller) -> None:
+    """What a static example cannot know: the world's ids, times of now (a dose is recorded when given),
+    and a pharmacist's signature (the password and a fresh authenticator code)."""
+    from django.utils import timezone
+
+    from tests.auth import next_totp_code
+    from tests.factories import PASSWORD
+
+    body = case.body
+    if not isinstance(body, dict):
+        return
+    moment = (timezone.now() - dt.timedelta(minutes=30)).isoformat()
+    for name, value in list(body.items()):
+        if name.endswith("_at") and isinstance(value, str):
+            body[name] = moment
+    if case.operation.definition.raw.get("operationId") == "courses_open":
+        body["patient"] = str(world["patient"].public_id)
+        body["model_version"] = world["model_version"].pk
+    if "otp_code" in body and caller.user is not None:
+        body["password"] = PASSWORD
+        body["otp_code"] = next_totp_code(caller.user)
+        body["acknowledged_alerts"] = [alert["code"] for alert in world["recommendation"].alerts or []]
 
 
 @pytest.mark.parametrize("caller", ROLES, indirect=True)
@@ -100,11 +142,30 @@ def test_every_operation_answers_as_documented(
     from django.core.cache import cache
 
     cache.clear()  # the throttles' counters: each generated request stands alone
-    aim_at_world(case, world)
+    example = from_the_examples(case)
+    aim_at_world(case, world, always=example)
+    if example:
+        make_example_current(case, world, caller)
     REQUESTS_SENT[0] += 1
-    case.call_and_validate(
+    response = case.call_and_validate(
         app=wsgi_app, base_url=BASE_URL, headers=caller.headers, cookies=caller.cookies, checks=CHECKS
     )
+    operation_id = case.operation.definition.raw.get("operationId", "")
+    if example and case.method == "POST" and caller.role == WRITERS.get(operation_id, "clinician"):
+        assert response.status_code < 300, (operation_id, response.status_code, response.text)
+        WRITTEN.add(operation_id)
+
+
+@pytest.mark.parametrize("caller", ROLES, indirect=True)
+def test_each_caller_is_signed_in_as_its_role(caller: Caller, wsgi_app: Any) -> None:
+    """The fuzz tests' credentials reach the app as they are sent: a token, or a session cookie and CSRF."""
+    case = schema["/api/v1/me/"]["GET"].Case()
+    response = case.call(app=wsgi_app, base_url=BASE_URL, headers=caller.headers, cookies=caller.cookies)
+    if caller.user is None:
+        assert response.status_code == 403
+    else:
+        assert response.status_code == 200, response.text
+        assert response.json()["username"] == caller.user.username
 
 
 def test_the_fuzzed_schema_is_the_one_the_app_serves(world: dict[str, Any]) -> None:
@@ -115,3 +176,17 @@ def test_the_fuzzed_schema_is_the_one_the_app_serves(world: dict[str, Any]) -> N
     response = login(Client(), world["users"]["curator"]).get("/api/schema/", {"format": "json"})
     assert response.status_code == 200
     assert response.json() == served_schema()
+
+
+def test_every_writing_operation_was_written_by_its_example(request: pytest.FixtureRequest) -> None:
+    """The examples phase above reached past the 400s: each POST's example was recorded (runs last)."""
+    writing = {
+        operation["operationId"]
+        for methods in served_schema()["paths"].values()
+        for method, operation in methods.items()
+        if method == "post"
+    }
+    fuzzed = [item for item in request.session.items if "answers_as_documented" in item.name]
+    if len(fuzzed) < len(writing) * len(ROLES):
+        pytest.skip("the fuzz tests were deselected: nothing to count")
+    assert writing - WRITTEN == set()
