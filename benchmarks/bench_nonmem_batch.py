@@ -8,10 +8,11 @@ memory of the child process (``os.wait4``'s rusage). ``--start`` adds the cost o
 (``import mipd_engine.__main__``). ``--baseline DIR`` runs the same command with ``PYTHONPATH=DIR`` (another
 copy of the engine, e.g. ``git archive main mipd_engine``) alternately with this one, A B A B, and prints
 both and their ratio pair by pair, so that a comparison holds on a loaded machine. ``--profile`` prints the
-top lines of a cProfile of one run per model instead.
+top lines of a cProfile of one run per model instead. ``--fixture`` adds subjects simulated (seeded) from the
+5-compartment, 12-eta steady-state model of ``tests/engine/fixtures/``.
 
     python benchmarks/bench_nonmem_batch.py [--subjects 200] [--repeat 3] [--runs run001,run102,run201]
-        [--dataset NAME=MODEL.json,DATA.csv] [--baseline DIR] [--start] [--profile]
+        [--dataset NAME=MODEL.json,DATA.csv] [--fixture] [--baseline DIR] [--start] [--profile]
 """
 
 from __future__ import annotations
@@ -31,6 +32,50 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE = REPO.parent / "shared" / "reference" / "nonmem-validation"
 DEFAULT_RUNS = "run001,run102,run201"
+FIXTURE_MODEL = REPO / "tests" / "engine" / "fixtures" / "parent_metabolite_5cmt_12eta_ss.json"
+FIXTURE_LEVELS_H = (1.0, 4.0, 11.5, 13.0, 18.0, 25.0, 30.0)
+
+
+def fixture_dataset(n: int, target: Path, seed: int = 20261203) -> None:
+    """``n`` simulated subjects of the 5-compartment, 10-eta + 2-kappa fixture model: parallel first-order
+    and lagged zero-order input (RATE=-2) at steady state every 12 h, two more doses, parent and metabolite
+    levels over three occasions (16 random effects to estimate per subject)."""
+    from mipd_engine.model import load_model
+    from mipd_engine.nonmem import read_nonmem
+    from mipd_engine.simulation import simulate
+
+    model = load_model(FIXTURE_MODEL)
+    header = ["ID", "TIME", "EVID", "AMT", "CMT", "RATE", "II", "SS", "MDV", "DV"]
+    rows: list[list] = []
+    for i in range(1, n + 1):
+        subject: list[list] = []
+        for time_h in (0.0, 12.0, 24.0):
+            steady = ["12", "1"] if time_h == 0 else ["0", "0"]
+            subject.append([i, time_h, 1, 400, 1, 0, *steady, 1, "."])
+            subject.append([i, time_h, 1, 400, 2, -2, *steady, 1, "."])
+        for time_h in FIXTURE_LEVELS_H:
+            subject += [[i, time_h, 0, 0, cmt, 0, 0, 0, 0, 1.0] for cmt in (2, 4)]
+        rows += sorted(subject, key=lambda row: row[1])
+    with open(target, "w", newline="") as out:
+        csv.writer(out).writerows([header, *rows])
+    rng = np.random.default_rng(seed)
+    values = []
+    for record in read_nonmem(target, model):
+        eta = rng.multivariate_normal(np.zeros(model.n_eta), model.omega)
+        kappa = rng.multivariate_normal(np.zeros(model.n_kappa), model.iov_omega, size=3)
+        times = [o.time_h for o in record.observations]
+        predicted = simulate(model, record, times, eta=eta, kappa=kappa).outputs
+        for j, obs in enumerate(record.observations):
+            f = predicted[obs.output][0, j]
+            error = model.outputs[obs.output].error
+            sd = np.sqrt(error.additive**2 + (error.proportional * f) ** 2)
+            values.append(max(f + sd * rng.standard_normal(), 1e-3))
+    observed = iter(values)
+    for row in rows:
+        if row[2] == 0:
+            row[9] = f"{next(observed):.6g}"
+    with open(target, "w", newline="") as out:
+        csv.writer(out).writerows([header, *rows])
 
 
 def first_subjects(source: Path, n: int, target: Path) -> int:
@@ -82,7 +127,7 @@ def fit_command(model: Path, data: Path, output: Path, profile: Path | None = No
     ]
 
 
-def datasets(args: argparse.Namespace) -> list[tuple[str, Path, Path]]:
+def datasets(args: argparse.Namespace) -> list[tuple[str, Path, Path | None]]:
     found = []
     for run in filter(None, args.runs.split(",")):
         folder = REFERENCE / run
@@ -93,6 +138,8 @@ def datasets(args: argparse.Namespace) -> list[tuple[str, Path, Path]]:
         name, _, paths = item.partition("=")
         model, _, data = paths.partition(",")
         found.append((name, Path(model), Path(data)))
+    if args.fixture:
+        found.append(("5cmt-12eta-ss", FIXTURE_MODEL, None))  # data simulated from the model
     return found
 
 
@@ -102,6 +149,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs per model (median quoted)")
     parser.add_argument("--runs", default=DEFAULT_RUNS, help=f"reference folders (default {DEFAULT_RUNS})")
     parser.add_argument("--dataset", action="append", help="NAME=MODEL.json,DATA.csv: another dataset")
+    parser.add_argument(
+        "--fixture", action="store_true", help="also the 5-compartment 12-eta steady-state fixture model"
+    )
     parser.add_argument("--baseline", help="another engine copy (PYTHONPATH) run alternately with this one")
     parser.add_argument("--start", action="store_true", help="also time the process start alone")
     parser.add_argument("--profile", action="store_true", help="print a cProfile of one run per model")
@@ -116,7 +166,11 @@ def main() -> None:
         print(header + ("   baseline ms/subject  peak MB  ratio (median of pairs)" if args.baseline else ""))
         for name, model, data in datasets(args):
             subset = scratch_dir / f"{name}.csv"
-            n = first_subjects(data, args.subjects, subset)
+            if data is None:
+                fixture_dataset(args.subjects, subset)
+                n = args.subjects
+            else:
+                n = first_subjects(data, args.subjects, subset)
             output = scratch_dir / f"{name}.out.csv"
             if args.profile:
                 report_profile(name, n, fit_command(model, subset, output, scratch_dir / "prof"), current)

@@ -88,10 +88,10 @@ def _fit(args: argparse.Namespace) -> int:
 
 def _fit_nonmem(args: argparse.Namespace) -> int:
     from .estimation import fit_map
-    from .nonmem import read_nonmem
+    from .nonmem import iter_nonmem
 
     model = load_model(args.model)
-    records = read_nonmem(args.nonmem, model)
+    records = iter_nonmem(args.nonmem, model)  # one subject at a time: memory does not grow with the file
     handle = open(args.output, "w", newline="", encoding="utf-8") if args.output else sys.stdout
     all_ok = True
     try:

@@ -19,7 +19,7 @@ import numpy as np
 from .deadline import check_deadline
 from .errors import ParameterValueError
 from .model import PopulationModel
-from .schedule import Pieces, Schedule
+from .schedule import MAX_STEADY_STATE_INTERVALS, Pieces, Schedule
 
 _EIGEN_GAP = 1e-7
 _CLOSED_FORM_MIN_BATCH = 32
@@ -227,8 +227,10 @@ def _steady_state_modal(eigen: Eigen, pieces: Pieces, selected: np.ndarray, inte
     active = np.ones_like(amount, dtype=bool)
     end = float(np.max(start + duration)) if start.size else 0.0
     n_direct = max(1, int(np.ceil(end / interval_h - 1e-12)))
-    if n_direct > 1000:
-        raise ParameterValueError("steady state: inputs last more than 1000 dosing intervals")
+    if n_direct > MAX_STEADY_STATE_INTERVALS:
+        raise ParameterValueError(
+            f"steady state: inputs last more than {MAX_STEADY_STATE_INTERVALS} dosing intervals"
+        )
     lam = eigen.lam
     decay = np.exp(lam * interval_h)
     if np.any(np.abs(1.0 - decay) < 1e-12):

@@ -12,6 +12,9 @@ and any column named like a covariate of the model. ``.`` is a missing value.
 - Covariates: a record's values apply over the interval that ends at that record (NONMEM's default), so the
   values of record i take effect just after the time of record i-1.
 - BLQ=1 with an LLOQ column gives an observation below the limit of quantification (M3).
+
+:func:`iter_nonmem` gives the same records one at a time, for batches whose memory must not grow with the
+dataset.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from __future__ import annotations
 import csv
 import itertools
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from .errors import InvalidInputError
@@ -49,7 +52,48 @@ def read_nonmem(path: str | Path, model: PopulationModel) -> list[PatientRecord]
         return parse_nonmem_rows(csv.reader(handle), model)
 
 
+def iter_nonmem(path: str | Path, model: PopulationModel) -> Iterator[PatientRecord]:
+    """The records of :func:`read_nonmem`, in the same order, holding one subject's rows at a time.
+
+    The whole file is read once here, keeping nothing, so that an invalid row raises before any record is
+    given (as :func:`read_nonmem` does). An ID whose rows are not all together is read as
+    :func:`read_nonmem` reads it (all its rows, as one record): that one case holds the whole file.
+    """
+    try:
+        for _ in _iter_contiguous(path, model):
+            pass
+    except _IdNotContiguous:
+        return iter(read_nonmem(path, model))
+    return _iter_contiguous(path, model)
+
+
+class _IdNotContiguous(Exception):
+    pass
+
+
+def _iter_contiguous(path: str | Path, model: PopulationModel) -> Iterator[PatientRecord]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        _, rows = _data_rows(csv.reader(handle))
+        covariate_columns = {c.lower(): c for c in model.covariates}
+        done: set[str] = set()
+        for subject_id, block in itertools.groupby(rows, key=lambda item: item[1]["id"].strip()):
+            if subject_id in done:
+                raise _IdNotContiguous(subject_id)
+            done.add(subject_id)
+            yield _subject(subject_id, list(block), model, covariate_columns)
+
+
 def parse_nonmem_rows(rows: Iterable[list[str]], model: PopulationModel) -> list[PatientRecord]:
+    _, data = _data_rows(rows)
+    covariate_columns = {c.lower(): c for c in model.covariates}
+    subjects: dict[str, list[tuple[int, dict[str, str]]]] = {}
+    for line, row in data:
+        subjects.setdefault(row["id"].strip(), []).append((line, row))
+    return [_subject(subject_id, rows_, model, covariate_columns) for subject_id, rows_ in subjects.items()]
+
+
+def _data_rows(rows: Iterable[list[str]]) -> tuple[list[str], Iterator[tuple[int, dict[str, str]]]]:
+    """The header (lower case) and the data rows as (line number, row by column), comments skipped."""
     iterator = iter(rows)
     try:
         header = [h.strip().lower() for h in next(iterator)]
@@ -58,18 +102,18 @@ def parse_nonmem_rows(rows: Iterable[list[str]], model: PopulationModel) -> list
     for required in ("id", "time"):
         if required not in header:
             raise InvalidInputError("dataset", f"missing column {required.upper()}")
-    covariate_columns = {c.lower(): c for c in model.covariates}
-    subjects: dict[str, list[tuple[int, dict[str, str]]]] = {}
-    for line, values in enumerate(iterator, start=2):
-        if not values or all(not v.strip() for v in values):
-            continue
-        if values[0].lstrip().startswith(("#", "@")):
-            continue
-        if len(values) != len(header):
-            raise InvalidInputError(f"line {line}", f"expected {len(header)} columns, got {len(values)}")
-        row = dict(zip(header, values, strict=True))
-        subjects.setdefault(row["id"].strip(), []).append((line, row))
-    return [_subject(subject_id, rows_, model, covariate_columns) for subject_id, rows_ in subjects.items()]
+
+    def data() -> Iterator[tuple[int, dict[str, str]]]:
+        for line, values in enumerate(iterator, start=2):
+            if not values or all(not v.strip() for v in values):
+                continue
+            if values[0].lstrip().startswith(("#", "@")):
+                continue
+            if len(values) != len(header):
+                raise InvalidInputError(f"line {line}", f"expected {len(header)} columns, got {len(values)}")
+            yield line, dict(zip(header, values, strict=True))
+
+    return header, data()
 
 
 def _subject(subject_id, rows, model: PopulationModel, covariate_columns) -> PatientRecord:

@@ -17,11 +17,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import InvalidInputError
+from .errors import InvalidInputError, ParameterValueError
 from .events import Dose, PatientRecord
 from .model import PopulationModel
 
 MAX_ADMINISTRATIONS = 20_000
+# Steady state: inputs (lag plus duration) may last at most this many dosing intervals. Beyond it the
+# parameter set is impossible (its objective is +inf): an extreme eta of a line search once gave a lag of
+# millions of intervals, one input piece each, and the batch grew to 24 GB.
+MAX_STEADY_STATE_INTERVALS = 1000
 
 
 @dataclass(frozen=True)
@@ -229,7 +233,14 @@ def _with_steady_state_carryover(pieces: Pieces) -> Pieces:
         reach = float(
             np.max(pieces.start_h[:, column] - pieces.administered_h[column] + pieces.duration_h[:, column])
         )
-        extra += [(int(column), k) for k in range(1, int(np.ceil(reach / tau - 1e-12)) + 1)]
+        n_intervals = (
+            int(np.ceil(reach / tau - 1e-12)) if np.isfinite(reach) else MAX_STEADY_STATE_INTERVALS + 1
+        )
+        if n_intervals > MAX_STEADY_STATE_INTERVALS:
+            raise ParameterValueError(
+                f"steady state: inputs last more than {MAX_STEADY_STATE_INTERVALS} dosing intervals"
+            )
+        extra += [(int(column), k) for k in range(1, n_intervals + 1)]
     if not extra:
         return pieces
     columns = np.array([c for c, _ in extra])
