@@ -50,7 +50,7 @@ ALWAYS = {
         "or patient",
         DETAIL_SCHEMA,
     ),
-    "429": ("too many requests: retry after Retry-After seconds", DETAIL_SCHEMA),
+    "429": ("too many requests (THROTTLE_ANON, THROTTLE_USER): retry after Retry-After s", DETAIL_SCHEMA),
 }
 NOT_FOUND = ("no such record (or a page past the last)", DETAIL_SCHEMA)
 UNSUPPORTED_MEDIA = ("the body's Content-Type is not one the operation accepts", DETAIL_SCHEMA)
