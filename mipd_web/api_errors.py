@@ -105,6 +105,9 @@ def document_error_responses(result: dict[str, Any], **kwargs: Any) -> dict[str,
                 if declared is None or _is_bare_object(declared):
                     own = (declared or {}).get("description")
                     responses[code] = _response(own or description, component)
+            for code, declared in list(responses.items()):  # an operation's own error code (the engine's 503)
+                if code not in codes and code >= "400" and _is_bare_object(declared):
+                    responses[code] = _response(declared.get("description", ""), DETAIL_SCHEMA)
     return result
 
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
-from drf_spectacular.utils import OpenApiResponse, inline_serializer
-from rest_framework import serializers, throttling
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import throttling
 from rest_framework.settings import api_settings
 
 ENGINE_SCOPE = "engine"
@@ -44,27 +45,18 @@ class ScopedRateThrottle(_RatesAtCallTime, throttling.ScopedRateThrottle):
     """Requests of one user to the views that share a ``throttle_scope`` (``engine``)."""
 
 
-# The answer a throttled client gets (DRF's body, with the Retry-After header), for the OpenAPI schema.
-_THROTTLED_BODY = inline_serializer(
-    name="ThrottledError", fields={"detail": serializers.CharField(help_text="when to retry, in words")}
-)
-_ENGINE_UNAVAILABLE_BODY = inline_serializer(
-    name="EngineUnavailableError",
-    fields={
-        "detail": serializers.CharField(help_text="what happened and what to do"),
-        "code": serializers.ChoiceField(choices=["engine_busy", "engine_deadline"]),
-        "retry_after_s": serializers.IntegerField(),
-    },
-)
+# Documented as bare objects: the schema hook (mipd_web.api_errors) gives them the shared ErrorDetail shape
+# ({"detail": ...}, more keys allowed) and keeps these descriptions.
 ENGINE_RESPONSES: dict[int, Any] = {
     429: OpenApiResponse(
-        response=_THROTTLED_BODY,
+        response=OpenApiTypes.OBJECT,
         description="Too many engine requests from this user (setting THROTTLE_ENGINE, e.g. 30/minute): "
         "wait the seconds of the Retry-After header, then send the request again.",
     ),
     503: OpenApiResponse(
-        response=_ENGINE_UNAVAILABLE_BODY,
-        description="The engine was busy or ran out of its time budget; nothing was computed or stored. "
-        "Retry after the seconds of the Retry-After header (docs/api-limits.md).",
+        response=OpenApiTypes.OBJECT,
+        description="The engine was busy (code engine_busy) or ran out of its time budget (code "
+        "engine_deadline); nothing was computed or stored. Retry after the seconds of the Retry-After header "
+        "(also in retry_after_s); see docs/api-limits.md.",
     ),
 }

@@ -80,3 +80,59 @@ def test_a_foreign_referer_is_not_linked(client, clinician, dosed_course, slots_
     )
     assert response.status_code == 503
     assert "evil.example" not in response.content.decode()
+
+
+@pytest.fixture
+def recommendation(course, clinician, django_capture_on_commit_callbacks, celery_eager):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from dosing import services
+    from dosing.models import Recommendation
+
+    start = timezone.now() - dt.timedelta(hours=20)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.dose_record(
+            course=course,
+            given_at=start,
+            amount_mg=1000,
+            route="iv_infusion",
+            infusion_duration_h=1,
+            user=clinician,
+        )
+        services.level_record(
+            course=course, sampled_at=start + dt.timedelta(hours=11.5), value=7.0, unit="mg/L", user=clinician
+        )
+    return Recommendation.objects.get(course=course, status=Recommendation.Status.PENDING_REVIEW)
+
+
+@pytest.mark.django_db
+def test_a_signed_change_whose_forecast_runs_out_of_time_signs_nothing(recommendation, pharmacist) -> None:
+    """The review recomputes the changed regimen in its transaction: stopped, it rolls back whole."""
+    from dosing import services
+    from dosing.models import Recommendation
+    from mipd_web.engine_calls import EngineTimedOut, engine_call
+    from tests.auth import next_totp_code
+    from tests.factories import PASSWORD
+
+    change = {"dose_mg": 1000, "interval_h": 12, "duration_h": 1}
+    preview = services.modification_preview(
+        recommendation=recommendation, user=pharmacist, final_regimen=change
+    )
+    with pytest.raises(EngineTimedOut):
+        engine_call(
+            services.recommendation_review,
+            budget_s=1e-6,
+            recommendation=recommendation,
+            user=pharmacist,
+            decision="modify",
+            password=PASSWORD,
+            otp_code=next_totp_code(pharmacist),
+            note="rounded to the vial",
+            final_regimen=change,
+            forecast_token=preview["preview_token"],
+        )
+    recommendation.refresh_from_db()
+    assert recommendation.status == Recommendation.Status.PENDING_REVIEW
+    assert recommendation.reviewed_by is None and recommendation.final_regimen in (None, {})
