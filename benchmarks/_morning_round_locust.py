@@ -8,7 +8,9 @@ courses, free level times, the authenticator keys) comes from the JSON file name
   (exponential gaps) adds a level through the API (session and ``X-CSRFToken``, an ``Idempotency-Key``),
   then polls the course's ``status.json`` every ``poll_s`` seconds until the update the level asked for
   has finished and reads the course's recommendations: the time from the level's 201 to its
-  recommendation listed is reported as the pseudo-request ``level saved -> recommendation visible``.
+  recommendation listed is reported as the pseudo-request ``level saved -> recommendation visible``; a
+  level whose recommendation has not shown when the run ends (or after ``visible_timeout_s``) is a failure
+  of that row.
 * A **pharmacist** cannot use an API token (refused for accounts with a second factor,
   ``accounts/tokens.py``), so signs in as the browser does: password, then a TOTP code on
   ``/accounts/second-factor/``. Then, over and over: opens the review queue, one course it lists and that
@@ -33,6 +35,7 @@ import uuid
 from typing import Any
 
 from django_otp.oath import totp  # RFC 6238, plain Python: no Django settings needed
+from gevent import GreenletExit
 from locust import HttpUser, between, events, task
 
 PLAN: dict[str, Any] = json.loads(open(os.environ["MIPD_ROUND_PLAN"], encoding="utf-8").read())
@@ -40,6 +43,7 @@ _clinician_ids = itertools.count()
 _pharmacist_ids = itertools.count()
 COURSE_LINK = re.compile(r'href="/courses/([0-9a-f-]{36})/#recommendation"')
 STEP_S = 30
+LEVEL = "level saved -> recommendation visible"
 
 
 def _report(request_type: str, name: str, started: float, exception: Exception | None = None) -> None:
@@ -106,26 +110,28 @@ class Clinician(_SignedIn):
                 return
         saved = time.perf_counter()
         deadline = saved + PLAN["visible_timeout_s"]
-        while True:
-            time.sleep(PLAN["poll_s"])
-            status = self.client.get(status_url, name="course status poll").json()
-            if status.get("update") not in (None, before) and status.get("finished"):
-                break
-            if time.perf_counter() > deadline:
-                _report(
-                    "LATENCY", "level saved -> recommendation visible", saved, TimeoutError("not finished")
-                )
-                return
+        try:
+            while True:
+                time.sleep(PLAN["poll_s"])
+                status = self.client.get(status_url, name="course status poll").json()
+                if status.get("update") not in (None, before) and status.get("finished"):
+                    break
+                if time.perf_counter() > deadline:
+                    _report("LATENCY", LEVEL, saved, TimeoutError("not finished in time"))
+                    return
+        except GreenletExit:  # the run ended first: a level whose recommendation never showed counts
+            _report("LATENCY", LEVEL, saved, TimeoutError("not finished when the run ended"))
+            raise
         if status["status"] != "succeeded":
             problem = RuntimeError(f"update {status['status']}: {status.get('error', '')[:200]}")
-            _report("LATENCY", "level saved -> recommendation visible", saved, problem)
+            _report("LATENCY", LEVEL, saved, problem)
             return
         listed = self.client.get(
             f"/api/v1/courses/{course['course']}/recommendations/", name="API: course recommendations"
         ).json()
         shown = any(rec["update"] == status["update"] for rec in listed)
         missing = None if shown else RuntimeError("the update succeeded but lists no recommendation")
-        _report("LATENCY", "level saved -> recommendation visible", saved, missing)
+        _report("LATENCY", LEVEL, saved, missing)
 
 
 class Pharmacist(_SignedIn):

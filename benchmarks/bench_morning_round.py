@@ -22,6 +22,11 @@ before and after: the CPU may be shared. Everything is stopped and the scratch d
     python benchmarks/bench_morning_round.py [--clinicians 50] [--pharmacists 5] [--courses 50]
         [--run-time 90] [--level-every-s 60] [--poll-s 0.5]
         [--postgres postgresql://postgres@127.0.0.1:5432] [--redis redis://127.0.0.1:6379/13]
+        [--database NAME]
+
+With ``--database NAME`` the set-up is kept in that database (and its plan, passwords and key under
+``var/bench-round/``) and the next run with the same name goes straight to the load: the set-up alone can
+take minutes on a busy machine.
 """
 
 from __future__ import annotations
@@ -54,6 +59,32 @@ from bench_update_latency import record_courses  # noqa: E402 (a sibling module)
 
 LEVEL_NAME = "level saved -> recommendation visible"
 STATIC_ROOT = REPO_ROOT / "var" / "bench-static"  # var/ is not versioned
+STATE_DIR = REPO_ROOT / "var" / "bench-round"  # --database: the plan (passwords, keys) of a kept database
+
+
+def secret_key(args: argparse.Namespace) -> str:
+    """A kept database keeps its key (its audit chain is sealed with a key derived from it)."""
+    if not args.database:
+        return secrets.token_urlsafe(50)
+    path = STATE_DIR / f"{args.database}.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(50), encoding="utf-8")
+    return path.read_text(encoding="utf-8")
+
+
+def free_level_times(plan: dict[str, Any]) -> None:
+    """A kept database: drop the sampling times an earlier run already used."""
+    from django.utils.dateparse import parse_datetime
+
+    from dosing.models import DrugLevel
+
+    taken = {(str(c), t) for c, t in DrugLevel.objects.values_list("course__public_id", "sampled_at")}
+    for clinician in plan["clinicians"]:
+        for course in clinician["courses"]:
+            course["level_times"] = [
+                t for t in course["level_times"] if (course["course"], parse_datetime(t)) not in taken
+            ]
 
 
 def free_port() -> int:
@@ -62,7 +93,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def server_environment(database_url: str, redis_url: str, port: int, static_root: str) -> dict[str, str]:
+def server_environment(
+    database_url: str, redis_url: str, port: int, static_root: str, secret_key: str
+) -> dict[str, str]:
     """Production settings (DEBUG off) served over plain HTTP on loopback."""
     return {
         **os.environ,
@@ -71,7 +104,7 @@ def server_environment(database_url: str, redis_url: str, port: int, static_root
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
         "DEBUG": "0",
-        "SECRET_KEY": secrets.token_urlsafe(50),
+        "SECRET_KEY": secret_key,
         "ALLOWED_HOSTS": "127.0.0.1",
         "CSRF_TRUSTED_ORIGINS": f"http://127.0.0.1:{port}",
         "SECURE_SSL_REDIRECT": "0",
@@ -251,13 +284,25 @@ def print_updates(since: dt.datetime) -> None:
 
 def measure(args: argparse.Namespace, database_url: str, workdir: Path) -> None:
     port = free_port()
-    environment = server_environment(database_url, args.redis, port, str(STATIC_ROOT))
+    environment = server_environment(database_url, args.redis, port, str(STATIC_ROOT), secret_key(args))
     os.environ.update(environment)
     # Collected while the courses are recorded; kept between runs (collectstatic copies only what changed).
     collecting = subprocess.Popen(
         [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=REPO_ROOT, env=environment
     )
-    plan = set_up(args)
+    saved_plan = STATE_DIR / f"{args.database}.json" if args.database else None
+    if saved_plan is not None and saved_plan.exists():
+        import django
+
+        django.setup()
+        plan = json.loads(saved_plan.read_text(encoding="utf-8"))
+        free_level_times(plan)
+        print(f"reusing the database {args.database} and its plan ({saved_plan})")
+    else:
+        plan = set_up(args)
+        if saved_plan is not None:
+            saved_plan.parent.mkdir(parents=True, exist_ok=True)
+            saved_plan.write_text(json.dumps(plan), encoding="utf-8")
     from django.utils import timezone
 
     from mipd_web.celery import app
@@ -384,6 +429,12 @@ def main() -> None:
         help="PostgreSQL server URL without a database name; a scratch database is created and dropped",
     )
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/13", help="a spare Redis database")
+    parser.add_argument(
+        "--database",
+        default="",
+        help="keep the set-up in this database (plan under var/bench-round/) and reuse it on the next run: "
+        "on a busy machine the set-up alone can take minutes; drop it yourself when done",
+    )
     args = parser.parse_args()
     missing = services_missing(args.postgres, args.redis)
     if missing:
@@ -393,8 +444,10 @@ def main() -> None:
         parser.error("--courses must be at least --clinicians: each clinician has courses of their own")
     # A SIGTERM (e.g. from `timeout`) stops the servers and drops the database as Ctrl-C does.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(f"stopped by signal {signum}"))
-    database = f"mipd_bench_round_{os.getpid()}"
-    admin_execute(args.postgres, f'CREATE DATABASE "{database}"')
+    database = args.database or f"mipd_bench_round_{os.getpid()}"
+    if not (args.database and (STATE_DIR / f"{database}.json").exists()):
+        admin_execute(args.postgres, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        admin_execute(args.postgres, f'CREATE DATABASE "{database}"')
     try:
         with tempfile.TemporaryDirectory(prefix="mipd-round-") as workdir:
             measure(args, f"{args.postgres}/{database}", Path(workdir))
@@ -402,7 +455,8 @@ def main() -> None:
         from django.db import connections
 
         connections.close_all()
-        admin_execute(args.postgres, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        if not args.database:
+            admin_execute(args.postgres, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
 if __name__ == "__main__":
