@@ -63,10 +63,15 @@ def horizon_problems(
         end_h = lead + n_doses * interval_h
         if end_h > MAX_HORIZON_H + 1e-9:
             fits = int((MAX_HORIZON_H - lead) // interval_h)
+            instead = (  # an interval of weeks: not even one dose fits, only the open-ended forecast does
+                f"give at most {fits} doses at this interval, or leave the count empty (until further notice)"
+                if fits >= 1
+                else "leave the count empty (until further notice)"
+            )
+            count = f"{n_doses} doses" if n_doses != 1 else "1 dose"
             problems["n_doses"] = (
-                f"{n_doses} doses every {interval_h:g} h end {end_h:.0f} h from now; a forecast reaches at "
-                f"most {MAX_HORIZON_H:g} h ({MAX_HORIZON_H / 24:g} days) ahead: give at most {fits} doses at "
-                "this interval, or leave the count empty (until further notice)"
+                f"{count} every {interval_h:g} h end {end_h:.0f} h from now; a forecast reaches at most "
+                f"{MAX_HORIZON_H:g} h ({MAX_HORIZON_H / 24:g} days) ahead: {instead}"
             )
     return problems
 

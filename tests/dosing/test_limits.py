@@ -66,6 +66,16 @@ def test_100_doses_every_336_h_is_refused_without_running_the_engine(
     assert "at most 2 doses" in response.data["n_doses"][0]
 
 
+def test_a_count_of_doses_weeks_apart_is_told_to_leave_the_count_empty(clinician, dosed_course) -> None:
+    response = _what_if(clinician, dosed_course, n_doses=1, interval_h=24 * 7 * 8)
+    assert response.status_code == 400
+    message = response.data["n_doses"][0]
+    assert message.startswith("1 dose every 1344 h") and message.endswith(
+        "leave the count empty (until further notice)"
+    )
+    assert "at most 0 doses" not in message
+
+
 def test_more_than_100_doses_is_refused_with_what_to_do(clinician, dosed_course) -> None:
     response = _what_if(clinician, dosed_course, n_doses=101, interval_h=6)
     assert response.status_code == 400
