@@ -10,10 +10,12 @@ Fortran, which is several times faster here than ``solve_ivp``'s Python step loo
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 from scipy.integrate import odeint
 
-from .deadline import check_deadline
+from .deadline import check_deadline, remaining_s
 from .errors import EngineError
 from .linear_solver import rate_matrix
 from .model import PopulationModel
@@ -210,19 +212,43 @@ def _rhs_loops(_t, y, input_rate, flow_i, flow_j, flow_rate, sat_source, sat_tar
     return d.ravel()
 
 
-_COMPILED: list = []  # [the compiled right-hand side, or None without numba], filled on first use
+# The compiled right-hand side: [function] once compiled, [None] without numba, [] not yet. Compiling takes a
+# second or two, once per process, and cannot stop at a deadline: under a budget it runs in the background and
+# the numpy form (the same results to the bit) serves meanwhile; without one it runs at once.
+_COMPILED: list = []
+_COMPILE_LOCK = threading.Lock()
+_COMPILING: list[threading.Thread] = []
 
 
 def _compiled_rhs():
-    if not _COMPILED:
+    if _COMPILED:
+        return _COMPILED[0]
+    if remaining_s() is None:
+        _compile()
+        return _COMPILED[0]
+    with _COMPILE_LOCK:
+        if not _COMPILING:
+            _COMPILING.append(threading.Thread(target=_compile, name="mipd-ode-compile", daemon=True))
+            _COMPILING[0].start()
+    return None
+
+
+def _compile() -> None:
+    with _COMPILE_LOCK:
+        if _COMPILED:
+            return
         try:
             import numba  # imported here: only models with saturable flows need it
         except ImportError:
             _COMPILED.append(None)
-        else:
-            # No fastmath: the same IEEE operations as the numpy form, in the same order.
-            _COMPILED.append(numba.njit(cache=False)(_rhs_loops))
-    return _COMPILED[0]
+            return
+        # No fastmath: the same IEEE operations as the numpy form, in the same order. Compiled for the
+        # argument types it is always called with, so that compiling happens here and not at the first call.
+        vector, matrix, index = numba.float64[::1], numba.float64[:, ::1], numba.int64[::1]
+        signature = vector(
+            numba.float64, vector, matrix, index, index, matrix, index, index, matrix, matrix, matrix
+        )
+        _COMPILED.append(numba.njit(signature, cache=False)(_rhs_loops))
 
 
 def _integrate(state, t0, t1, k, saturable, input_rate, rtol, atol):

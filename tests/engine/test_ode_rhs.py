@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -87,3 +89,36 @@ def test_simulations_with_the_compiled_right_hand_side_are_the_numpy_ones(monkey
     monkeypatch.setattr(ode_solver, "_COMPILED", [None])
     numpy_form = simulate(model, record, times, eta=eta).outputs["conc"]
     assert np.array_equal(compiled, numpy_form)
+
+
+def test_under_a_deadline_the_first_call_does_not_wait_for_the_compiler(tmp_path) -> None:
+    """A fresh process: under a budget the numpy form serves while numba compiles in the background."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = f"""
+import json, numpy as np
+from mipd_engine import ode_solver
+from mipd_engine.deadline import deadline
+from mipd_engine.events import Dose, PatientRecord
+from mipd_engine.model import parse_model
+from mipd_engine.simulation import simulate
+model = parse_model(json.loads({json.dumps(json.dumps(MODEL))}))
+record = PatientRecord(doses=(Dose(0.0, 500.0, route="oral"),))
+with deadline(60):
+    first = simulate(model, record, [1.0, 5.0]).outputs["conc"]
+    compiled_in_background = bool(ode_solver._COMPILING)  # not in this thread, which went on in numpy
+ode_solver._COMPILING[0].join()
+again = simulate(model, record, [1.0, 5.0]).outputs["conc"]
+print(compiled_in_background, ode_solver._COMPILED[0] is not None, np.array_equal(first, again))
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PYTHONPATH": str(Path(__file__).resolve().parents[2]), "PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "True", "True"]
