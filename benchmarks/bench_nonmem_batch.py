@@ -99,7 +99,11 @@ def run_once(command: list[str], pythonpath: str) -> tuple[float, float, int]:
     """Wall seconds, peak RSS (MB) and exit status of one run of ``command`` as a child process."""
     env = {**os.environ, "PYTHONPATH": pythonpath, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
     started = time.perf_counter()
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # From a folder with no engine in it: `python -m` looks in the working directory before PYTHONPATH, and
+    # the baseline would silently be this copy.
+    process = subprocess.Popen(
+        command, env=env, cwd=tempfile.gettempdir(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     _, status, usage = os.wait4(process.pid, 0)
     wall = time.perf_counter() - started
     process.returncode = os.waitstatus_to_exitcode(status)
