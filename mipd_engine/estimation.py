@@ -36,9 +36,6 @@ from .sobol_points import sobol_points
 _GRADIENT_STEP = 1e-6
 _HESSIAN_STEP = 1e-3
 _GRADIENT_TOLERANCE = 1e-5
-# Searches run side by side at most: their starting Hessians share one batch of 2·dim² + 1 points each, and
-# 2·dim + 1 starts of a model with many random effects at once would hold a batch of millions of points.
-_MAX_SIDE_BY_SIDE = 4
 
 
 @dataclass(frozen=True)
@@ -344,12 +341,7 @@ def fit_map(
                 axis_start = np.zeros(dim)
                 axis_start[i] = sign * prior_sd[i]
                 starts.append(axis_start)
-        results = []
-        for group in range(0, len(starts), _MAX_SIDE_BY_SIDE):
-            results += _minimise_side_by_side(
-                objective, [(start, None) for start in starts[group : group + _MAX_SIDE_BY_SIDE]]
-            )
-        for result in results:
+        for result in _minimise_side_by_side(objective, [(start, None) for start in starts]):
             n_starts += 1
             n_iterations += int(result.nit)
             if result.fun < best.fun:

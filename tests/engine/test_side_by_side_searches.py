@@ -52,41 +52,10 @@ def test_side_by_side_searches_reach_the_points_of_sequential_ones_in_fewer_call
         assert together.calls - calls_before < sequential.calls - 1  # less the screening call of _starts
 
 
-def test_a_deadline_stops_both_searches(monkeypatch) -> None:
-    import time
-
-    from mipd_engine import deadline as deadline_module
-
-    model = load_model(REFERENCE / "run201" / "model.json")
+def test_a_deadline_stops_both_searches() -> None:
+    model = load_model(REFERENCE / "run201" / "model.json")  # the ODE path: slow enough to run out
     record = read_nonmem(REFERENCE / "run201" / "data.csv", model)[0]
     objective = Objective(model, record)
     starts = _starts(objective)
-    with pytest.raises(DeadlineExceeded), deadline(10.0):
-        # The budget runs out at once: the first check of either search stops both (and the fit returns).
-        monkeypatch.setattr(deadline_module, "_now", lambda: time.monotonic() + 100.0)
+    with pytest.raises(DeadlineExceeded), deadline(0.05):
         _minimise_side_by_side(objective, starts)
-
-
-def test_the_restarts_after_a_failed_check_run_in_groups_and_keep_the_lowest_minimum(monkeypatch) -> None:
-    from mipd_engine import estimation
-
-    model = load_model(REFERENCE / "run001" / "model.json")
-    record = read_nonmem(REFERENCE / "run001" / "data.csv", model)[0]
-    normal = estimation.fit_map(model, record)
-    real_check = estimation._check_mode
-    checks = []
-
-    def first_check_fails(objective, theta):
-        check = real_check(objective, theta)
-        checks.append(check)
-        if len(checks) > 1:
-            return check
-        return estimation._ModeCheck(False, "forced", False, check.hessian, check.value, check.gradient)
-
-    monkeypatch.setattr(estimation, "_check_mode", first_check_fails)
-    restarted = estimation.fit_map(model, record)
-    # 2 searches, then the polished point and 2 per axis (3 etas): 7 more, in groups of at most 4.
-    assert restarted.n_starts == 2 + 1 + 2 * model.n_eta > 2 + estimation._MAX_SIDE_BY_SIDE
-    assert restarted.success
-    assert restarted.ofv == pytest.approx(normal.ofv, abs=1e-9)
-    np.testing.assert_allclose(restarted.eta, normal.eta, rtol=0, atol=1e-6)
