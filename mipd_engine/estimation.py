@@ -17,9 +17,6 @@ extreme estimates; use it only with several reliable levels and review the resul
 
 from __future__ import annotations
 
-import contextvars
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -68,6 +65,11 @@ def _safe(objective: Objective, theta: np.ndarray) -> np.ndarray:
         if theta.shape[0] == 1:
             return np.array([np.inf])
         return np.concatenate([_safe(objective, row[None, :]) for row in theta])
+
+
+def _value_and_gradient(objective: Objective, theta: np.ndarray, step: float = _GRADIENT_STEP):
+    points, h = _gradient_points(theta, step)
+    return _gradient_from_values(_safe(objective, points), h)
 
 
 def _gradient_points(theta: np.ndarray, step: float = _GRADIENT_STEP) -> tuple[np.ndarray, np.ndarray]:
@@ -150,23 +152,15 @@ def _hessian_from_values(values: np.ndarray, h: np.ndarray) -> np.ndarray:
     return result
 
 
-def _minimise_from(
-    objective: Objective,
-    start: np.ndarray,
-    start_hessian: np.ndarray | None = None,
-    evaluate: Callable[[np.ndarray], np.ndarray] | None = None,
-):
-    """BFGS from ``start``; ``start_hessian`` is the objective's Hessian there when already computed.
-    ``evaluate`` gives the objective over a batch of points (default :func:`_safe`)."""
-    evaluate = evaluate or (lambda points: _safe(objective, points))
+def _minimise_from(objective: Objective, start: np.ndarray, start_hessian: np.ndarray | None = None):
+    """BFGS from ``start``; ``start_hessian`` is the objective's Hessian there when already computed."""
     cache: dict[bytes, tuple[float, np.ndarray]] = {}
 
     def fun(theta: np.ndarray):
         key = theta.tobytes()
         if key not in cache:
             cache.clear()
-            points, h = _gradient_points(theta)
-            cache[key] = _gradient_from_values(evaluate(points), h)
+            cache[key] = _value_and_gradient(objective, theta)
         value, grad = cache[key]
         if not np.isfinite(value):
             return 1e300, np.zeros_like(theta)
@@ -175,85 +169,10 @@ def _minimise_from(
     # Start from the curvature at the start point, so that the first steps are Newton steps towards the
     # nearest minimum instead of long gradient steps that may jump into another basin.
     if start_hessian is None:
-        points, steps = _hessian_points(start)
-        start_hessian = _hessian_from_values(evaluate(points), steps)
+        start_hessian = hessian(objective, start)
     options: dict = {"gtol": _GRADIENT_TOLERANCE, "maxiter": 500}
     options["hess_inv0"] = _initial_inverse_hessian(objective, start_hessian)
     return minimize(fun, start, jac=True, method="BFGS", options=options)
-
-
-class _SideBySide:
-    """Batches of points asked for by local searches that run side by side (one thread each), evaluated as
-    one objective batch: a batch costs little more than one of its parts (the cost of a call is mostly
-    fixed), so two searches take about the calls of the longer one. A batch is evaluated only once every
-    running search has asked, with the searches in a fixed order, so that which points share a batch, and
-    hence every result, does not depend on thread timing."""
-
-    def __init__(self, objective: Objective, n_searches: int) -> None:
-        self._objective = objective
-        self._running = n_searches
-        self._pending: dict[int, np.ndarray] = {}
-        self._results: dict[int, np.ndarray | BaseException] = {}
-        self._condition = threading.Condition()
-
-    def evaluate(self, search: int, points: np.ndarray) -> np.ndarray:
-        with self._condition:
-            self._pending[search] = np.atleast_2d(points)
-            self._evaluate_if_all_asked()
-            while search not in self._results:
-                self._condition.wait()
-            result = self._results.pop(search)
-        if isinstance(result, BaseException):
-            raise result
-        return result
-
-    def finished(self) -> None:
-        with self._condition:
-            self._running -= 1
-            self._evaluate_if_all_asked()
-
-    def _evaluate_if_all_asked(self) -> None:
-        if not self._pending or len(self._pending) < self._running:
-            return
-        order = sorted(self._pending)
-        batches = [self._pending.pop(search) for search in order]
-        try:
-            values = _safe(self._objective, np.concatenate(batches))
-            parts: list = np.split(values, np.cumsum([len(b) for b in batches])[:-1])
-        except BaseException as exc:  # e.g. the deadline: every waiting search stops with it
-            parts = [exc] * len(order)
-        self._results.update(zip(order, parts, strict=True))
-        self._condition.notify_all()
-
-
-def _minimise_side_by_side(objective: Objective, starts: list[tuple[np.ndarray, np.ndarray | None]]) -> list:
-    """:func:`_minimise_from` from each (start, start Hessian), the searches' batches evaluated together."""
-    batches = _SideBySide(objective, len(starts))
-    outcomes: list = [None] * len(starts)
-
-    def search(i: int) -> None:
-        start, start_hessian = starts[i]
-        try:
-            outcomes[i] = _minimise_from(objective, start, start_hessian, lambda p: batches.evaluate(i, p))
-        except BaseException as exc:
-            outcomes[i] = exc
-        finally:
-            batches.finished()
-
-    # Each thread runs in a copy of this context: the caller's deadline applies to every search.
-    threads = [
-        threading.Thread(target=contextvars.copy_context().run, args=(search, i))
-        for i in range(1, len(starts))
-    ]
-    for thread in threads:
-        thread.start()
-    search(0)
-    for thread in threads:
-        thread.join()
-    for outcome in outcomes:
-        if isinstance(outcome, BaseException):
-            raise outcome
-    return outcomes
 
 
 def _initial_inverse_hessian(objective: Objective, h0: np.ndarray) -> np.ndarray:
@@ -313,13 +232,8 @@ def fit_map(
     candidates = _screening_candidates(objective)
     zero_points, zero_steps = _hessian_points(zero)
     values = _safe(objective, np.concatenate((candidates, zero_points)))
-    best, result = _minimise_side_by_side(
-        objective,
-        [
-            (zero, _hessian_from_values(values[len(candidates) :], zero_steps)),
-            (candidates[int(np.argmin(values[: len(candidates)]))], None),
-        ],
-    )
+    best = _minimise_from(objective, zero, _hessian_from_values(values[len(candidates) :], zero_steps))
+    result = _minimise_from(objective, candidates[int(np.argmin(values[: len(candidates)]))])
     n_iterations = int(best.nit) + int(result.nit)
     n_starts = 2
     if result.fun < best.fun:
@@ -341,8 +255,9 @@ def fit_map(
                 axis_start = np.zeros(dim)
                 axis_start[i] = sign * prior_sd[i]
                 starts.append(axis_start)
-        for result in _minimise_side_by_side(objective, [(start, None) for start in starts]):
+        for start in starts:
             n_starts += 1
+            result = _minimise_from(objective, start)
             n_iterations += int(result.nit)
             if result.fun < best.fun:
                 best = result
