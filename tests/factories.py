@@ -39,3 +39,13 @@ def care_team(
     )
     team.members.add(*members)
     return team
+
+
+def role_groups_restore() -> None:
+    """The role groups the accounts migrations create, again after a transactional flush removed them."""
+    from django.contrib.auth.models import Group
+
+    from accounts.roles import Role
+
+    for role in Role:
+        Group.objects.get_or_create(name=role.value)

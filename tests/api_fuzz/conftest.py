@@ -57,6 +57,7 @@ def world(django_db_setup: None, django_db_blocker: Any) -> Iterator[dict[str, A
     from django.core.management import call_command
 
     from mipd_web.celery import app
+    from tests.factories import role_groups_restore
 
     previous = {key: app.conf[key] for key in ("task_always_eager", "task_eager_propagates")}
     with django_db_blocker.unblock():
@@ -68,18 +69,7 @@ def world(django_db_setup: None, django_db_blocker: Any) -> Iterator[dict[str, A
         finally:
             app.conf.update(previous)
             call_command("flush", interactive=False, verbosity=0)
-            _restore_migration_data()
-
-
-def _restore_migration_data() -> None:
-    """What the migrations wrote and a flush removes, which later tests in the same database rely on: the
-    role groups (accounts 0001, 0002), e.g. for ``seed_demo``."""
-    from django.contrib.auth.models import Group
-
-    from accounts.roles import Role
-
-    for role in Role:
-        Group.objects.get_or_create(name=role.value)
+            role_groups_restore()  # later tests in this database rely on them (seed_demo)
 
 
 def _world() -> dict[str, Any]:

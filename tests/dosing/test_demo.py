@@ -35,7 +35,9 @@ def demo_clinician(settings: Any) -> Any:
     """
     from accounts.services import demo_users_seed
     from models_catalog.library import library_load
+    from tests.factories import role_groups_restore
 
+    role_groups_restore()  # an earlier transactional test's flush removes what the migrations created
     demo_users_seed(reset_passwords=False)
     users = get_user_model().objects
     library_load(

@@ -32,8 +32,9 @@ from .test_simulation_vs_ode import michaelis_menten_model
 
 BUDGET_S = 0.2
 # The stop comes at the next check: one segment or chunk of the linear solver, one interval of the ODE
-# solver, one objective evaluation. Each is milliseconds here; 1 s of slack absorbs a busy shared machine.
-SLACK_S = 1.0
+# solver, one objective evaluation. Each is milliseconds here; 2 s of slack absorbs a busy shared machine
+# (CI measured 1.46 s for the saturable model under load); without a budget that run takes about 7 s.
+SLACK_S = 2.0
 
 
 def _linear() -> tuple:
