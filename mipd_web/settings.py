@@ -246,8 +246,8 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
         "accounts.tokens.ExpiringTokenAuthentication",
     ],
-    # Per process (local memory cache); sign-in lockout is django-axes' job, in the database. The engine
-    # scope is shared by the endpoints that run the engine (mipd_web.throttles), per user.
+    # Counted in the THROTTLE_CACHE (shared through Redis in production); sign-in lockout is django-axes'
+    # job, in the database. The engine scope is shared by the endpoints that run the engine, per user.
     "DEFAULT_THROTTLE_CLASSES": [
         "mipd_web.throttles.AnonRateThrottle",
         "mipd_web.throttles.UserRateThrottle",
@@ -305,6 +305,25 @@ else:
     CELERY_RESULT_BACKEND = None
     CELERY_TASK_ALWAYS_EAGER = True
     CELERY_TASK_EAGER_PROPAGATES = True
+# The throttles' counts (mipd_web.throttles): in Redis when REDIS_URL is set, so that a user's rate holds
+# across every gunicorn process and web machine; in local memory (per process) for the embedded default.
+# Same Redis as the broker, apart by key prefix; keys expire with their throttle's period. Never call
+# clear() on this cache with Redis: it empties the whole database, broker queues included.
+THROTTLE_CACHE = "throttles"
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    THROTTLE_CACHE: (
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "mipd-throttle",
+            # A Redis that is down must not hold a request: the throttles then let it through (logged).
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "mipd-throttles"}
+    ),
+}
 # Redis redelivers an unacknowledged task after the visibility timeout. With late acknowledgement a task
 # still running at that moment would run twice, so every time limit stays below it.
 # Lows for fast models and the fault tests (tests/faults/ run with 20 + 5 s); 0 would mean no limit at all.

@@ -4,24 +4,34 @@ DRF's throttles copy ``DEFAULT_THROTTLE_RATES`` into a class attribute at import
 test's ``override_settings``) would not reach them; these read ``api_settings`` on every request. Three
 scopes: ``anon`` and ``user`` on every endpoint, and ``engine`` on the endpoints that run the engine (what-if,
 a pharmacist's changed regimen and review, a model's validation), counted per user across all of them.
-Counts live in the default cache, which is per web process unless a shared cache is configured.
+
+Counts live in the ``THROTTLE_CACHE`` (settings): Redis when ``REDIS_URL`` is set, so every web process
+counts against the same limit; local memory, per process, in the embedded default. A Redis that cannot be
+reached lets the request through (logged): the broker's outage must not take every page and API call down,
+and the engine's per-process slots (mipd_web.engine_calls) still bound the work.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from django.conf import settings
+from django.core.cache import BaseCache, caches
 from django.core.exceptions import ImproperlyConfigured
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse
+from redis import RedisError
 from rest_framework import throttling
 from rest_framework.settings import api_settings
 
 ENGINE_SCOPE = "engine"
+logger = logging.getLogger(__name__)
 
 
-class _RatesAtCallTime:
-    """First in the bases: its ``get_rate`` replaces DRF's, the DRF class gives the ``scope``."""
+class _SharedThrottle:
+    """First in the bases: its rate (read at call time), cache and failure handling replace DRF's; the DRF
+    class gives the ``scope`` and the key."""
 
     def get_rate(self) -> str | None:
         scope = getattr(self, "scope", None)
@@ -32,16 +42,28 @@ class _RatesAtCallTime:
         except KeyError:
             raise ImproperlyConfigured(f"no throttle rate set for the scope '{scope}'") from None
 
+    @property
+    def cache(self) -> BaseCache:
+        """The shared counts (DRF's own classes use the default cache, per process)."""
+        return caches[settings.THROTTLE_CACHE]
 
-class AnonRateThrottle(_RatesAtCallTime, throttling.AnonRateThrottle):
+    def allow_request(self, request: Any, view: Any) -> bool:
+        try:
+            return super().allow_request(request, view)  # type: ignore[misc]
+        except RedisError as exc:
+            logger.warning("throttle counts unavailable (%s): request let through uncounted", exc)
+            return True
+
+
+class AnonRateThrottle(_SharedThrottle, throttling.AnonRateThrottle):
     """Requests without a signed-in user, per client address."""
 
 
-class UserRateThrottle(_RatesAtCallTime, throttling.UserRateThrottle):
+class UserRateThrottle(_SharedThrottle, throttling.UserRateThrottle):
     """Requests of one signed-in user (or, without one, one address)."""
 
 
-class ScopedRateThrottle(_RatesAtCallTime, throttling.ScopedRateThrottle):
+class ScopedRateThrottle(_SharedThrottle, throttling.ScopedRateThrottle):
     """Requests of one user to the views that share a ``throttle_scope`` (``engine``)."""
 
 

@@ -186,12 +186,15 @@ def pytest_terminal_summary(
 
 @pytest.fixture(autouse=True)
 def _no_throttle_counts_carried_over(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Each test starts with no request counted by the API's throttles (kept in the default cache): one
-    test's requests never throttle the next test's."""
+    """Each test starts with no request counted by the API's throttles (their cache, Redis with REDIS_URL)
+    and an empty default cache: one test's requests never throttle the next test's."""
     if request.config.pluginmanager.hasplugin("django"):
         from django.core.cache import cache
 
+        from tests.throttle_counts import forget_throttle_counts
+
         cache.clear()
+        forget_throttle_counts()
     yield
 
 
