@@ -33,6 +33,7 @@ from dosing.results import plot_document, plot_rows
 from mipd_engine.model import parse_model
 from mipd_engine.targets import Target
 from mipd_web.engine_calls import engine_call
+from mipd_web.throttles import engine_page_wait_s, engine_rate
 from models_catalog.labels import is_infusion
 from models_catalog.selectors import model_card
 from patients.selectors import consents_current, patient_get
@@ -254,29 +255,52 @@ def course_what_if(request: HttpRequest, pk: Any) -> HttpResponse:
     model = parse_model(course.model_version.document)
     form = WhatIfForm(request.GET, routes=allowed_routes(course.drug, model))
     what_if = None
+    wait_s = None
     if form.is_valid():
-        regimen = {**form.cleaned_data, "duration_h": form.cleaned_data.get("duration_h") or 0.0}
-        try:
-            outcome = engine_call(services.what_if, course=course, regimen=regimen)
-        except ValidationError as exc:
-            errors_onto_form(form, exc)
+        wait_s = engine_page_wait_s(request)  # the API's engine rate, shared: a page is no way round it
+        if wait_s is not None:
+            form.add_error(None, _throttled_message(wait_s))
         else:
-            label = f"what if: {regimen['dose_mg']:g} mg every {regimen['interval_h']:g} h"
-            what_if = {
-                "label": label,
-                "figures": outcome["figures"],
-                "target": outcome["target"],
-                "plot": plot_document(
-                    case=outcome["case"],
-                    course=course,
-                    fit=outcome["fit"],
-                    forecast=outcome["forecast"],
-                    label=label,
-                    forecast_from_h=outcome["start_h"],
-                ),
-            }
-    return render(
-        request, "dosing/course.html", _course_context(request, course, what_if=what_if, what_if_form=form)
+            what_if = _what_if_shown(form, course)
+    response = render(
+        request,
+        "dosing/course.html",
+        _course_context(request, course, what_if=what_if, what_if_form=form),
+        status=429 if wait_s is not None else 200,
+    )
+    if wait_s is not None:
+        response["Retry-After"] = str(wait_s)
+    return response
+
+
+def _what_if_shown(form: WhatIfForm, course: Any) -> dict[str, Any] | None:
+    """The forecast of the form's regimen for the page, or None with the engine's refusal on the form."""
+    regimen = {**form.cleaned_data, "duration_h": form.cleaned_data.get("duration_h") or 0.0}
+    try:
+        outcome = engine_call(services.what_if, course=course, regimen=regimen)
+    except ValidationError as exc:
+        errors_onto_form(form, exc)
+        return None
+    label = f"what if: {regimen['dose_mg']:g} mg every {regimen['interval_h']:g} h"
+    return {
+        "label": label,
+        "figures": outcome["figures"],
+        "target": outcome["target"],
+        "plot": plot_document(
+            case=outcome["case"],
+            course=course,
+            fit=outcome["fit"],
+            forecast=outcome["forecast"],
+            label=label,
+            forecast_from_h=outcome["start_h"],
+        ),
+    }
+
+
+def _throttled_message(wait_s: int) -> str:
+    return (
+        f"Too many forecasts in a short time: at most {engine_rate()} for each user, on the pages and the "
+        f"API together. Nothing was computed. Wait {wait_s} seconds, then press Forecast again."
     )
 
 

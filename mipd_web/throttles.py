@@ -14,6 +14,8 @@ and the engine's per-process slots (mipd_web.engine_calls) still bound the work.
 from __future__ import annotations
 
 import logging
+import math
+from types import SimpleNamespace
 from typing import Any
 
 from django.conf import settings
@@ -65,6 +67,24 @@ class UserRateThrottle(_SharedThrottle, throttling.UserRateThrottle):
 
 class ScopedRateThrottle(_SharedThrottle, throttling.ScopedRateThrottle):
     """Requests of one user to the views that share a ``throttle_scope`` (``engine``)."""
+
+
+_ENGINE_VIEW = SimpleNamespace(throttle_scope=ENGINE_SCOPE)
+
+
+def engine_page_wait_s(request: Any) -> int | None:
+    """An engine call from a page (a Django view, not DRF) counted against the user's engine rate, the one
+    the API's engine endpoints share (``THROTTLE_ENGINE``): ``None`` when it may run, else the whole seconds
+    to wait before the next one may (the Retry-After of a 429)."""
+    throttle = ScopedRateThrottle()
+    if throttle.allow_request(request, _ENGINE_VIEW):
+        return None
+    return max(1, math.ceil(throttle.wait() or 1))
+
+
+def engine_rate() -> str:
+    """The engine rate as a person reads it: "30 per minute"."""
+    return api_settings.DEFAULT_THROTTLE_RATES[ENGINE_SCOPE].replace("/", " per ")
 
 
 # Documented as bare objects: the schema hook (mipd_web.api_errors) gives them the shared ErrorDetail shape

@@ -16,6 +16,7 @@ from django.test import RequestFactory, override_settings
 from drf_spectacular.generators import SchemaGenerator
 
 from mipd_web.throttles import AnonRateThrottle
+from tests.auth import login
 from tests.dosing.api_helpers import api
 
 pytestmark = pytest.mark.django_db
@@ -90,3 +91,47 @@ def test_the_schema_documents_429_and_503_on_the_engine_endpoints() -> None:
         assert "THROTTLE_ENGINE" in responses["429"]["description"]
     others = paths["/api/v1/courses/"]["get"]["responses"]  # the user rate's 429 (mipd_web.api_errors)
     assert "503" not in others and "THROTTLE_ENGINE" not in others["429"]["description"]
+
+
+PAGE_REGIMEN = {"dose_mg": "1000", "interval_h": "12", "duration_h": "1", "route": "iv_infusion"}
+
+
+def _what_if_page(client, course, regimen=PAGE_REGIMEN):
+    return client.get(f"/courses/{course.public_id}/what-if/", regimen)
+
+
+def test_the_what_if_page_shares_the_engine_rate_with_the_api(
+    client, clinician, pharmacist, dosed_course
+) -> None:
+    """The page's forecast counts as an engine request of its user, together with the API's; over the rate
+    the page answers 429 with Retry-After and says on the form what to do, with nothing computed."""
+    client.force_login(clinician)
+    with rates(engine="2/minute"):
+        first = _what_if_page(client, dosed_course)
+        assert first.status_code == 200 and first.context["what_if"] is not None
+        assert _what_if(api(clinician), dosed_course).status_code == 400  # the second engine request
+        throttled = _what_if_page(client, dosed_course)
+        assert throttled.status_code == 429
+        wait_s = int(throttled["Retry-After"])
+        assert 0 < wait_s <= 60
+        assert throttled.context["what_if"] is None  # no forecast shown, nor computed
+        errors = throttled.context["what_if_form"].non_field_errors()
+        assert errors == [
+            "Too many forecasts in a short time: at most 2 per minute for each user, on the pages and the "
+            f"API together. Nothing was computed. Wait {wait_s} seconds, then press Forecast again."
+        ]
+        html = throttled.content.decode()
+        assert 'role="alert"' in html and f"Wait {wait_s} seconds" in html
+        assert 'value="1000"' in html  # the typed regimen stays in the form
+        assert _what_if(api(clinician), dosed_course).status_code == 429  # and the API is refused too
+        login(client, pharmacist)  # another user has their own count
+        assert _what_if_page(client, dosed_course).status_code == 200
+
+
+def test_a_what_if_form_error_on_the_page_costs_no_engine_request(client, clinician, dosed_course) -> None:
+    client.force_login(clinician)
+    with rates(engine="1/minute"):
+        refused = _what_if_page(client, dosed_course, {**PAGE_REGIMEN, "dose_mg": "x"})
+        assert refused.status_code == 200 and "dose_mg" in refused.context["what_if_form"].errors
+        assert _what_if_page(client, dosed_course).status_code == 200
+        assert _what_if_page(client, dosed_course).status_code == 429
