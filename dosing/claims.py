@@ -143,30 +143,43 @@ REAP_BATCH = 200  # updates per kind and pass: bounded work, the next pass takes
 
 
 def updates_reap(*, now: dt.datetime | None = None) -> dict[str, int]:
-    """Periodic: every update stuck past its limit is queued again through the outbox, once per attempt, or
+    """Periodic: every update stuck past its limit is handed to the broker again through the outbox, or
     failed with the reason once out of attempts. Returns how many were requeued and failed.
 
-    Stuck: running past the limit (its worker died: the hard time limit ends any live run before), or queued,
-    delivered to the broker past the limit and never claimed (the broker lost it; that delivery counts as an
-    attempt). An update still waiting for the broker to come back is the outbox dispatcher's, not stuck.
+    Two kinds, bounded per pass:
+
+    * running past the limit: claimed, then silent (its worker died: the hard time limit ends any live run
+      before). The claim counted its attempt; requeued, or failed once out of attempts.
+    * queued, delivered to the broker past the limit and still unclaimed: it waits behind others (a long
+      queue on a busy round) or the broker lost it (Redis restarted empty); no worker can tell which. It is
+      sent again, the first copy to reach a worker claims it and the other finds it claimed, and waiting
+      costs no attempt: an update is never failed for the queue's length.
+
+    An update still waiting for the broker to come back is the outbox dispatcher's, not stuck.
     """
+    from dosing.outbox import outbox_requeue  # the outbox imports the tasks, which import services
+
     now = now or timezone.now()
     before = now - stale_after()
     counts = {"requeued": 0, "failed": 0}
     running = BayesianUpdate.objects.filter(status=Status.RUNNING, started_at__lt=before)
-    lost = BayesianUpdate.objects.filter(status=Status.QUEUED, dispatch__dispatched_at__lt=before)
+    unclaimed = BayesianUpdate.objects.filter(status=Status.QUEUED, dispatch__dispatched_at__lt=before)
     worker_died = f"its worker stopped (still running past the {settings.TASK_TIME_LIMIT_S} s limit)"
-    broker_lost = f"the broker lost it (delivered, not started within {stale_after().total_seconds():.0f} s)"
-    for stuck, reason, lost_delivery in ((running, worker_died, False), (lost, broker_lost, True)):
+    not_claimed = (
+        f"delivered, not claimed by a worker within {stale_after().total_seconds():.0f} s (a long queue, or "
+        "the broker lost it): sent again, no attempt counted"
+    )
+    for stuck, reason in ((running, worker_died), (unclaimed, not_claimed)):
         for pk in stuck.order_by("requested_at", "pk").values_list("pk", flat=True)[:REAP_BATCH]:
             with transaction.atomic():
                 update = stuck.select_for_update(of=_locked_rows()).filter(pk=pk).first()
                 if update is None:  # claimed, finished or requeued meanwhile
                     continue
-                if lost_delivery:
-                    update.attempts += 1
-                    BayesianUpdate.objects.filter(pk=pk).update(attempts=update.attempts)
-                outcome = requeue_or_fail(update, now=now, reason=reason)
+                if update.status == Status.RUNNING:
+                    outcome = requeue_or_fail(update, now=now, reason=reason)
+                else:  # still queued: the claim, when a copy reaches a worker, counts its attempt
+                    outbox_requeue(update=update, reason=f"requeued: {reason}")
+                    outcome = "requeued"
             counts[outcome] += 1
             logger.warning("update %s %s: %s", pk, outcome, reason)
     return counts

@@ -1,5 +1,6 @@
-"""The reaper: an update running, or delivered and unstarted, past its limit is queued again through the
-outbox once per attempt, and failed with the reason once out of attempts; nothing else is touched."""
+"""The reaper: an update running past its limit is queued again through the outbox once per attempt, and
+failed with the reason once out of attempts; one delivered and unclaimed past its limit is sent again and
+keeps its attempts (waiting in a long queue is no attempt); nothing else is touched."""
 
 from __future__ import annotations
 
@@ -66,18 +67,43 @@ def test_an_update_running_past_its_limit_is_requeued_through_the_outbox_once(
     assert state(update)[:2] == (Status.QUEUED, 2)
 
 
-def test_an_update_the_broker_lost_is_requeued_and_the_delivery_counts_as_an_attempt(
+NOT_CLAIMED = (
+    "requeued: delivered, not claimed by a worker within 660 s (a long queue, or the broker lost it): sent "
+    "again, no attempt counted"
+)
+
+
+def test_an_update_delivered_and_unclaimed_past_its_limit_is_sent_again_and_keeps_its_attempts(
     update: BayesianUpdate,
 ) -> None:
     UpdateDispatch.objects.filter(update=update).update(dispatched_at=ago(665))
 
     assert claims.updates_reap() == {"requeued": 1, "failed": 0}
 
-    assert state(update) == (Status.QUEUED, 1, "", None)
+    assert state(update) == (Status.QUEUED, 0, "", None)
     dispatch = UpdateDispatch.objects.get(update=update)
     assert dispatch.dispatched_at is None
-    assert dispatch.last_error == "requeued: the broker lost it (delivered, not started within 660 s)"
+    assert dispatch.last_error == NOT_CLAIMED
     assert claims.updates_reap() == {"requeued": 0, "failed": 0}  # pending delivery: the outbox's, not stuck
+
+
+def test_an_update_waiting_behind_others_for_hours_is_never_failed_and_runs_as_its_first_attempt(
+    update: BayesianUpdate, settings: Any
+) -> None:
+    """A busy round: the queue is longer than the limit many times over. Each reaper pass finds the update
+    delivered and unclaimed and sends it again; none of that costs an attempt."""
+    passes = settings.UPDATE_MAX_ATTEMPTS + 3
+    for _ in range(passes):
+        UpdateDispatch.objects.filter(update=update).update(dispatched_at=ago(665), last_error="")
+        assert claims.updates_reap() == {"requeued": 1, "failed": 0}
+        assert state(update)[:2] == (Status.QUEUED, 0)
+    UpdateDispatch.objects.filter(update=update).update(dispatched_at=timezone.now())
+
+    claimed = claims.update_claim(update_id=update.pk, task_id="task-a")  # a copy reaches a worker at last
+
+    assert claimed is not None and (claimed.status, claimed.attempts) == (Status.RUNNING, 1)
+    assert claims.update_claim(update_id=update.pk, task_id="task-b") is None  # the other copies: no-ops
+    assert state(update)[:3] == (Status.RUNNING, 1, "task-a")
 
 
 def test_updates_within_their_limit_or_waiting_for_the_broker_are_left_alone(
@@ -105,22 +131,22 @@ def test_out_of_attempts_a_stuck_update_fails_with_the_reason(course: Any, clini
     BayesianUpdate.objects.filter(pk=lost.pk).update(status=Status.QUEUED, attempts=4)
     UpdateDispatch.objects.filter(update=lost).update(dispatched_at=ago(700))
 
-    assert claims.updates_reap() == {"requeued": 0, "failed": 2}
+    assert claims.updates_reap() == {"requeued": 1, "failed": 1}
 
     dead_run.refresh_from_db()
     lost.refresh_from_db()
     assert (dead_run.status, dead_run.attempts, lost.status, lost.attempts) == (
         Status.FAILED,
         5,
-        Status.FAILED,
-        5,
+        Status.QUEUED,  # waiting costs no attempt: its fifth is the claim's, when a copy reaches a worker
+        4,
     )
     assert dead_run.error.startswith(
         "stopped after 5 attempts (last: its worker stopped (still running past the 600 s limit)): "
     )
-    assert lost.error.startswith("stopped after 5 attempts (last: the broker lost it")
-    assert dead_run.finished_at is not None and lost.finished_at is not None
+    assert dead_run.finished_at is not None and lost.finished_at is None
     assert claims.updates_reap() == {"requeued": 0, "failed": 0}
+    assert claims.update_claim(update_id=lost.pk, task_id="task-b").attempts == 5
 
 
 def test_the_limit_follows_the_settings(update: BayesianUpdate, settings: Any) -> None:
