@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InvalidInputError
+from .errors import InvalidInputError, ModelError
 from .events import CovariateChange, Dose, Observation, PatientRecord
-from .model import PopulationModel, load_model, parse_model
+from .model import PopulationModel, load_model, parse_error_model, parse_model
 
 _DOSE_FIELDS = {
     "time_h",
@@ -27,7 +27,7 @@ _DOSE_FIELDS = {
     "steady_state",
     "modeled_duration",
 }
-_OBSERVATION_FIELDS = {"time_h", "value", "lloq", "output"}
+_OBSERVATION_FIELDS = {"time_h", "value", "lloq", "output", "error"}
 BOLUS_ROUTE = "iv_bolus"  # the preset route name of an injection given at once
 
 
@@ -169,10 +169,20 @@ def parse_case(document: Any, *, base_dir: Path | None = None) -> Case:
         output = obs.get("output")
         if output is not None and output not in model.outputs:
             raise InvalidInputError(f"{path}.output", f"unknown output '{output}'")
+        error = None
+        if obs.get("error") is not None:  # e.g. a monitoring device's own error model
+            try:
+                error = parse_error_model(f"{path}.error", obs["error"])
+            except ModelError as exc:
+                raise InvalidInputError(exc.path, exc.message) from None
         try:
             observations.append(
                 Observation(
-                    time_h=obs.get("time_h"), value=obs.get("value"), output=output, lloq=obs.get("lloq")
+                    time_h=obs.get("time_h"),
+                    value=obs.get("value"),
+                    output=output,
+                    lloq=obs.get("lloq"),
+                    error=error,
                 )
             )
         except InvalidInputError as exc:

@@ -9,8 +9,12 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from .errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from .model import ErrorModel
 
 
 @dataclass(frozen=True)
@@ -83,12 +87,17 @@ class Dose:
 
 @dataclass(frozen=True)
 class Observation:
-    """One measured level. ``value`` None with an ``lloq`` means 'below the limit of quantification'."""
+    """One measured level. ``value`` None with an ``lloq`` means 'below the limit of quantification'.
+
+    ``error`` (optional) is the residual error of this measurement when it is not the output's: a point of a
+    continuous monitoring device carries the device's declared error model instead of the assay's.
+    """
 
     time_h: float
     value: float | None
     output: str | None = None
     lloq: float | None = None
+    error: ErrorModel | None = None
 
     def __post_init__(self) -> None:
         _require_finite("time_h", self.time_h)

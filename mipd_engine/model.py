@@ -104,6 +104,28 @@ class ErrorModel:
         return self.additive**2 + proportional_var
 
 
+def parse_error_model(path: str, doc: Any) -> ErrorModel:
+    """An ``error`` object (an output's, or one observation's in a case file); ModelError names the field."""
+    if not isinstance(doc, Mapping):
+        raise ModelError(path, "expected an object with 'model'")
+    kind = doc.get("model")
+    if kind not in ERROR_MODELS:
+        raise ModelError(f"{path}.model", f"unknown error model '{kind}' ({', '.join(ERROR_MODELS)})")
+    values = {}
+    for key in ("additive", "proportional"):
+        value = doc.get(key, 0.0)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise ModelError(f"{path}.{key}", f"expected a number >= 0, got {value!r}")
+        values[key] = float(value)
+    needs = {"additive": ("additive",), "exponential": ("additive",), "proportional": ("proportional",)}
+    for key in needs.get(kind, ()):
+        if values[key] <= 0:
+            raise ModelError(f"{path}.{key}", f"the {kind} error model needs a positive '{key}'")
+    if kind == "combined" and values["additive"] <= 0 and values["proportional"] <= 0:
+        raise ModelError(path, "the combined error model needs a positive additive or proportional part")
+    return ErrorModel(kind, values["additive"], values["proportional"])
+
+
 @dataclass(frozen=True)
 class OutputSpec:
     name: str
@@ -663,24 +685,7 @@ class _Parser:
 
     @staticmethod
     def _error(path: str, doc: Any) -> ErrorModel:
-        if not isinstance(doc, Mapping):
-            raise ModelError(path, "expected an object with 'model'")
-        kind = doc.get("model")
-        if kind not in ERROR_MODELS:
-            raise ModelError(f"{path}.model", f"unknown error model '{kind}' ({', '.join(ERROR_MODELS)})")
-        values = {}
-        for key in ("additive", "proportional"):
-            value = doc.get(key, 0.0)
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                raise ModelError(f"{path}.{key}", f"expected a number >= 0, got {value!r}")
-            values[key] = float(value)
-        needs = {"additive": ("additive",), "exponential": ("additive",), "proportional": ("proportional",)}
-        for key in needs.get(kind, ()):
-            if values[key] <= 0:
-                raise ModelError(f"{path}.{key}", f"the {kind} error model needs a positive '{key}'")
-        if kind == "combined" and values["additive"] <= 0 and values["proportional"] <= 0:
-            raise ModelError(path, "the combined error model needs a positive additive or proportional part")
-        return ErrorModel(kind, values["additive"], values["proportional"])
+        return parse_error_model(path, doc)
 
     def _pd(self, expressions, paths) -> PDModel | None:
         doc = self._get("pd", Mapping, required=False)

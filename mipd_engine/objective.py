@@ -45,7 +45,8 @@ class Objective:
                     if math.isfinite(first_dose)
                     else "a level with no dose recorded",
                 )
-            if obs.value is not None and obs.value <= 0 and model.outputs[name].error.model == "exponential":
+            error = obs.error or model.outputs[name].error
+            if obs.value is not None and obs.value <= 0 and error.model == "exponential":
                 raise InvalidInputError(
                     f"observations[{i}].value", "the exponential error model needs a positive value"
                 )
@@ -56,7 +57,11 @@ class Objective:
         self.values = np.array([np.nan if o.value is None else o.value for o in observations], dtype=float)
         self.lloq = np.array([np.nan if o.lloq is None else o.lloq for o in observations], dtype=float)
         self.censored = np.array([o.value is None for o in observations], dtype=bool)
-        self.errors = [model.outputs[output_names[i]].error for i in self.output_index]
+        # An observation's own error model (a monitoring device's) replaces its output's.
+        self.errors = [
+            obs.error or model.outputs[output_names[i]].error
+            for obs, i in zip(observations, self.output_index, strict=True)
+        ]
         # Per-observation error parameters (exponential error: log values, additive sd on that scale).
         self._exponential = np.array([e.model == "exponential" for e in self.errors], dtype=bool)
         self._additive_sq = np.array([e.additive**2 for e in self.errors], dtype=float)
