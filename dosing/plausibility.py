@@ -14,11 +14,12 @@ import json
 
 import numpy as np
 
-from dosing import adapters, units
+from dosing import adapters
 from dosing.models import DrugLevel, TherapyCourse
 from mipd_engine.case import parse_case
 from mipd_engine.events import Observation
 from mipd_engine.plausibility import PlausibilityScore, Reading, score_level
+from mipd_units import concentration as units
 
 # Units a number may have been meant in, for the unit-slip readings.
 _SLIP_UNITS = ("mg/L", "ng/mL", "µmol/L", "nmol/L")

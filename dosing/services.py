@@ -25,7 +25,7 @@ from django.utils.dateparse import parse_datetime
 
 from accounts.roles import Role
 from accounts.selectors import user_has_role
-from dosing import adapters, claims, eligibility, limits, plausibility, ranges, safety, signatures, units
+from dosing import adapters, claims, eligibility, limits, plausibility, ranges, safety, signatures
 from dosing.administration import administration_problems, allowed_routes
 from dosing.models import BayesianUpdate, DoseAdministration, DrugLevel, Recommendation, TherapyCourse
 from dosing.orders import regimen_label
@@ -44,6 +44,7 @@ from mipd_engine.domain import DomainCheck
 from mipd_engine.errors import EngineError
 from mipd_engine.model import parse_model
 from mipd_engine.reports import evaluate_case, recommend_case
+from mipd_units import concentration as units
 from models_catalog import integrity
 from models_catalog.engine_adapter import target_from_document
 from models_catalog.labels import is_infusion, route_label

@@ -1,17 +1,22 @@
-"""Covariate units: each measurement kind is stored in one canonical unit, with what was entered."""
+"""Covariate units: each measurement kind is stored in one canonical unit, with what was entered.
+
+The arithmetic is :mod:`mipd_units` (pint); this module says which units each kind accepts and which values
+are plausible.
+"""
 
 from __future__ import annotations
 
+import mipd_units
 from mipd_engine import clinical_equations
 from mipd_engine.covariate_sources import CANONICAL_UNITS
 from mipd_engine.errors import InvalidInputError
 
-# kind -> {entered unit (lower case) -> factor to the canonical unit}
-_FACTORS = {
-    "weight": {"kg": 1.0, "g": 1e-3, "lb": 0.45359237},
-    "height": {"cm": 1.0, "m": 100.0, "in": 2.54},
-    "albumin": {"g/l": 1.0, "g/dl": 10.0},
-    "gestational_age_at_birth": {"weeks": 1.0, "week": 1.0, "wk": 1.0},
+# kind -> the units an entry may use (lower case); each converts to the canonical unit through mipd_units
+_ACCEPTED = {
+    "weight": ("kg", "g", "lb"),
+    "height": ("cm", "m", "in"),
+    "albumin": ("g/l", "g/dl"),
+    "gestational_age_at_birth": ("weeks", "week", "wk"),
 }
 # Plausible ranges in the canonical unit: outside them the entry is refused (a typo, or the wrong unit).
 PLAUSIBLE = {
@@ -40,15 +45,20 @@ def to_canonical(
     key = unit.strip().lower()
     if kind == "serum_creatinine":
         try:
-            derived = clinical_equations.creatinine_mg_per_dl(value=value, unit=unit)
+            converted = mipd_units.creatinine_mg_per_dl(value, unit)
+            # the engine's plausibility bounds of a creatinine (0.1-30 mg/dL), with its message
+            clinical_equations.creatinine_mg_per_dl(value=converted, unit="mg/dL")
+        except mipd_units.UnitError:
+            raise CovariateUnitError(
+                "unit", f"unknown creatinine unit '{unit}'; accepted units are 'mg/dL' and 'umol/L' (µmol/L)"
+            ) from None
         except InvalidInputError as exc:
             raise CovariateUnitError("unit" if "unit" in exc.path else "value", exc.message) from None
-        converted = derived.value
-    elif kind in _FACTORS:
-        if key not in _FACTORS[kind]:
-            units = ", ".join(u for u in _FACTORS[kind] if u)
+    elif kind in _ACCEPTED:
+        if key not in _ACCEPTED[kind]:
+            units = ", ".join(_ACCEPTED[kind])
             raise CovariateUnitError("unit", f"unknown unit '{unit}' for {kind} (use {units})")
-        converted = value * _FACTORS[kind][key]
+        converted = mipd_units.convert(value, unit, CANONICAL_UNITS[kind])
     else:  # a model-specific covariate: the unit the model declares, nothing else
         expected = declared_unit or ""
         if key != expected.strip().lower():
