@@ -19,7 +19,6 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
 
-from audit import context
 from audit.models import AuditEntry
 from audit.recorder import record_event
 from ehr_integration import cards, matching, smart
@@ -140,8 +139,7 @@ def callback(request: HttpRequest) -> HttpResponse:
         "signed_in_as": user.get_username() if user else None,
     }
     if user is not None:
-        with context.because(f"SMART EHR launch from {system.name} as {token.fhir_user}"):
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")  # audited as a sign-in
     record_event(
         AuditEntry.Action.READ,
         user=request.user if request.user.is_authenticated else None,
@@ -149,7 +147,8 @@ def callback(request: HttpRequest) -> HttpResponse:
         object_type="ehr_integration.smart_launch",
         object_id=system.pk,
         details=details,
-        reason=why_not,
+        reason=f"SMART EHR launch from {system.name} by {token.fhir_user or 'an unnamed EHR user'}"
+        + (f"; not signed in: {why_not}" if why_not else f"; signed in as {user.get_username()}"),
     )
     target = _target(patient)
     if patient is None:
