@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "patients",
     "models_catalog",
     "dosing",
+    "ehr_integration",
 ]
 
 MIDDLEWARE = [
@@ -233,6 +234,13 @@ PERMISSIONS_POLICY: dict[str, list[str]] = {
         "xr-spatial-tracking",
     )
 }
+
+# EHR integration (ehr_integration/, docs/ehr-integration.md): CDS Hooks services and SMART App Launch.
+# EHR_PUBLIC_BASE_URL: this site's address as the EHR reaches it (https://mipd.hospital.example), the base of
+# the CDS Hooks audience (the JWT's aud), of card links and of the SMART redirect URI; empty: the request's.
+EHR_PUBLIC_BASE_URL = env_str("EHR_PUBLIC_BASE_URL", default="").rstrip("/")
+EHR_HTTP_TIMEOUT_S = env_float("EHR_HTTP_TIMEOUT_S", default=5.0, minimum=0.5)  # JWKS, SMART config, token
+EHR_JWKS_CACHE_S = env_int("EHR_JWKS_CACHE_S", default=300, minimum=0)  # an EHR's fetched public keys
 
 # Engine calls made inside a request (what-if, a pharmacist's change, the starting dose, a curator's
 # preview): each gets this wall-clock budget, and at most this many run at once in one web process

@@ -28,6 +28,8 @@ urlpatterns = [
     path("patients/", include("patients.urls")),
     path("", include("dosing.urls")),
     path("audit/", include("audit.urls")),
+    # CDS Hooks services and the SMART App Launch: the EHR's doors (docs/ehr-integration.md).
+    path("", include("ehr_integration.urls")),
     path("api/", include((api_urlpatterns, "api"))),
     path("admin/", admin.site.urls),
 ]
