@@ -291,10 +291,15 @@ def course_origin(course: TherapyCourse, now: dt.datetime) -> tuple[dt.datetime,
     return (doses[0].given_at if doses else next_slot(now)), doses
 
 
-def course_case(course: TherapyCourse, *, now: dt.datetime | None = None) -> CourseCase:
-    """The course's case document as recorded now: fit, bands, regimen search from the next dose."""
+def course_case(
+    course: TherapyCourse, *, now: dt.datetime | None = None, version: ModelVersion | None = None
+) -> CourseCase:
+    """The course's case document as recorded now: fit, bands, regimen search from the next dose.
+
+    ``version``: another published model of the drug for the same record (model averaging); the course's own
+    pinned version by default."""
     now = now or timezone.now()
-    version = course.model_version
+    version = version or course.model_version
     try:  # the published file, checked against its seal at every use (models_catalog.integrity)
         model_document = integrity.document_for_dosing(version)
     except integrity.ModelIntegrityError as exc:

@@ -18,6 +18,7 @@ class DosingConfig(AppConfig):
             BayesianUpdate,
             DoseAdministration,
             DrugLevel,
+            DrugModelStrategy,
             ElectronicSignature,
             Recommendation,
             TherapyCourse,
@@ -30,3 +31,4 @@ class DosingConfig(AppConfig):
         register(BayesianUpdate, patient="course__patient__public_id", digest=("inputs", "results"))
         register(Recommendation, patient="course__patient__public_id", digest=("candidates",))
         register(ElectronicSignature, patient="recommendation__course__patient__public_id")
+        register(DrugModelStrategy)

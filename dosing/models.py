@@ -347,3 +347,41 @@ class UpdateDispatch(models.Model):
     def __str__(self) -> str:
         state = "delivered" if self.dispatched_at else "pending delivery"
         return f"dispatch of update {self.update_id}: {state}"
+
+
+class DrugModelStrategy(models.Model):
+    """How the hospital uses the drug's published models (issue 17): the course's pinned model only, the
+    best-fitting eligible model ("select"), or all eligible models averaged (Uster et al. 2021).
+
+    ``prior_weights`` maps a model id to its stated prior weight (1 when absent); curators edit it, and every
+    change is audited with its reason. A drug without a row uses its courses' pinned models.
+    """
+
+    class Mode(models.TextChoices):
+        PINNED = "pinned", "One pinned model (the course's)"
+        SELECT = "select", "Selection: the best-fitting eligible model"
+        AVERAGE = "average", "Averaging over the eligible models"
+
+    drug = models.OneToOneField(Drug, on_delete=models.PROTECT, related_name="model_strategy")
+    mode = models.CharField(max_length=8, choices=Mode.choices, default=Mode.PINNED)
+    prior_weights = models.JSONField(
+        default=dict, blank=True, help_text="model id -> prior weight (a positive number; 1 when absent)"
+    )
+    reason = models.TextField(help_text="why the hospital chose this (protocol, committee decision)")
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = AuditedManager()
+
+    class Meta:
+        constraints = (
+            models.CheckConstraint(
+                condition=Q(mode__in=["pinned", "select", "average"]), name="drug_model_strategy_mode_known"
+            ),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.drug}: {self.get_mode_display()}"
+
+    def prior_weight(self, model_id: str) -> float:
+        return float(self.prior_weights.get(model_id, 1.0))

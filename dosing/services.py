@@ -25,7 +25,17 @@ from django.utils.dateparse import parse_datetime
 
 from accounts.roles import Role
 from accounts.selectors import user_has_role
-from dosing import adapters, claims, eligibility, limits, plausibility, ranges, safety, signatures
+from dosing import (
+    adapters,
+    averaging,
+    claims,
+    eligibility,
+    limits,
+    plausibility,
+    ranges,
+    safety,
+    signatures,
+)
 from dosing.administration import administration_problems, allowed_routes
 from dosing.models import BayesianUpdate, DoseAdministration, DrugLevel, Recommendation, TherapyCourse
 from dosing.orders import regimen_label
@@ -616,7 +626,13 @@ def update_run(*, update_id: int, task_id: str = "") -> BayesianUpdate | None:
         engine_case = parse_case(case.document)
         timings["build_s"] = time.perf_counter() - started
         tic = time.perf_counter()
-        recommended = recommend_case(engine_case, forecast=True)  # the best regimen's forecast, same draws
+        strategy = averaging.strategy_of(course.drug)
+        if strategy.mode == averaging.Mode.PINNED:
+            recommended = recommend_case(
+                engine_case, forecast=True
+            )  # the best regimen's forecast, same draws
+        else:  # the drug's eligible models, selected or averaged (the course's own model among them)
+            recommended = averaging.recommend_for_course(course=course, case=case, strategy=strategy)
         timings["engine_s"] = time.perf_counter() - tic
         forecast = recommended.get("forecast")
         alerts = safety.alerts_for(
@@ -629,6 +645,8 @@ def update_run(*, update_id: int, task_id: str = "") -> BayesianUpdate | None:
         results = build_results(
             case=case, course=course, recommended=recommended, forecast=forecast, alerts=alerts
         )
+        if "averaging" in recommended:
+            results["averaging"] = recommended["averaging"]
         timings["total_s"] = time.perf_counter() - started
         return _finish(update, recommended=recommended, results=results, timings=timings)
     except safety.CaseStop as stop:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from dosing import views
+from dosing import strategy_views, views
 
 app_name = "dosing"
 
@@ -19,6 +19,7 @@ urlpatterns = [
         name="entry_error",
     ),
     path("review/", views.review_queue, name="review_queue"),
+    path("drugs/<slug:name>/models/", strategy_views.drug_strategy_edit, name="drug_strategy"),
     path(
         "courses/<uuid:pk>/recommendations/<uuid:rec_pk>/review/",
         views.recommendation_review,

@@ -235,18 +235,37 @@ def recommend_case(case: Case, *, forecast: bool = False) -> dict[str, Any]:
     ``forecast=True`` adds ``"forecast"``: the MAP curve and credible band over the ``predict`` grid with the
     best regimen replacing the doses from its start, from the same posterior draws (no second fit).
     """
+    return recommend_with_fit(case, forecast=forecast)[0]
+
+
+@dataclass(frozen=True)
+class FittedCase:
+    """The fit behind a recommendation, for a caller that combines several models' posteriors
+    (:mod:`mipd_engine.averaging`): the objective, the MAP result and the posterior draws the search used."""
+
+    objective: Objective
+    fit: MapResult
+    sample: PosteriorSample | None
+
+
+def recommend_with_fit(
+    case: Case, *, forecast: bool = False, sampling_advice: bool = True
+) -> tuple[dict[str, Any], FittedCase]:
+    """:func:`recommend_case`, with the fit and the posterior draws it ranked the regimens on
+    (``sampling_advice=False`` leaves out the advice on the next level, for a caller that gives its own)."""
     if not isinstance(case.target, Mapping):
         raise InvalidInputError("target", "recommend needs a 'target' object")
     fitted = _fit_case(case)
     document, objective, fit = fitted.document, fitted.objective, fitted.fit
+    kept = FittedCase(objective, fit, fitted.sample)
     if not document["success"]:
         document["regimens"] = []
-        return document
+        return document, kept
     model = case.model
     theta = fit.theta
     if "value" in case.target:
         document["exact"] = _exact_dose(case, objective, theta)
-        return document
+        return document, kept
     target, constraints = parse_recommendation_request(_with_current_infusion_duration(case, document))
     request = case.posterior or PosteriorRequest(samples=2000, seed=1, quantiles=(0.05, 0.5, 0.95))
     if case.eta is not None:
@@ -260,6 +279,7 @@ def recommend_case(case: Case, *, forecast: bool = False) -> dict[str, Any]:
         rng = np.random.default_rng(request.seed)
         sample = sample_posterior(objective, fit, n_samples=request.samples, rng=rng, method=request.method)
         draws = sample.theta
+        kept = FittedCase(objective, fit, sample)
     forecast_rng = copy.deepcopy(rng)  # for the forecast band: the draws a separate fit would have made
     result = search_regimens(
         model=model,
@@ -281,7 +301,7 @@ def recommend_case(case: Case, *, forecast: bool = False) -> dict[str, Any]:
     document["regimens"] = search["regimens"]
     if not result.success:
         document["warnings"].append(result.message)
-    if result.regimens and case.eta is None:
+    if sampling_advice and result.regimens and case.eta is None:
         document["sampling_advice"] = _sampling_advice(
             case, objective, draws, result.regimens[0].regimen, target, request.seed
         )
@@ -289,7 +309,7 @@ def recommend_case(case: Case, *, forecast: bool = False) -> dict[str, Any]:
         document["forecast"] = _forecast(
             case, fit, sample, result.regimens[0].regimen, forecast_rng, request.quantiles
         )
-    return document
+    return document, kept
 
 
 def _sampling_advice(
