@@ -28,6 +28,7 @@ newer requests supersede the older ones, and after commit only the course's last
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -111,55 +112,104 @@ def _born(now: dt.datetime, years: int, days: int = 0) -> dt.date:
     return timezone.localtime(now).date() - dt.timedelta(days=round(365.25 * years) + days)
 
 
-def _icu_vancomycin(user: AbstractBaseUser, now: dt.datetime) -> Patient:
-    version = _published("vancomycin-goti-2018")
+@dataclass(frozen=True)
+class _IcuInfusionCase:
+    """An adult ICU patient on an intermittent IV infusion: the record a demo builder writes, in this order
+    (patient, consent, weight and height on admission, creatinine, course, doses, levels)."""
+
+    model_id: str
+    mrn: str
+    family_name: str
+    given_name: str
+    age: tuple[int, int]  # years, days
+    sex: str
+    weight_kg: float
+    height_cm: float
+    admitted_h_ago: float
+    scr_umol_per_l: tuple[tuple[float, float], ...]  # (hours ago, serum creatinine), oldest first
+    target_metric: str
+    indication: str
+    first_dose_h_ago: float
+    dose_mg: float
+    infusion_h: float
+    levels: tuple[tuple[float, float], ...]  # (hours after the first dose, mg/L)
+    doses: int = 1
+    interval_h: float = 0.0  # between the starts of two doses
+    assay: str = "immunoassay (demo)"
+
+
+def _icu_infusion_patient(case: _IcuInfusionCase, user: AbstractBaseUser, now: dt.datetime) -> Patient:
+    version = _published(case.model_id)
     patient = patients.patient_create(
-        mrn="DEMO-VANCO-01",
-        family_name="Demo-Vancomycin",
-        given_name="Henri",
-        birth_date=_born(now, 58, 40),
-        sex=Patient.Sex.MALE,
+        mrn=case.mrn,
+        family_name=case.family_name,
+        given_name=case.given_name,
+        birth_date=_born(now, *case.age),
+        sex=case.sex,
         ward="ICU",
         user=user,
     )
     _consent(patient, user, ConsentRecord.Scope.MODEL_BASED_DOSING)
-    admitted = now - dt.timedelta(hours=74)
-    _measure(patient, user, "weight", 92, "kg", admitted)
-    _measure(patient, user, "height", 178, "cm", admitted)
-    # Acute kidney injury on vancomycin: creatinine 0.9 -> 1.8 mg/dL over three days (CrCL about 117 -> 58).
-    for hours_ago, scr_umol_per_l in ((72, 80), (48, 106), (24, 133), (3, 159)):
+    admitted = now - dt.timedelta(hours=case.admitted_h_ago)
+    _measure(patient, user, "weight", case.weight_kg, "kg", admitted)
+    _measure(patient, user, "height", case.height_cm, "cm", admitted)
+    for hours_ago, scr_umol_per_l in case.scr_umol_per_l:
         _measure(
             patient, user, "serum_creatinine", scr_umol_per_l, "umol/L", now - dt.timedelta(hours=hours_ago)
         )
     course = dosing.course_open(
         patient=patient,
         model_version=version,
-        target_protocol=_protocol(version, "auc24"),
-        indication="MRSA bacteraemia (demo)",
+        target_protocol=_protocol(version, case.target_metric),
+        indication=case.indication,
         user=user,
         no_organ_support_confirmed=True,
     )
-    first = now - dt.timedelta(hours=62)
-    for i in range(6):  # 1 g over 2 h (at most 10 mg/min) every 12 h; the last one 2 h ago
+    first = now - dt.timedelta(hours=case.first_dose_h_ago)
+    for i in range(case.doses):
         dosing.dose_record(
             course=course,
-            given_at=first + dt.timedelta(hours=12 * i),
-            amount_mg=1000,
+            given_at=first + dt.timedelta(hours=case.interval_h * i),
+            amount_mg=case.dose_mg,
             route="iv_infusion",
-            infusion_duration_h=2,
+            infusion_duration_h=case.infusion_h,
             user=user,
         )
-    # A trough before the 5th dose, and a level 1 h after the end of the 5th infusion.
-    for after_first_h, value in ((47.5, 17.8), (51.0, 30.5)):
+    for after_first_h, value in case.levels:
         dosing.level_record(
             course=course,
             sampled_at=first + dt.timedelta(hours=after_first_h),
             value=value,
             unit="mg/L",
-            assay="immunoassay (demo)",
+            assay=case.assay,
             user=user,
         )
     return patient
+
+
+_ICU_VANCOMYCIN = _IcuInfusionCase(
+    model_id="vancomycin-goti-2018",
+    mrn="DEMO-VANCO-01",
+    family_name="Demo-Vancomycin",
+    given_name="Henri",
+    age=(58, 40),
+    sex=Patient.Sex.MALE,
+    weight_kg=92,
+    height_cm=178,
+    admitted_h_ago=74,
+    # Acute kidney injury on vancomycin: creatinine 0.9 -> 1.8 mg/dL over three days (CrCL about 117 -> 58).
+    scr_umol_per_l=((72, 80), (48, 106), (24, 133), (3, 159)),
+    target_metric="auc24",
+    indication="MRSA bacteraemia (demo)",
+    # 1 g over 2 h (at most 10 mg/min) every 12 h; the last one 2 h ago.
+    first_dose_h_ago=62,
+    dose_mg=1000,
+    infusion_h=2,
+    # A trough before the 5th dose, and a level 1 h after the end of the 5th infusion.
+    levels=((47.5, 17.8), (51.0, 30.5)),
+    doses=6,
+    interval_h=12,
+)
 
 
 def _kidney_transplant_tacrolimus(user: AbstractBaseUser, now: dt.datetime) -> Patient:
@@ -297,155 +347,87 @@ def _cystic_fibrosis_tobramycin(user: AbstractBaseUser, now: dt.datetime) -> Pat
     return patient
 
 
-def _icu_amikacin(user: AbstractBaseUser, now: dt.datetime) -> Patient:
-    version = _published("amikacin-delattre-2010")
-    patient = patients.patient_create(
-        mrn="DEMO-AMIKA-01",
-        family_name="Demo-Amikacin",
-        given_name="Marta",
-        birth_date=_born(now, 64, 200),
-        sex=Patient.Sex.FEMALE,
-        ward="ICU",
-        user=user,
-    )
-    _consent(patient, user, ConsentRecord.Scope.MODEL_BASED_DOSING)
-    admitted = now - dt.timedelta(hours=14)
-    _measure(patient, user, "weight", 76, "kg", admitted)
-    _measure(patient, user, "height", 165, "cm", admitted)
+_ICU_AMIKACIN = _IcuInfusionCase(
+    model_id="amikacin-delattre-2010",
+    mrn="DEMO-AMIKA-01",
+    family_name="Demo-Amikacin",
+    given_name="Marta",
+    age=(64, 200),
+    sex=Patient.Sex.FEMALE,
+    weight_kg=76,
+    height_cm=165,
+    admitted_h_ago=14,
     # Septic shock, creatinine 1.3 mg/dL (115 umol/L): Cockcroft-Gault about 51 mL/min, the cohort's median.
-    _measure(patient, user, "serum_creatinine", 115, "umol/L", admitted)
-    course = dosing.course_open(
-        patient=patient,
-        model_version=version,
-        target_protocol=_protocol(version, "cmax_mic"),
-        indication="septic shock, suspected Pseudomonas pneumonia (demo)",
-        user=user,
-        no_organ_support_confirmed=True,
-    )
+    scr_umol_per_l=((14, 115),),
+    target_metric="cmax_mic",
+    indication="septic shock, suspected Pseudomonas pneumonia (demo)",
     # The population's first dose: 25 mg/kg (1900 mg) over 30 min, 12 h ago.
-    first = now - dt.timedelta(hours=12)
-    dosing.dose_record(
-        course=course,
-        given_at=first,
-        amount_mg=1900,
-        route="iv_infusion",
-        infusion_duration_h=0.5,
-        user=user,
-    )
+    first_dose_h_ago=12,
+    dose_mg=1900,
+    infusion_h=0.5,
     # A peak 1 h after the start, and a level at 8 h (Delattre's optimal sampling times include 1 h and 8 h).
-    for after_first_h, value in ((1.0, 72.0), (8.0, 28.5)):
-        dosing.level_record(
-            course=course,
-            sampled_at=first + dt.timedelta(hours=after_first_h),
-            value=value,
-            unit="mg/L",
-            assay="immunoassay (demo)",
-            user=user,
-        )
-    return patient
+    levels=((1.0, 72.0), (8.0, 28.5)),
+)
 
-
-def _icu_gentamicin(user: AbstractBaseUser, now: dt.datetime) -> Patient:
-    version = _published("gentamicin-hodiamont-2017")
-    patient = patients.patient_create(
-        mrn="DEMO-GENTA-01",
-        family_name="Demo-Gentamicin",
-        given_name="Willem",
-        birth_date=_born(now, 71, 30),
-        sex=Patient.Sex.MALE,
-        ward="ICU",
-        user=user,
-    )
-    _consent(patient, user, ConsentRecord.Scope.MODEL_BASED_DOSING)
-    admitted = now - dt.timedelta(hours=16)
-    _measure(patient, user, "weight", 84, "kg", admitted)
-    _measure(patient, user, "height", 176, "cm", admitted)
+_ICU_GENTAMICIN = _IcuInfusionCase(
+    model_id="gentamicin-hodiamont-2017",
+    mrn="DEMO-GENTA-01",
+    family_name="Demo-Gentamicin",
+    given_name="Willem",
+    age=(71, 30),
+    sex=Patient.Sex.MALE,
+    weight_kg=84,
+    height_cm=176,
+    admitted_h_ago=16,
     # Urosepsis, creatinine 1.1 mg/dL (97 umol/L): Cockcroft-Gault about 73 mL/min, near the cohort's mean.
-    _measure(patient, user, "serum_creatinine", 97, "umol/L", admitted)
-    course = dosing.course_open(
-        patient=patient,
-        model_version=version,
-        target_protocol=_protocol(version, "cmax_mic"),
-        indication="urosepsis, Enterobacterales (demo)",
-        user=user,
-        no_organ_support_confirmed=True,
-    )
+    scr_umol_per_l=((16, 97),),
+    target_metric="cmax_mic",
+    indication="urosepsis, Enterobacterales (demo)",
     # The cohort's first dose: 5 mg/kg (420 mg) over 30 min, 14 h ago.
-    first = now - dt.timedelta(hours=14)
-    dosing.dose_record(
-        course=course,
-        given_at=first,
-        amount_mg=420,
-        route="iv_infusion",
-        infusion_duration_h=0.5,
-        user=user,
-    )
+    first_dose_h_ago=14,
+    dose_mg=420,
+    infusion_h=0.5,
     # The paper's Cmax (30 min after the end of the infusion) and a level at 12 h: a clearance somewhat above
     # the population's 2.3 L/h.
-    for after_first_h, value in ((1.0, 15.6), (12.0, 3.3)):
-        dosing.level_record(
-            course=course,
-            sampled_at=first + dt.timedelta(hours=after_first_h),
-            value=value,
-            unit="mg/L",
-            assay="immunoassay (demo)",
-            user=user,
-        )
-    return patient
+    levels=((1.0, 15.6), (12.0, 3.3)),
+)
 
-
-def _icu_piperacillin(user: AbstractBaseUser, now: dt.datetime) -> Patient:
-    version = _published("piperacillin-klastrup-2020")
-    patient = patients.patient_create(
-        mrn="DEMO-PIPER-01",
-        family_name="Demo-Piperacillin",
-        given_name="Sofia",
-        birth_date=_born(now, 62, 120),
-        sex=Patient.Sex.FEMALE,
-        ward="ICU",
-        user=user,
-    )
-    _consent(patient, user, ConsentRecord.Scope.MODEL_BASED_DOSING)
-    admitted = now - dt.timedelta(hours=30)
-    _measure(patient, user, "weight", 80, "kg", admitted)
-    _measure(patient, user, "height", 168, "cm", admitted)
+_ICU_PIPERACILLIN = _IcuInfusionCase(
+    model_id="piperacillin-klastrup-2020",
+    mrn="DEMO-PIPER-01",
+    family_name="Demo-Piperacillin",
+    given_name="Sofia",
+    age=(62, 120),
+    sex=Patient.Sex.FEMALE,
+    weight_kg=80,
+    height_cm=168,
+    admitted_h_ago=30,
     # Ventilator-associated pneumonia, creatinine 0.77 mg/dL (68 umol/L): Cockcroft-Gault about 95 mL/min.
-    _measure(patient, user, "serum_creatinine", 68, "umol/L", admitted)
-    course = dosing.course_open(
-        patient=patient,
-        model_version=version,
-        target_protocol=_protocol(version, "ft_above_mic"),  # extended infusion, MIC 16 mg/L
-        indication="ventilator-associated pneumonia, Pseudomonas aeruginosa (demo)",
-        user=user,
-        no_organ_support_confirmed=True,
-    )
-    first = now - dt.timedelta(hours=26)
-    for i in range(4):  # 4 g piperacillin (+ 0.5 g tazobactam) over 4 h every 8 h; the last started 2 h ago
-        dosing.dose_record(
-            course=course,
-            given_at=first + dt.timedelta(hours=8 * i),
-            amount_mg=4000,
-            route="iv_infusion",
-            infusion_duration_h=4,
-            user=user,
-        )
+    scr_umol_per_l=((30, 68),),
+    target_metric="ft_above_mic",  # extended infusion, MIC 16 mg/L
+    indication="ventilator-associated pneumonia, Pseudomonas aeruginosa (demo)",
+    # 4 g piperacillin (+ 0.5 g tazobactam) over 4 h every 8 h; the last started 2 h ago.
+    first_dose_h_ago=26,
+    dose_mg=4000,
+    infusion_h=4,
     # Unbound levels (the model's output): at the end of the third infusion and a trough before the fourth.
     # The trough is below the MIC: 4 g every 8 h does not keep this patient above 16 mg/L all the time.
-    for after_first_h, value in ((20.0, 55.0), (23.9, 11.5)):
-        dosing.level_record(
-            course=course,
-            sampled_at=first + dt.timedelta(hours=after_first_h),
-            value=value,
-            unit="mg/L",
-            assay="unbound piperacillin, ultrafiltration and LC-MS/MS (demo)",
-            user=user,
-        )
-    return patient
+    levels=((20.0, 55.0), (23.9, 11.5)),
+    doses=4,
+    interval_h=8,
+    assay="unbound piperacillin, ultrafiltration and LC-MS/MS (demo)",
+)
+
+
+def _icu(case: _IcuInfusionCase) -> Callable[[AbstractBaseUser, dt.datetime], Patient]:
+    return functools.partial(_icu_infusion_patient, case)
 
 
 DEMOS = (
     _Demo(
-        "DEMO-VANCO-01", "ICU, vancomycin (Goti 2018), rising creatinine, trough and peak", _icu_vancomycin
+        "DEMO-VANCO-01",
+        "ICU, vancomycin (Goti 2018), rising creatinine, trough and peak",
+        _icu(_ICU_VANCOMYCIN),
     ),
     _Demo(
         "DEMO-TACRO-01",
@@ -465,17 +447,17 @@ DEMOS = (
     _Demo(
         "DEMO-AMIKA-01",
         "ICU, septic shock, 64 y, amikacin 25 mg/kg (Delattre 2010), peak and 8-h level",
-        _icu_amikacin,
+        _icu(_ICU_AMIKACIN),
     ),
     _Demo(
         "DEMO-GENTA-01",
         "ICU, urosepsis, 71 y, gentamicin 5 mg/kg (Hodiamont 2017), peak and 12-h level",
-        _icu_gentamicin,
+        _icu(_ICU_GENTAMICIN),
     ),
     _Demo(
         "DEMO-PIPER-01",
         "ICU, Pseudomonas pneumonia, 62 y, piperacillin 4 g by 4-h infusion q8h (Klastrup 2020), two levels",
-        _icu_piperacillin,
+        _icu(_ICU_PIPERACILLIN),
     ),
 )
 
