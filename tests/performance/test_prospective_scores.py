@@ -85,9 +85,11 @@ def test_scoring_twice_stores_one_score_and_advances_the_tests_once(scored, clin
 def _alarm(version, dimension: str, band: str) -> None:
     """A subgroup whose bias CUSUM sits just below the threshold: the next high level raises the alert."""
     CusumTrack.objects.update_or_create(
-        model_version=version, dimension=dimension, band=band,
+        model_version=version,
+        dimension=dimension,
+        band=band,
         defaults={"n_levels": 80, "bias_high": sequential.THRESHOLD - 0.01},
-    )  # fmt: skip
+    )
 
 
 def test_an_alert_in_the_patients_subgroup_warns_on_the_recommendation(
@@ -117,9 +119,15 @@ def test_an_alert_in_the_patients_subgroup_warns_on_the_recommendation(
 
 def test_an_alert_in_another_subgroup_does_not_warn_this_patient(scored, clinician) -> None:
     PerformanceAlert.objects.create(
-        model_version=scored.model_version, dimension="care_setting", band="ward", test="bias_low",
-        statistic=10.5, threshold=sequential.THRESHOLD, n_levels=70, raised_at=timezone.now(),
-    )  # fmt: skip
+        model_version=scored.model_version,
+        dimension="care_setting",
+        band="ward",
+        test="bias_low",
+        statistic=10.5,
+        threshold=sequential.THRESHOLD,
+        n_levels=70,
+        raised_at=timezone.now(),
+    )
     from dosing import adapters
 
     case = adapters.course_case(scored)
@@ -131,9 +139,15 @@ def test_the_card_and_the_page_show_the_alert_and_a_curator_closes_it(scored, cl
     from tests.factories import UserFactory
 
     alert = PerformanceAlert.objects.create(
-        model_version=scored.model_version, dimension="all", band="all", test="dispersion",
-        statistic=10.2, threshold=sequential.THRESHOLD, n_levels=90, raised_at=timezone.now(),
-    )  # fmt: skip
+        model_version=scored.model_version,
+        dimension="all",
+        band="all",
+        test="dispersion",
+        statistic=10.2,
+        threshold=sequential.THRESHOLD,
+        n_levels=90,
+        raised_at=timezone.now(),
+    )
     card_url = reverse("models_catalog:version_detail", args=[scored.model_version.pk])
     page_url = reverse("performance:version", args=[scored.model_version.pk])
     login(client, clinician)
@@ -157,9 +171,15 @@ def test_the_card_and_the_page_show_the_alert_and_a_curator_closes_it(scored, cl
 
 def test_a_pharmacist_sees_the_page_but_cannot_close_an_alert(scored, client, pharmacist) -> None:
     alert = PerformanceAlert.objects.create(
-        model_version=scored.model_version, dimension="all", band="all", test="bias_low",
-        statistic=10.2, threshold=sequential.THRESHOLD, n_levels=90, raised_at=timezone.now(),
-    )  # fmt: skip
+        model_version=scored.model_version,
+        dimension="all",
+        band="all",
+        test="bias_low",
+        statistic=10.2,
+        threshold=sequential.THRESHOLD,
+        n_levels=90,
+        raised_at=timezone.now(),
+    )
     login(client, pharmacist)
     assert client.get(reverse("performance:index")).status_code == 200
     assert client.get(reverse("performance:version", args=[scored.model_version.pk])).status_code == 200
