@@ -16,5 +16,12 @@ def roles(request: HttpRequest) -> dict[str, Any]:
     return {
         "user_is_auditor": SimpleLazyObject(
             lambda: user is not None and user_has_role(user=user, role=Role.AUDITOR)
-        )
+        ),
+        # curators and pharmacists: the model performance page (local prediction errors and alerts)
+        "user_sees_model_performance": SimpleLazyObject(
+            lambda: (
+                user is not None
+                and any(user_has_role(user=user, role=role) for role in (Role.MODEL_CURATOR, Role.PHARMACIST))
+            )
+        ),
     }

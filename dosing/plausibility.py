@@ -14,7 +14,7 @@ import json
 
 import numpy as np
 
-from dosing import adapters
+from dosing import adapters, hooks
 from dosing.models import DrugLevel, TherapyCourse
 from mipd_engine.case import parse_case
 from mipd_engine.events import Observation
@@ -94,6 +94,8 @@ def score_pending_levels(
         DrugLevel.objects.filter(pk=level.pk, plausibility=DrugLevel.Plausibility.PENDING).update(
             plausibility=status, plausibility_score=document
         )
+        if result.success:  # its prospective score, for the model's local performance (apps above dosing)
+            hooks.level_scored_notify(level=level, course=course, case=case, score=document)
         if status == DrugLevel.Plausibility.ACCEPTED:
             case = adapters.course_case(course)
     return case

@@ -13,7 +13,9 @@ Alerts (the recommendation is made, with each alert named on it; signing needs e
 * the patient lies outside a soft range of the domain or a covariate range of the model (the studied
   population);
 * renal function is unstable by KDIGO's creatinine criteria;
-* a level is held as implausible (left out of the fit), or was drawn during an infusion.
+* a level is held as implausible (left out of the fit), or was drawn during an infusion;
+* an app above dosing adds its own through :mod:`dosing.hooks` (performance: the model predicts the
+  patient's subgroup poorly in this hospital, an open alert of its sequential test).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from dosing import hooks
 from dosing.adapters import CourseCase
 from dosing.models import DrugLevel, TherapyCourse
 from dosing.orders import regimen_label
@@ -189,4 +192,6 @@ def alerts_for(
         for notice in level.notices:
             if notice.get("code") == "during_infusion":
                 alerts.append(Alert(f"level_during_infusion:{level.pk}", notice["message"]))
+    for code, message in hooks.recommendation_alerts_collect(course=course, case=case):
+        alerts.append(Alert(code, message))  # e.g. the model predicts this patient's subgroup poorly here
     return alerts

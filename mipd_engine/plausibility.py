@@ -116,6 +116,7 @@ class PlausibilityScore:
     lloq: float | None
     quantile: float | None  # predictive CDF at the value (below the LLOQ: P(concentration < LLOQ))
     median: float | None = None
+    interval_50: tuple[float, float] | None = None  # the central 50 % interval (model performance)
     interval_90: tuple[float, float] | None = None
     interval_999: tuple[float, float] | None = None
     unit_slip: Reading | None = None
@@ -136,6 +137,7 @@ class PlausibilityScore:
             "lloq": self.lloq,
             "quantile": self.quantile,
             "median": self.median,
+            "interval_50": list(self.interval_50) if self.interval_50 else None,
             "interval_90": list(self.interval_90) if self.interval_90 else None,
             "interval_999": list(self.interval_999) if self.interval_999 else None,
             "unit_slip": {"label": self.unit_slip.label, "value": self.unit_slip.value}
@@ -278,6 +280,7 @@ def score_level(
         basis,
         quantile=quantile,
         median=predictive.quantile(0.5),
+        interval_50=predictive.interval(0.50),
         interval_90=predictive.interval(0.90),
         interval_999=predictive.interval(HOLD_INTERVAL),
         unit_slip=slip,

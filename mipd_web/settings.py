@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "models_catalog",
     "dosing",
     "ehr_integration",
+    "performance",
 ]
 
 MIDDLEWARE = [

@@ -30,6 +30,7 @@ urlpatterns = [
     path("audit/", include("audit.urls")),
     # CDS Hooks services and the SMART App Launch: the EHR's doors (docs/ehr-integration.md).
     path("", include("ehr_integration.urls")),
+    path("performance/", include("performance.urls")),
     path("api/", include((api_urlpatterns, "api"))),
     path("admin/", admin.site.urls),
 ]

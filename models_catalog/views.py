@@ -16,7 +16,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from mipd_web.engine_calls import engine_call
-from models_catalog import engine_adapter, integrity, selectors, services
+from models_catalog import engine_adapter, hooks, integrity, selectors, services
 from models_catalog.forms import (
     DecisionForm,
     DrugLimitsForm,
@@ -93,6 +93,7 @@ def version_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "integrity_problem": integrity.published_problem(version),
         "new_version_form": NewVersionForm(),
         "Status": ModelVersion.Status,
+        "card_sections": hooks.model_card_sections_collect(version=version, user=request.user),
     }
     return render(request, "models_catalog/version_detail.html", context)
 

@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.services import demo_users_seed
 from dosing.demo import demo_patients_seed
+from performance.demo import demo_history_seed
 
 
 class Command(BaseCommand):
@@ -68,3 +69,5 @@ class Command(BaseCommand):
         clinician = get_user_model().objects.get(username="demo-clinician")
         for line in demo_patients_seed(clinician=clinician):
             self.stdout.write(f"  {line}")
+        # A synthetic history of scored levels, so that the model performance page has figures and an alert.
+        self.stdout.write(f"  {demo_history_seed(clinician=clinician)}")
