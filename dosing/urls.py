@@ -25,4 +25,9 @@ urlpatterns = [
         views.recommendation_review,
         name="recommendation_review",
     ),
+    path(
+        "courses/<uuid:pk>/recommendations/<uuid:rec_pk>/report.pdf",
+        views.recommendation_report,
+        name="recommendation_report",
+    ),
 ]

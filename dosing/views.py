@@ -16,7 +16,9 @@ from django.views.decorators.http import require_POST
 
 from accounts.roles import Role
 from accounts.selectors import user_has_role
-from dosing import selectors, services, signatures
+from audit.models import AuditEntry
+from audit.recorder import record_event
+from dosing import reports, selectors, services, signatures
 from dosing.administration import allowed_routes, default_infusion_h, usual_route
 from dosing.forms import (
     CourseOpenForm,
@@ -433,3 +435,25 @@ def course_entry_error(request: HttpRequest, pk: Any, kind: str, entry_pk: Any) 
     else:
         messages.success(request, f"The {kind} is marked as entered in error; the update is queued.")
     return redirect("dosing:course", pk=course.public_id)
+
+
+@login_required
+def recommendation_report(request: HttpRequest, pk: Any, rec_pk: Any) -> HttpResponse:
+    """A recommendation's printable report (PDF): access as for the course page; every download audited."""
+    course = selectors.course_get(user=request.user, public_id=pk)
+    recommendation = get_object_or_404(
+        course.recommendations.select_related("update__model_version", "course__patient"), public_id=rec_pk
+    )
+    pdf = reports.recommendation_pdf(recommendation, generated_by=request.user)
+    record_event(
+        AuditEntry.Action.READ,
+        patient_id=course.patient.public_id,
+        object_type="dosing.recommendation",
+        object_id=recommendation.pk,
+        details={"what": "recommendation report (PDF)", "bytes": len(pdf), "status": recommendation.status},
+    )
+    response = HttpResponse(pdf, content_type="application/pdf")
+    disposition = "attachment" if request.GET.get("download") else "inline"
+    response["Content-Disposition"] = f'{disposition}; filename="{reports.report_filename(recommendation)}"'
+    response["Cache-Control"] = "no-store"  # patient data: not kept by browsers or proxies
+    return response

@@ -71,6 +71,12 @@
     update();
   }
 
+  // "Print this page": the print stylesheet (mipd.css, @media print) leaves the record and the order.
+  // Delegated, because the results panel is swapped in after each update.
+  document.addEventListener("click", function (event) {
+    if (event.target.closest && event.target.closest("[data-print-page]")) window.print();
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
     drawPlot();
     follow();
