@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.utils import timezone
@@ -41,17 +42,42 @@ def _review_line(recommendation: Recommendation) -> str:
     return f"{status}: **not yet checked by a pharmacist**, do not order it as it stands"
 
 
-def _figures(recommendation: Recommendation) -> tuple[dict[str, Any], dict[str, Any], float]:
-    """The regimen, its order and its PTA as reviewed (a modified order's own figures) or as proposed."""
-    shown = (recommendation.update.results or {}).get("recommendation") or {}
-    if recommendation.status == Recommendation.Status.MODIFIED and recommendation.final_figures:
-        figures = recommendation.final_figures
-        return (
-            recommendation.final_regimen or recommendation.regimen,
-            figures.get("order") or {},
-            figures["pta"],
+@dataclass(frozen=True)
+class Figures:
+    """What a card shows of a recommendation: as the pharmacist signed it when modified, else as proposed."""
+
+    regimen: dict[str, Any]
+    order: dict[str, Any]
+    pta: float
+    p_toxic: float | None
+    metric_median: float | None
+    metric_ci90: list[float] | None
+    sampling: str  # when to draw the next level, in words ("" when the engine gave no advice)
+
+
+def _figures(recommendation: Recommendation) -> Figures:
+    proposed = (recommendation.update.results or {}).get("recommendation") or {}
+    signed = recommendation.final_figures
+    if recommendation.status == Recommendation.Status.MODIFIED and signed:
+        return Figures(
+            regimen=recommendation.final_regimen or signed.get("regimen") or recommendation.regimen,
+            order=signed.get("order") or {},
+            pta=float(signed["pta"]),
+            p_toxic=signed.get("p_toxic"),
+            metric_median=signed.get("metric_median"),
+            metric_ci90=signed.get("metric_ci90"),
+            sampling=str((signed.get("sampling_advice") or {}).get("plain_words") or ""),
         )
-    return recommendation.regimen, shown.get("order") or {}, recommendation.probability_of_target
+    predicted = recommendation.predicted or {}
+    return Figures(
+        regimen=recommendation.regimen,
+        order=proposed.get("order") or {},
+        pta=recommendation.probability_of_target,
+        p_toxic=recommendation.probability_of_toxicity,
+        metric_median=predicted.get("median"),
+        metric_ci90=predicted.get("ci90"),
+        sampling=str((proposed.get("sampling_advice") or {}).get("plain_words") or ""),
+    )
 
 
 def _indicator(recommendation: Recommendation) -> str:
@@ -60,42 +86,40 @@ def _indicator(recommendation: Recommendation) -> str:
     return "info"
 
 
-def _sampling_line(recommendation: Recommendation) -> str:
-    advice = ((recommendation.update.results or {}).get("recommendation") or {}).get("sampling_advice") or {}
-    return str(advice.get("plain_words") or "")
-
-
-def _detail(
-    recommendation: Recommendation, *, regimen: dict[str, Any], order: dict[str, Any], pta: float
-) -> str:
+def _detail(recommendation: Recommendation, figures: Figures) -> str:
     predicted = recommendation.predicted or {}
     lines = [
-        f"**Order**: {order.get('text') or orders.regimen_label(regimen)}",
+        f"**Order**: {figures.order.get('text') or orders.regimen_label(figures.regimen)}",
         f"**Basis**: {recommendation.basis}",
         f"**Review**: {_review_line(recommendation)}",
-        f"**Probability of target attainment (PTA)**: {pta * 100:.0f} %",
+        f"**Probability of target attainment (PTA)**: {figures.pta * 100:.0f} %",
     ]
-    if predicted.get("median") is not None and predicted.get("ci90"):
-        low, high = predicted["ci90"]
+    if figures.metric_median is not None and figures.metric_ci90:
+        low, high = figures.metric_ci90
         lines.append(
-            f"**Predicted {predicted.get('label') or predicted.get('metric')}**: {predicted['median']:.3g} "
+            f"**Predicted {predicted.get('label') or predicted.get('metric')}**: {figures.metric_median:.3g} "
             f"{predicted.get('unit', '')} (90 % interval {low:.3g}–{high:.3g})"
         )
-    if recommendation.probability_of_toxicity is not None:
-        lines.append(
-            f"**Probability of toxic exposure**: {recommendation.probability_of_toxicity * 100:.0f} %"
-        )
-    sampling = _sampling_line(recommendation)
-    if sampling:
-        lines.append(f"**Next level**: {sampling}")
+    if figures.p_toxic is not None:
+        lines.append(f"**Probability of toxic exposure**: {figures.p_toxic * 100:.0f} %")
+    if figures.sampling:
+        lines.append(f"**Next level**: {figures.sampling}")
     for alert in recommendation.alerts or []:
         lines.append(f"**Alert**: {alert.get('message', alert) if isinstance(alert, dict) else alert}")
     for warning in recommendation.warnings or []:
         lines.append(f"Warning: {warning.get('message', warning) if isinstance(warning, dict) else warning}")
-    lines.append(
-        f"Model: {recommendation.course.model_version.title} ({recommendation.course.model_version.version})"
-    )
+    version = recommendation.course.model_version
+    lines.append(f"Model: {version.title} ({version.version})")
     return "\n\n".join(lines)
+
+
+def _rejected_detail(recommendation: Recommendation) -> str:
+    """A rejected proposal's dose is not repeated: only that it was rejected, by whom and why."""
+    note = recommendation.review_note.strip() or "no reason recorded"
+    return (
+        f"**Review**: {_review_line(recommendation)}\n\n**Reason**: {note}\n\n"
+        "No MIPD dose stands for this course: a new calculation follows the next dose, level or covariate."
+    )
 
 
 def _links(course: TherapyCourse, *, url: Url, smart_launch_url: str | None) -> list[dict[str, Any]]:
@@ -143,7 +167,7 @@ def recommendation_card(
     recommendation = selectors.current_recommendation(course=course)
     if recommendation is None:
         return _no_recommendation_card(course, url=url, smart_launch_url=smart_launch_url)
-    regimen, order, pta = _figures(recommendation)
+    figures = _figures(recommendation)
     drug = course.drug.display_name.split(" (")[0]
     basis = "Bayesian" if "bayes" in recommendation.basis.casefold() else "a priori"
     status = {
@@ -155,12 +179,17 @@ def recommendation_card(
     if recommendation.status == Recommendation.Status.REJECTED:
         summary = f"{prefix}{drug}: the MIPD recommendation was rejected by the pharmacist; see the course"
     else:
-        summary = f"{prefix}{drug} {orders.regimen_label(regimen)}, PTA {pta * 100:.0f} % ({basis}, {status})"
+        summary = (
+            f"{prefix}{drug} {orders.regimen_label(figures.regimen)}, PTA {figures.pta * 100:.0f} % "
+            f"({basis}, {status})"
+        )
     return {
         "uuid": _card_id("rec", recommendation.public_id, recommendation.status),
         "summary": _short(summary),
         "indicator": _indicator(recommendation),
-        "detail": _detail(recommendation, regimen=regimen, order=order, pta=pta),
+        "detail": _rejected_detail(recommendation)
+        if recommendation.status == Recommendation.Status.REJECTED
+        else _detail(recommendation, figures),
         "source": _source(course, url=url),
         "links": _links(course, url=url, smart_launch_url=smart_launch_url),
     }

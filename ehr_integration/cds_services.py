@@ -81,7 +81,7 @@ def _selected_requests(context: dict[str, Any]) -> list[dict[str, Any]]:
     entries = bundle.get("entry") if isinstance(bundle, dict) else None
     resources = [
         entry["resource"]
-        for entry in entries or []
+        for entry in (entries if isinstance(entries, list) else [])
         if isinstance(entry, dict)
         and isinstance(entry.get("resource"), dict)
         and entry["resource"].get("resourceType") == "MedicationRequest"

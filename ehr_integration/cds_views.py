@@ -6,13 +6,15 @@ this API's, and they are documented there and in docs/ehr-integration.md (the Op
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
 from typing import Any
 
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_http_methods
 
 from audit import context
 from audit.models import AuditEntry
@@ -24,7 +26,25 @@ from ehr_integration.public_urls import absolute
 MAX_BODY_BYTES = 2 * 1024 * 1024  # a draft-orders bundle is small; anything larger is not a CDS request
 
 
-@require_GET
+def cors(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """CORS as the CDS Hooks specification asks (browser-based CDS clients): any origin may call, because the
+    caller is authenticated by its signed JWT, never by a cookie; a preflight (OPTIONS) is answered here."""
+
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = HttpResponse(status=204) if request.method == "OPTIONS" else view(request, *args, **kwargs)
+        response["Access-Control-Allow-Origin"] = "*"
+        response["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+        response["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+        response["Access-Control-Max-Age"] = "600"
+        return response
+
+    return wrapped
+
+
+@csrf_exempt
+@cors
+@require_http_methods(["GET", "OPTIONS"])
 def discovery(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"services": [service.discovery() for service in cds_services.SERVICES.values()]})
 
@@ -37,7 +57,8 @@ def _error(status: int, message: str, **headers: str) -> JsonResponse:
 
 
 @csrf_exempt
-@require_POST
+@cors
+@require_http_methods(["POST", "OPTIONS"])
 def call(request: HttpRequest, service_id: str) -> JsonResponse:
     service = cds_services.SERVICES.get(service_id)
     if service is None:

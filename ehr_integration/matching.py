@@ -38,7 +38,8 @@ def patient_for(
         return None
     if resource.get("resourceType") != "Patient" or str(resource.get("id", "")) != ehr_patient_id:
         return None  # a prefetch of another patient never matches
-    for identifier in resource.get("identifier") or []:
+    identifiers = resource.get("identifier")
+    for identifier in identifiers if isinstance(identifiers, list) else []:
         if not isinstance(identifier, dict) or identifier.get("system") != system.mrn_identifier_system:
             continue
         try:
@@ -51,16 +52,16 @@ def patient_for(
     return None
 
 
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _codings(concept: Any) -> tuple[list[tuple[str, str]], str]:
     if not isinstance(concept, dict):
         return [], ""
-    codings = [
-        (str(coding.get("system", "")), str(coding.get("code", "")))
-        for coding in concept.get("coding") or []
-        if isinstance(coding, dict) and coding.get("code")
-    ]
-    texts = [str(concept.get("text") or "")]
-    texts += [str(c.get("display") or "") for c in concept.get("coding") or [] if isinstance(c, dict)]
+    entries = [coding for coding in _list(concept.get("coding")) if isinstance(coding, dict)]
+    codings = [(str(c.get("system", "")), str(c.get("code", ""))) for c in entries if c.get("code")]
+    texts = [str(concept.get("text") or "")] + [str(c.get("display") or "") for c in entries]
     return codings, " ".join(text for text in texts if text)
 
 
@@ -71,12 +72,13 @@ def medication_concept(request: dict[str, Any]) -> dict[str, Any] | None:
     if isinstance(concept, dict):
         return concept
     medication = request.get("medication")
-    if isinstance(medication, dict) and isinstance(medication.get("concept"), dict):
+    medication = medication if isinstance(medication, dict) else {}
+    if isinstance(medication.get("concept"), dict):
         return medication["concept"]
-    reference = request.get("medicationReference") or (medication or {}).get("reference") or {}
+    reference = request.get("medicationReference") or medication.get("reference") or {}
     target = str(reference.get("reference", "")) if isinstance(reference, dict) else ""
     if target.startswith("#"):
-        for contained in request.get("contained") or []:
+        for contained in _list(request.get("contained")):
             if isinstance(contained, dict) and contained.get("id") == target[1:]:
                 return contained.get("code") if isinstance(contained.get("code"), dict) else None
     return None

@@ -191,3 +191,54 @@ def test_order_select_without_an_open_course_offers_to_open_one(
     assert (
         cards[0]["links"][0]["url"] == f"http://testserver/patients/{linked.patient.public_id}/courses/new/"
     )
+
+
+def test_a_modified_recommendation_shows_the_signed_regimen_and_its_own_figures(
+    client, ehr_system, rsa_key, linked, recommendation, pharmacist
+) -> None:
+    from dosing import services
+    from tests.auth import next_totp_code
+    from tests.factories import PASSWORD
+
+    change = {"dose_mg": 1000, "interval_h": 12, "duration_h": 1}
+    preview = services.modification_preview(
+        recommendation=recommendation, user=pharmacist, final_regimen=change
+    )
+    reviewed = services.recommendation_review(
+        recommendation=recommendation,
+        user=pharmacist,
+        decision="modify",
+        password=PASSWORD,
+        otp_code=next_totp_code(pharmacist),
+        note="rounded to the vial",
+        final_regimen=change,
+        forecast_token=preview["preview_token"],
+    )
+    card = call(client, rsa_key, PATIENT_VIEW, patient_view("ehr-pat-1"))[0]
+    assert "q12h 1000 mg over 1 h" in card["summary"]
+    assert f"PTA {reviewed.final_figures['pta'] * 100:.0f} %" in card["summary"]
+    assert "approved with changes" in card["summary"]
+    assert "**Order**: Testdrug 1000 mg" in card["detail"]
+    low, high = reviewed.final_figures["metric_ci90"]
+    assert f"(90 % interval {low:.3g}–{high:.3g})" in card["detail"]
+
+
+def test_a_rejected_recommendation_gives_no_dose(
+    client, ehr_system, rsa_key, linked, recommendation, pharmacist
+) -> None:
+    from dosing import services
+    from tests.auth import next_totp_code
+    from tests.factories import PASSWORD
+
+    services.recommendation_review(
+        recommendation=recommendation,
+        user=pharmacist,
+        decision="reject",
+        password=PASSWORD,
+        otp_code=next_totp_code(pharmacist),
+        note="patient on CRRT since this morning",
+    )
+    card = call(client, rsa_key, PATIENT_VIEW, patient_view("ehr-pat-1"))[0]
+    assert "rejected by the pharmacist" in card["summary"]
+    assert " mg" not in card["summary"] and " mg" not in card["detail"]
+    assert "**Reason**: patient on CRRT since this morning" in card["detail"]
