@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "patients",
     "models_catalog",
     "dosing",
+    "fhir_interop",
 ]
 
 MIDDLEWARE = [
