@@ -258,3 +258,21 @@ def _import_entry(
     except ValidationError as exc:  # the same check a typed entry meets (ConfirmationRequired included)
         return Line(entry.label, NOT_IMPORTED, f"refused by the checks: {_messages(exc)}")
     return Line(entry.label, IMPORTED, "", f"{record._meta.label_lower} {record.pk}")
+
+
+def patient_pull(*, patient: Patient, user: AbstractBaseUser) -> FhirImport:
+    """Import the patient's record from the configured FHIR server (client.FhirServerError if unreachable)."""
+    from django.conf import settings
+
+    from fhir_interop import client
+
+    if not access.can_access(user=user, patient=patient):
+        raise PermissionDenied(access.NOT_YOURS)
+    document = client.patient_bundle(mrn=patient.mrn)
+    return bundle_import(
+        document=document,
+        user=user,
+        channel=FhirImport.Channel.SERVER,
+        source=settings.FHIR_SERVER_BASE_URL,
+        patient=patient,
+    )
