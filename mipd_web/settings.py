@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "dosing",
     "ehr_integration",
     "performance",
+    "fhir_interop",
 ]
 
 MIDDLEWARE = [
@@ -397,3 +398,10 @@ LOGGING = {
         "axes": {"handlers": ["console"], "level": "WARNING", "propagate": False},
     },
 }
+
+# FHIR import from the hospital's FHIR R4 server (fhir_interop.client): empty base URL = no pull offered.
+FHIR_SERVER_BASE_URL = env_str("FHIR_SERVER_BASE_URL", default="").rstrip("/")
+FHIR_SERVER_TOKEN = env_secret("FHIR_SERVER_TOKEN", required=False) or ""  # sent as a Bearer token when set
+FHIR_SERVER_TIMEOUT_S = env_float("FHIR_SERVER_TIMEOUT_S", default=10.0, minimum=0.1)
+FHIR_MRN_SYSTEM = env_str("FHIR_MRN_SYSTEM", default="")  # the identifier system of the hospital's MRNs
+FHIR_MAX_UPLOAD_BYTES = env_int("FHIR_MAX_UPLOAD_BYTES", default=10 * 1024 * 1024, minimum=1024)

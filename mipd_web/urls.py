@@ -14,6 +14,7 @@ api_urlpatterns = [
     path("v1/", include("models_catalog.api_urls")),
     path("v1/", include("patients.api_urls")),
     path("v1/", include("dosing.api_urls")),
+    path("v1/", include("fhir_interop.api_urls")),
 ]
 
 # A path no URL matches (a malformed id) answers JSON under /api/ like every other API error.
