@@ -191,7 +191,8 @@ def _median_curve(forecast: dict[str, Any] | None) -> list[float] | None:
 def _mixture(members: Sequence[_Member], counts: np.ndarray, *, forecast: bool) -> dict[str, Any]:
     used = [(m, int(n)) for m, n in zip(members, counts, strict=True) if n > 0]
     first = used[0][0]
-    target, constraints = parse_recommendation_request(
+    # The candidates already obey the constraints (each model's search ran on the same course's).
+    target, _ = parse_recommendation_request(
         _with_current_infusion_duration(first.candidate.case, first.document)
     )
     units = {target.unit_for(m.candidate.case.model) for m, _ in used}
@@ -246,7 +247,6 @@ def _mixture(members: Sequence[_Member], counts: np.ndarray, *, forecast: bool) 
         "regimens": [c.as_dict() for c in best],
         "warnings": warnings,
     }
-    del constraints  # the candidates already obey each model's constraints (the same course)
     if forecast and first.candidate.case.predict is not None:
         document["forecast"] = _forecast(used, best[0].regimen, rng)
     return document
