@@ -47,7 +47,7 @@ from .regimens import (
     rationale,
     truncate_record,
 )
-from .reports import FittedCase, _with_current_infusion_duration, recommend_with_fit
+from .reports import FittedCase, _sampling_advice, _with_current_infusion_duration, recommend_with_fit
 from .targets import Target
 
 METHODS = ("average", "select")
@@ -147,6 +147,20 @@ def average_recommend(
         document["warnings"] = list(document.get("warnings", []))
     else:
         document = _mixture(members, counts, forecast=forecast)
+    top = members[int(np.argmax(counts))]
+    if document.get("regimens") and top.fitted.sample is not None and top.candidate.case.posterior:
+        # When to draw the next level, for the recommended regimen, on the model of highest weight.
+        target, _ = parse_recommendation_request(
+            _with_current_infusion_duration(top.candidate.case, top.document)
+        )
+        document["sampling_advice"] = _sampling_advice(
+            top.candidate.case,
+            top.fitted.objective,
+            top.fitted.sample.theta,
+            _regimen(document["regimens"][0]),
+            target,
+            top.candidate.case.posterior.seed,
+        )
     document["averaging"] = {
         "method": method,
         "weighting": "prior × exp(−OFV/2) (Uster et al. 2021)",
