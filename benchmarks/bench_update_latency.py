@@ -15,7 +15,14 @@ results panel GET, and the total (before the save to the results panel received)
 every 1.5 s, which adds up to 1.5 s (0.75 s on average) to what a user sees. The scratch database is dropped
 at the end; the Redis database is left as Celery leaves it (no results are stored).
 
+``--averaging average`` (or ``select``) loads three adult vancomycin models whose hard domains fit these
+patients (Goti 2018, Buelga 2005, Roberts 2011) and sets the drug's strategy, so that each update fits all
+three and recommends from their mixture (``dosing.averaging``); ``--averaging pinned`` (the default) loads
+the same three and fits the course's Goti model only: the two runs compare an update over three models with
+an update over one.
+
     python benchmarks/bench_update_latency.py [--updates 50] [--courses 5] [--poll-ms 20]
+        [--averaging pinned|select|average]
         [--postgres postgresql://postgres@127.0.0.1:5432] [--redis redis://127.0.0.1:6379/13]
 """
 
@@ -127,8 +134,24 @@ def wait_until_idle(timeout_s: float) -> None:
         time.sleep(0.2)
 
 
+AVERAGED_MODELS = ("vancomycin-goti-2018.json", "vancomycin-buelga-2005.json", "vancomycin-roberts-2011.json")
+
+
+def set_strategy(mode: str) -> None:
+    from django.contrib.auth import get_user_model
+
+    from dosing.averaging import strategy_set
+    from models_catalog.models import Drug
+
+    curator = get_user_model().objects.get(username="demo-curator")
+    drug = Drug.objects.get(name="vancomycin")
+    strategy_set(drug=drug, mode=mode, prior_weights={}, reason="benchmark", user=curator)
+
+
 def measure(args: argparse.Namespace) -> None:
-    clinician = django_with_library()
+    clinician = django_with_library(AVERAGED_MODELS)
+    if args.averaging != "pinned":
+        set_strategy(args.averaging)
     from django.test import Client
     from django.test.utils import override_settings
     from django.utils import timezone
@@ -144,6 +167,7 @@ def measure(args: argparse.Namespace) -> None:
     rng = np.random.default_rng(args.seed)
     rows: list[dict[str, float]] = []
     failures: list[str] = []
+    fitted: list[int] = []  # models fitted per update
     with override_settings(STORAGES=PLAIN_STATIC_STORAGES):
         for k in range(args.updates):
             course = courses[k % len(courses)]
@@ -184,6 +208,7 @@ def measure(args: argparse.Namespace) -> None:
                 )
                 continue
             total_engine = float(update.timings_s.get("total_s", float("nan")))
+            fitted.append(len((update.results.get("averaging") or {}).get("models") or [None]))
             rows.append(
                 {
                     "save": t_saved - t_start,
@@ -201,8 +226,10 @@ def measure(args: argparse.Namespace) -> None:
                 f"({course.levels.count()} levels): {1000 * (t_visible - t_start):7.0f} ms",
                 flush=True,
             )
+    models = sorted(set(fitted)) or [0]
     print(
-        f"\n{len(rows)} updates on {len(courses)} courses (vancomycin Goti 2018, 2,000 posterior draws); "
+        f"\n{len(rows)} updates on {len(courses)} courses (vancomycin, strategy {args.averaging}: "
+        f"{'/'.join(map(str, models))} model(s) fitted per update, 2,000 posterior draws); "
         f"one worker (--pool solo), poll every {args.poll_ms:g} ms; {os.cpu_count()} CPUs on this machine"
     )
     if rows:
@@ -222,6 +249,12 @@ def main() -> None:
     parser.add_argument("--poll-ms", type=float, default=20.0, help="status poll interval of this script")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds allowed per update")
     parser.add_argument("--seed", type=int, default=1, help="seed of the level values")
+    parser.add_argument(
+        "--averaging",
+        choices=("pinned", "select", "average"),
+        default="pinned",
+        help="the vancomycin strategy: the course's model only, or selection/averaging over three models",
+    )
     parser.add_argument(
         "--postgres",
         default="postgresql://postgres@127.0.0.1:5432",

@@ -155,7 +155,13 @@ class UpdateOutputSerializer(serializers.ModelSerializer):
 
 
 class UpdateDetailOutputSerializer(UpdateOutputSerializer):
-    results = serializers.JSONField(help_text="the stored results; results.plot is the concentration plot")
+    results = serializers.JSONField(
+        help_text=(
+            "the stored results; results.plot is the concentration plot; results.averaging (when the "
+            "drug uses model selection or averaging): each model fitted with its prior weight, OFV, "
+            "levels, weight and own recommendation"
+        )
+    )
 
     class Meta(UpdateOutputSerializer.Meta):
         fields = (*UpdateOutputSerializer.Meta.fields, "results")

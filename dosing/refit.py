@@ -13,7 +13,10 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
+from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -22,7 +25,8 @@ from django.utils import timezone
 from accounts.roles import Role
 from accounts.selectors import user_has_role
 from audit import context
-from dosing.models import BayesianUpdate, TherapyCourse
+from dosing.models import BayesianUpdate, Recommendation, TherapyCourse
+from dosing.orders import regimen_label
 from dosing.outbox import outbox_add
 from dosing.services import updates_fail_stale
 from models_catalog.models import Drug, ModelVersion
@@ -71,9 +75,10 @@ def refit_scope(*, drug: str, model_version: str = "") -> tuple[Drug, ModelVersi
 
 
 def refit_queue(
-    *, drug: Drug, user: AbstractBaseUser, model_version: ModelVersion | None = None
+    *, drug: Drug, user: AbstractBaseUser, model_version: ModelVersion | None = None, reason: str = ""
 ) -> RefitQueued:
-    """Queue an update for every active course of ``drug`` (on ``model_version`` only, when given)."""
+    """Queue an update for every active course of ``drug`` (on ``model_version`` only, when given);
+    ``reason`` (e.g. "vanco-x@2.0.0 published") is added to the updates' trigger."""
     if not user_has_role(user=user, role=Role.CLINICIAN):
         raise PermissionDenied("only clinicians request Bayesian updates")
     courses = TherapyCourse.objects.filter(drug=drug, status=TherapyCourse.Status.ACTIVE)
@@ -81,7 +86,7 @@ def refit_queue(
         courses = courses.filter(model_version=model_version)
     course_ids = list(courses.order_by("pk").values_list("pk", flat=True))
     label = f" on {model_version.model_id}@{model_version.version}" if model_version else ""
-    trigger = f"refit of the active {drug.name} courses{label}"
+    trigger = f"refit of the active {drug.name} courses{label}" + (f" ({reason})" if reason else "")
     queued: list[int] = []
     skipped = 0
     with context.acting_as(user), context.because(trigger):
@@ -118,3 +123,101 @@ def refit_wait(*, update_ids: tuple[int, ...], timeout_s: float, poll_s: float =
         if progress.pending == 0 or waited >= timeout_s:
             return RefitProgress(counts=progress.counts, waited_s=waited)
         time.sleep(min(poll_s, max(timeout_s - waited, 0.0)))
+
+
+# -- what the refit changed ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RefitChange:
+    """One course of a refit: its recommendation before (the latest, whatever its status) and after."""
+
+    course: str  # the course's public id
+    outcome: str  # "changed", "unchanged", "first" (none before), "no recommendation", "failed", "pending"
+    before: str  # regimen label, or "" when there was none
+    before_pta: float | None
+    before_status: str  # pending review, approved, modified, rejected, superseded
+    after: str
+    after_pta: float | None
+    note: str = ""  # why it failed, or that the course's model version is retired
+
+    def line(self) -> str:
+        def shown(label: str, pta: float | None) -> str:
+            return f"{label} (PTA {pta * 100:.0f} %)" if label and pta is not None else (label or "none")
+
+        before = shown(self.before, self.before_pta) + (f", {self.before_status}" if self.before else "")
+        text = f"course {self.course}: {before} -> {shown(self.after, self.after_pta)}: {self.outcome}"
+        return text + (f" ({self.note})" if self.note else "")
+
+
+def _signature(regimen: dict[str, Any]) -> tuple[Any, ...]:
+    """A regimen without its start (the start moves with the clock between two fits)."""
+    keys = ("dose_mg", "interval_h", "route", "duration_h", "loading_dose_mg", "continuous", "n_doses")
+    return tuple(regimen.get(key) for key in keys)
+
+
+def refit_report(*, update_ids: tuple[int, ...]) -> list[RefitChange]:
+    """Per refit update, in course order: the regimen and PTA before and after, and what changed.
+
+    The "before" is the course's latest recommendation made before the refit (pending, signed or
+    superseded); signed ones are read, never changed.
+    """
+    updates = BayesianUpdate.objects.filter(pk__in=update_ids).select_related("course__model_version")
+    changes = []
+    for update in sorted(updates, key=lambda u: u.course_id):
+        course = update.course
+        before = (
+            Recommendation.objects.filter(course=course, update__pk__lt=update.pk)
+            .order_by("-update__pk")
+            .first()
+        )
+        after = Recommendation.objects.filter(update=update).first()
+        note = ""
+        if course.model_version.status == ModelVersion.Status.RETIRED:
+            note = f"its model {course.model_version} is retired: consider a new course on a published one"
+        if update.status in PENDING:
+            outcome = "pending"
+        elif update.status != Status.SUCCEEDED:
+            outcome, note = update.status, "; ".join(filter(None, [update.error, note]))
+        elif after is None:
+            outcome = "no recommendation"
+        elif before is None:
+            outcome = "first"
+        else:
+            same = _signature(before.regimen) == _signature(after.regimen)
+            outcome = "unchanged" if same else "changed"
+        changes.append(
+            RefitChange(
+                course=str(course.public_id),
+                outcome=outcome,
+                before=regimen_label(before.regimen) if before else "",
+                before_pta=before.probability_of_target if before else None,
+                before_status=before.get_status_display().lower() if before else "",
+                after=regimen_label(after.regimen) if after else "",
+                after_pta=after.probability_of_target if after else None,
+                note=note,
+            )
+        )
+    return changes
+
+
+def refit_after_catalog_change(*, model_version: ModelVersion, action: str) -> None:
+    """A version of a drug was published or retired: queue, after the commit, the refit of the drug's active
+    courses (``REFIT_ON_CATALOG_CHANGE_AS`` names the clinician account; empty: nothing happens)."""
+    username = settings.REFIT_ON_CATALOG_CHANGE_AS
+    if not username or action not in ("published", "retired"):
+        return
+    from dosing.tasks import refit_drug
+
+    reason = f"{model_version.model_id}@{model_version.version} {action}"
+    transaction.on_commit(
+        lambda: refit_drug.delay(drug_id=model_version.drug_id, username=username, reason=reason)
+    )
+
+
+def refit_drug_run(*, drug_id: int, username: str, reason: str = "") -> RefitQueued:
+    """The Celery fan-out's first step: one update per active course, each run by any worker."""
+    user = get_user_model()._default_manager.filter(username=username, is_active=True).first()
+    if user is None:
+        raise PermissionDenied(f"no active user '{username}' (REFIT_ON_CATALOG_CHANGE_AS)")
+    return refit_queue(drug=Drug.objects.get(pk=drug_id), user=user, reason=reason)

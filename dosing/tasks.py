@@ -56,3 +56,13 @@ def reap_updates() -> None:
     counts = claims.updates_reap()
     if any(counts.values()):
         logger.warning("reaper: %(requeued)d stuck update(s) requeued, %(failed)d failed", counts)
+
+
+@shared_task(name="dosing.refit_drug", ignore_result=True)
+def refit_drug(*, drug_id: int, username: str, reason: str = "") -> None:
+    """A drug's model version was published or retired: queue one update per active course (fan-out: each
+    update is its own task, run by any worker). Run twice, the courses already queued are skipped."""
+    from dosing.refit import refit_drug_run
+
+    queued = refit_drug_run(drug_id=drug_id, username=username, reason=reason)
+    logger.info("refit of drug %s (%s): %d update(s) queued", drug_id, reason, len(queued.update_ids))

@@ -47,7 +47,7 @@ from .regimens import (
     rationale,
     truncate_record,
 )
-from .reports import FittedCase, _with_current_infusion_duration, recommend_with_fit
+from .reports import FittedCase, _sampling_advice, _with_current_infusion_duration, recommend_with_fit
 from .targets import Target
 
 METHODS = ("average", "select")
@@ -147,6 +147,20 @@ def average_recommend(
         document["warnings"] = list(document.get("warnings", []))
     else:
         document = _mixture(members, counts, forecast=forecast)
+    top = members[int(np.argmax(counts))]
+    if document.get("regimens") and top.fitted.sample is not None and top.candidate.case.posterior:
+        # When to draw the next level, for the recommended regimen, on the model of highest weight.
+        target, _ = parse_recommendation_request(
+            _with_current_infusion_duration(top.candidate.case, top.document)
+        )
+        document["sampling_advice"] = _sampling_advice(
+            top.candidate.case,
+            top.fitted.objective,
+            top.fitted.sample.theta,
+            _regimen(document["regimens"][0]),
+            target,
+            top.candidate.case.posterior.seed,
+        )
     document["averaging"] = {
         "method": method,
         "weighting": "prior × exp(−OFV/2) (Uster et al. 2021)",
@@ -191,7 +205,8 @@ def _median_curve(forecast: dict[str, Any] | None) -> list[float] | None:
 def _mixture(members: Sequence[_Member], counts: np.ndarray, *, forecast: bool) -> dict[str, Any]:
     used = [(m, int(n)) for m, n in zip(members, counts, strict=True) if n > 0]
     first = used[0][0]
-    target, constraints = parse_recommendation_request(
+    # The candidates already obey the constraints (each model's search ran on the same course's).
+    target, _ = parse_recommendation_request(
         _with_current_infusion_duration(first.candidate.case, first.document)
     )
     units = {target.unit_for(m.candidate.case.model) for m, _ in used}
@@ -246,7 +261,6 @@ def _mixture(members: Sequence[_Member], counts: np.ndarray, *, forecast: bool) 
         "regimens": [c.as_dict() for c in best],
         "warnings": warnings,
     }
-    del constraints  # the candidates already obey each model's constraints (the same course)
     if forecast and first.candidate.case.predict is not None:
         document["forecast"] = _forecast(used, best[0].regimen, rng)
     return document

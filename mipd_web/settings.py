@@ -366,6 +366,9 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 2  # seconds
 CELERY_BROKER_TRANSPORT_OPTIONS |= {"socket_connect_timeout": 2, "socket_timeout": 5}
 OUTBOX_DISPATCH_EVERY_S = env_int("OUTBOX_DISPATCH_EVERY_S", default=30, minimum=1)  # between beat passes
 REAP_EVERY_S = env_int("REAP_EVERY_S", default=60, minimum=1)  # seconds between the reaper's passes
+# The clinician account a refit is recorded for when a model version of a drug is published or retired
+# (dosing.refit): empty, no automatic refit (run manage.py refit_courses).
+REFIT_ON_CATALOG_CHANGE_AS = env_str("REFIT_ON_CATALOG_CHANGE_AS", default="")
 BEAT_HEARTBEAT_EVERY_S = env_int("BEAT_HEARTBEAT_EVERY_S", default=60, minimum=1)
 # /healthz: degraded past these ages (README, "Environment variables"; docs/operations.md, "Health").
 HEALTHZ_BEAT_MAX_AGE_S = env_int("HEALTHZ_BEAT_MAX_AGE_S", default=180, minimum=1)

@@ -124,6 +124,7 @@ def test_selection_gives_the_chosen_models_own_recommendation(patient: dict, ave
     assert [row["weight"] for row in rows] == [1.0 if k == winner else 0.0 for k in range(3)]
     own = recommend_case(_candidates(patient, samples=300)[winner].case, forecast=True)
     assert selected["regimens"] == own["regimens"]
+    assert selected["sampling_advice"] == own["sampling_advice"]  # the next level's advice too
 
 
 @pytest.mark.slow
