@@ -399,6 +399,19 @@ LOGGING = {
         "celery": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
         # django-axes logs every successful sign-in at INFO; the audit trail has them already.
         "axes": {"handlers": ["console"], "level": "WARNING", "propagate": False},
+        # Tasks run in process (no REDIS_URL): one "succeeded" line per task would bury what `make run`
+        # prints (the demo logins); failures are still logged.
+        "celery.app.trace": {
+            "handlers": ["console"],
+            "level": "WARNING" if CELERY_TASK_ALWAYS_EAGER else LOG_LEVEL,
+            "propagate": False,
+        },
+        # The in-process broker (memory://) has no host name, and kombu warns so once per process.
+        "kombu.connection": {
+            "handlers": ["console"],
+            "level": "ERROR" if CELERY_TASK_ALWAYS_EAGER else LOG_LEVEL,
+            "propagate": False,
+        },
     },
 }
 
