@@ -49,3 +49,38 @@ def role_groups_restore() -> None:
 
     for role in Role:
         Group.objects.get_or_create(name=role.value)
+
+
+def published_test_version(*, curator: object, second_curator: object, limits_source: str = "") -> object:
+    """The test drug ("testdrug", intermittent IV, 12 or 24 h) and the published version of the library
+    entry of tests/models_catalog/documents.py: created and validated by ``curator``, published with
+    ``second_curator``'s approval (four eyes), through the catalog's services."""
+    from models_catalog import services
+    from models_catalog.models import Drug
+    from tests.models_catalog.documents import library_entry
+
+    Drug.objects.create(
+        name="testdrug",
+        display_name="Testdrug",
+        routes=["iv_infusion", "iv_bolus"],
+        dose_step_mg=50,
+        max_single_dose_mg=3000,
+        max_daily_dose_mg=6000,
+        max_infusion_rate_mg_per_h=1000,
+        interval_options_h=[12, 24],
+        max_plausible_concentration=500,
+        molar_mass_g_per_mol=500.0,
+        limits_source=limits_source,
+    )
+    entry = library_entry()
+    version = services.model_version_create(
+        document=entry["model"],
+        version=entry["version"],
+        user=curator,
+        reference_checks=entry["reference_checks"],
+        covariate_sources=entry["covariate_sources"],
+        model_card=entry["model_card"],
+    )
+    services.model_version_validate(model_version=version, user=curator)
+    services.model_version_request_publication(model_version=version, user=curator)
+    return services.model_version_approve_publication(model_version=version, user=second_curator)

@@ -84,8 +84,7 @@ def _world() -> dict[str, Any]:
     from models_catalog.models import Drug
     from patients import services as patients
     from patients.models import ConsentRecord
-    from tests.factories import UserFactory, care_team
-    from tests.models_catalog.documents import library_entry
+    from tests.factories import UserFactory, care_team, published_test_version
 
     clinician = UserFactory(username="fuzz-clinician", roles=[Role.CLINICIAN])
     pharmacist = UserFactory(username="fuzz-pharmacist", roles=[Role.PHARMACIST])
@@ -94,32 +93,10 @@ def _world() -> dict[str, Any]:
     admin = UserFactory(username="fuzz-admin", is_staff=True, is_superuser=True)
     care_team(clinician, pharmacist)
 
-    Drug.objects.create(
-        name="testdrug",
-        display_name="Testdrug",
-        routes=["iv_infusion", "iv_bolus"],
-        dose_step_mg=50,
-        max_single_dose_mg=3000,
-        max_daily_dose_mg=6000,
-        max_infusion_rate_mg_per_h=1000,
-        interval_options_h=[12, 24],
-        max_plausible_concentration=500,
-        molar_mass_g_per_mol=500.0,
-        limits_source="test limits",
+    version = published_test_version(
+        curator=curator, second_curator=second_curator, limits_source="test limits"
     )
     _shipped_drug("vancomycin")  # the drug of the catalog import's example
-    entry = library_entry()
-    version = catalog.model_version_create(
-        document=entry["model"],
-        version=entry["version"],
-        user=curator,
-        reference_checks=entry["reference_checks"],
-        covariate_sources=entry["covariate_sources"],
-        model_card=entry["model_card"],
-    )
-    catalog.model_version_validate(model_version=version, user=curator)
-    catalog.model_version_request_publication(model_version=version, user=curator)
-    version = catalog.model_version_approve_publication(model_version=version, user=second_curator)
 
     now = timezone.now()
     patient = patients.patient_create(

@@ -31,37 +31,12 @@ def pharmacist(db: None) -> Any:
 @pytest.fixture
 def published_version(db: None) -> Any:
     from accounts.roles import Role
-    from models_catalog import services
-    from models_catalog.models import Drug
-    from tests.factories import UserFactory
-    from tests.models_catalog.documents import library_entry
+    from tests.factories import UserFactory, published_test_version
 
-    Drug.objects.create(
-        name="testdrug",
-        display_name="Testdrug",
-        routes=["iv_infusion", "iv_bolus"],
-        dose_step_mg=50,
-        max_single_dose_mg=3000,
-        max_daily_dose_mg=6000,
-        max_infusion_rate_mg_per_h=1000,
-        interval_options_h=[12, 24],
-        max_plausible_concentration=500,
-        molar_mass_g_per_mol=500.0,
+    return published_test_version(
+        curator=UserFactory(username="curator-one", roles=[Role.MODEL_CURATOR]),
+        second_curator=UserFactory(username="curator-two", roles=[Role.MODEL_CURATOR]),
     )
-    first = UserFactory(username="curator-one", roles=[Role.MODEL_CURATOR])
-    second = UserFactory(username="curator-two", roles=[Role.MODEL_CURATOR])
-    entry = library_entry()
-    version = services.model_version_create(
-        document=entry["model"],
-        version=entry["version"],
-        user=first,
-        reference_checks=entry["reference_checks"],
-        covariate_sources=entry["covariate_sources"],
-        model_card=entry["model_card"],
-    )
-    services.model_version_validate(model_version=version, user=first)
-    services.model_version_request_publication(model_version=version, user=first)
-    return services.model_version_approve_publication(model_version=version, user=second)
 
 
 @pytest.fixture
