@@ -3,9 +3,85 @@ published model library. Imported by the bench_*.py scripts that sit next to it.
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import os
+import secrets
+import subprocess
 import warnings
+from collections.abc import Iterator
 from io import StringIO
+from pathlib import Path
 from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def add_service_options(parser: argparse.ArgumentParser) -> None:
+    """``--postgres`` (a server, the scratch database is made on it) and ``--redis`` (a spare database)."""
+    parser.add_argument(
+        "--postgres",
+        default="postgresql://postgres@127.0.0.1:5432",
+        help="PostgreSQL server URL without a database name; a scratch database is created and dropped",
+    )
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/13", help="a spare Redis database")
+
+
+def skipped_without_services(args: argparse.Namespace) -> bool:
+    """True, having printed why, when the ``--postgres`` or ``--redis`` of ``args`` cannot be reached."""
+    missing = services_missing(args.postgres, args.redis)
+    if missing:
+        print(f"skipped: {missing}")
+    return bool(missing)
+
+
+def scratch_environment(
+    database_url: str, redis_url: str, *, allowed_host: str = "testserver", **extra: str
+) -> dict[str, str]:
+    """Production settings (DEBUG off) on the scratch services, served over plain HTTP on the loopback (or
+    to the Django test client: ``testserver``); ``extra`` variables on top."""
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "mipd_web.settings",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "DEBUG": "0",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "ALLOWED_HOSTS": allowed_host,
+        "SECURE_SSL_REDIRECT": "0",
+        "SESSION_COOKIE_SECURE": "0",
+        "CSRF_COOKIE_SECURE": "0",
+        "LOG_LEVEL": "WARNING",
+        **extra,
+    }
+
+
+@contextlib.contextmanager
+def scratch_database(server_url: str, prefix: str) -> Iterator[str]:
+    """A new database ``<prefix>_<pid>`` on the server, its URL yielded; this process's connections are
+    closed and the database dropped at the end, whatever happened."""
+    database = f"{prefix}_{os.getpid()}"
+    admin_execute(server_url, f'CREATE DATABASE "{database}"')
+    try:
+        yield f"{server_url}/{database}"
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        admin_execute(server_url, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+def stop(process: subprocess.Popen[bytes] | None, timeout_s: float = 30) -> None:
+    """Terminate a server or worker the benchmark started; killed if it has not exited after ``timeout_s``."""
+    if process is None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def admin_execute(server_url: str, statement: str) -> None:

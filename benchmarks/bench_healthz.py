@@ -38,28 +38,16 @@ import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-from _scratch_services import admin_execute, django_with_library, services_missing  # noqa: E402 (a sibling module)
+from _scratch_services import (  # noqa: E402 (a sibling module)
+    add_service_options,
+    django_with_library,
+    scratch_database,
+    scratch_environment,
+    skipped_without_services,
+    stop,
+)
 
 HOST = "127.0.0.1"
-
-
-def scratch_environment(database_url: str, redis_url: str, token: str) -> dict[str, str]:
-    """Production settings (DEBUG off) on the scratch services, served over plain HTTP on the loopback."""
-    return {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "mipd_web.settings",
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "DEBUG": "0",
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "ALLOWED_HOSTS": HOST,
-        "SECURE_SSL_REDIRECT": "0",
-        "SESSION_COOKIE_SECURE": "0",
-        "CSRF_COOKIE_SECURE": "0",
-        "HEALTHZ_TOKEN": token,
-        "LOG_LEVEL": "WARNING",
-    }
 
 
 def queue_data(args: argparse.Namespace, clinician: Any) -> None:
@@ -204,59 +192,41 @@ def main() -> None:
     parser.add_argument("--queued", type=int, default=20)
     parser.add_argument("--running", type=int, default=5)
     parser.add_argument("--pending", type=int, default=10, help="outbox rows not yet handed to the broker")
-    parser.add_argument(
-        "--postgres",
-        default="postgresql://postgres@127.0.0.1:5432",
-        help="PostgreSQL server URL without a database name; a scratch database is created and dropped",
-    )
-    parser.add_argument("--redis", default="redis://127.0.0.1:6379/13", help="a spare Redis database")
+    add_service_options(parser)
     args = parser.parse_args()
-    missing = services_missing(args.postgres, args.redis)
-    if missing:
-        print(f"skipped: {missing}")
+    if skipped_without_services(args):
         return
-    database = f"mipd_bench_healthz_{os.getpid()}"
     token = secrets.token_urlsafe(32)
-    environment = scratch_environment(f"{args.postgres}/{database}", args.redis, token)
-    os.environ.update(environment)
-    admin_execute(args.postgres, f'CREATE DATABASE "{database}"')
-    server = None
-    try:
-        queue_data(args, django_with_library())
-        from django.db import connections
+    with scratch_database(args.postgres, "mipd_bench_healthz") as database_url:
+        environment = scratch_environment(database_url, args.redis, allowed_host=HOST, HEALTHZ_TOKEN=token)
+        os.environ.update(environment)
+        server = None
+        try:
+            queue_data(args, django_with_library())
+            from django.db import connections
 
-        connections.close_all()
-        port = free_port()
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "mipd_web.wsgi:application",
-                "--bind",
-                f"{HOST}:{port}",
-                "--workers",
-                "2",
-                "--log-level",
-                "warning",
-            ],
-            cwd=REPO_ROOT,
-            env=environment,
-        )
-        wait_until_serving(port, server)
-        measure(args, port, token)
-    finally:
-        if server is not None:
-            server.terminate()
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
-        from django.db import connections
-
-        connections.close_all()
-        admin_execute(args.postgres, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+            connections.close_all()
+            port = free_port()
+            server = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "gunicorn",
+                    "mipd_web.wsgi:application",
+                    "--bind",
+                    f"{HOST}:{port}",
+                    "--workers",
+                    "2",
+                    "--log-level",
+                    "warning",
+                ],
+                cwd=REPO_ROOT,
+                env=environment,
+            )
+            wait_until_serving(port, server)
+            measure(args, port, token)
+        finally:
+            stop(server)
 
 
 if __name__ == "__main__":

@@ -42,8 +42,14 @@ import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-from _scratch_services import admin_execute, django_with_library, services_missing  # noqa: E402 (a sibling module)
-from bench_update_latency import record_courses, scratch_environment  # noqa: E402 (a sibling module)
+from _scratch_services import (  # noqa: E402 (a sibling module)
+    add_service_options,
+    django_with_library,
+    scratch_database,
+    scratch_environment,
+    skipped_without_services,
+)
+from bench_update_latency import record_courses  # noqa: E402 (a sibling module)
 
 # Levels after the fifth dose (hours after the first): a trough before the sixth and a level after it.
 LEVELS_H = ((59.5, 14.0, 2.5), (61.9, 30.0, 4.0))
@@ -226,28 +232,14 @@ def main() -> None:
     )
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds allowed per refit")
     parser.add_argument("--seed", type=int, default=1, help="seed of the level values")
-    parser.add_argument(
-        "--postgres",
-        default="postgresql://postgres@127.0.0.1:5432",
-        help="PostgreSQL server URL without a database name; a scratch database is created and dropped",
-    )
-    parser.add_argument("--redis", default="redis://127.0.0.1:6379/13", help="a spare Redis database")
+    add_service_options(parser)
     args = parser.parse_args()
-    missing = services_missing(args.postgres, args.redis)
-    if missing:
-        print(f"skipped: {missing}")
+    if skipped_without_services(args):
         return
-    database = f"mipd_bench_refit_{os.getpid()}"
-    environment = scratch_environment(f"{args.postgres}/{database}", args.redis)
-    os.environ.update(environment)
-    admin_execute(args.postgres, f'CREATE DATABASE "{database}"')
-    try:
+    with scratch_database(args.postgres, "mipd_bench_refit") as database_url:
+        environment = scratch_environment(database_url, args.redis)
+        os.environ.update(environment)
         measure(args, environment)
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        admin_execute(args.postgres, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

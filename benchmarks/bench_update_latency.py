@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import secrets
 import subprocess
 import sys
 import time
@@ -42,28 +41,18 @@ import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-from _scratch_services import PLAIN_STATIC_STORAGES, admin_execute, django_with_library, services_missing  # noqa: E402 (a sibling module)
+from _scratch_services import (  # noqa: E402 (a sibling module)
+    PLAIN_STATIC_STORAGES,
+    add_service_options,
+    django_with_library,
+    scratch_database,
+    scratch_environment,
+    skipped_without_services,
+    stop,
+)
 
 # Level sampling times (hours after the first dose): the trough before and a level after each of doses 2-6.
 SAMPLE_TIMES_H = (11.5, 14.0, 23.5, 26.0, 35.5, 38.0, 47.5, 50.0, 59.5, 61.9)
-
-
-def scratch_environment(database_url: str, redis_url: str) -> dict[str, str]:
-    """Production settings (DEBUG off) on the scratch services, served to the test client over plain HTTP."""
-    return {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "mipd_web.settings",
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "DEBUG": "0",
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "ALLOWED_HOSTS": "testserver",
-        "SECURE_SSL_REDIRECT": "0",
-        "SESSION_COOKIE_SECURE": "0",
-        "CSRF_COOKIE_SECURE": "0",
-        "LOG_LEVEL": "WARNING",
-    }
 
 
 def record_courses(n_courses: int, clinician: Any, now: dt.datetime) -> list[Any]:
@@ -255,57 +244,40 @@ def main() -> None:
         default="pinned",
         help="the vancomycin strategy: the course's model only, or selection/averaging over three models",
     )
-    parser.add_argument(
-        "--postgres",
-        default="postgresql://postgres@127.0.0.1:5432",
-        help="PostgreSQL server URL without a database name; a scratch database is created and dropped",
-    )
-    parser.add_argument("--redis", default="redis://127.0.0.1:6379/13", help="a spare Redis database")
+    add_service_options(parser)
     args = parser.parse_args()
-    missing = services_missing(args.postgres, args.redis)
-    if missing:
-        print(f"skipped: {missing}")
+    if skipped_without_services(args):
         return
-    database = f"mipd_bench_latency_{os.getpid()}"
-    environment = scratch_environment(f"{args.postgres}/{database}", args.redis)
-    os.environ.update(environment)
-    admin_execute(args.postgres, f'CREATE DATABASE "{database}"')
-    worker = None
-    try:
-        # The worker starts while this process migrates: it retries its broker connection, not the database.
-        worker = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "--quiet",
-                "-A",
-                "mipd_web",
-                "worker",
-                "--pool",
-                "solo",
-                "--loglevel",
-                "WARNING",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-            ],
-            cwd=REPO_ROOT,
-            env=environment,
-        )
-        measure(args)
-    finally:
-        if worker is not None:
-            worker.terminate()
-            try:
-                worker.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait()
-        from django.db import connections
-
-        connections.close_all()
-        admin_execute(args.postgres, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    with scratch_database(args.postgres, "mipd_bench_latency") as database_url:
+        environment = scratch_environment(database_url, args.redis)
+        os.environ.update(environment)
+        worker = None
+        try:
+            # The worker starts while this process migrates: it retries its broker connection, not the
+            # database.
+            worker = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "--quiet",
+                    "-A",
+                    "mipd_web",
+                    "worker",
+                    "--pool",
+                    "solo",
+                    "--loglevel",
+                    "WARNING",
+                    "--without-gossip",
+                    "--without-mingle",
+                    "--without-heartbeat",
+                ],
+                cwd=REPO_ROOT,
+                env=environment,
+            )
+            measure(args)
+        finally:
+            stop(worker)
 
 
 if __name__ == "__main__":
