@@ -12,13 +12,17 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from tests.conftest import services_required
-from tests.dosing.conftest import clinician, published_version  # noqa: F401 (fixtures of these tests)
+from tests.dosing import conftest as dosing_fixtures
 from tests.faults.processes import HOW_TO_INSTALL, PostgresCluster, RedisServer, binary_problem
 
 if TYPE_CHECKING:
-    from tests.faults.harness import Stack  # imported by the fixtures: it needs Django set up
+    from rest_framework.test import APIClient
+
+    from dosing.models import TherapyCourse
+    from tests.faults.harness import Stack, UpdatesInFlight  # imported by the fixtures: needs Django set up
 
 OWN_DATABASE = "mipd_faults"
+clinician, published_version = dosing_fixtures.clinician, dosing_fixtures.published_version
 
 
 SKIP_PREFIX = "fault test processes unavailable"
@@ -118,3 +122,40 @@ def own_postgresql(transactional_db: None) -> Iterator[PostgresCluster]:
         ContentType.objects.clear_cache()
         cluster.stop(mode="immediate")
         shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+def clinician_api(clinician: Any) -> APIClient:
+    """The API as the clinician (forced authentication), from this process: the web side."""
+    from tests.faults.harness import api
+
+    return api(clinician)
+
+
+@pytest.fixture
+def two_updates_queued(
+    stack: Stack, clinician_api: APIClient, published_version: Any, clinician: Any
+) -> list[TherapyCourse]:
+    """Two courses, each with a dose and a level: their updates queued, before any worker runs."""
+    from tests.faults.harness import courses_with_levels
+
+    return courses_with_levels(
+        clinician_api, count=2, with_level=2, version=published_version, user=clinician
+    )
+
+
+@pytest.fixture
+def updates_in_flight(
+    stack: Stack, clinician_api: APIClient, published_version: Any, clinician: Any
+) -> UpdatesInFlight:
+    """A worker and beat started, one update inside its engine run, one queued, one course without a level."""
+    from tests.faults.harness import UpdatesInFlight, courses_with_levels, latest_update
+
+    running, queued, third = courses_with_levels(
+        clinician_api, count=3, with_level=2, version=published_version, user=clinician
+    )
+    stack.start_worker("worker")
+    stack.start_beat()
+    cut_short = latest_update(running)
+    stack.wait_until_running(cut_short.pk)
+    return UpdatesInFlight(running=running, queued=queued, third=third, cut_short=cut_short)

@@ -16,8 +16,9 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+import pytest
 from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -28,6 +29,14 @@ from tests.faults.processes import REPO_ROOT, CeleryProcess, RedisServer, wait_f
 
 Status = BayesianUpdate.Status
 COURSES = "/api/v1/courses/"
+# Every fault test: real PostgreSQL (the worker side shares the test database), transactions committed (the
+# worker sees them), bounded in time.
+FAULT_TEST_MARKS = [
+    pytest.mark.faults,
+    pytest.mark.services("postgresql"),
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.timeout(150),
+]
 ENGINE_DELAY_S = 1.0  # each update's engine run lasts at least this long (the engine itself takes seconds)
 TASK_TIME_LIMIT_S = 20  # the hard limit of the test worker (production: 600 s)
 REDELIVERY_MARGIN_S = 5  # visibility timeout and reaper limit: 25 s (production: 660 s)
@@ -212,6 +221,28 @@ def post_level(client: APIClient, course: TherapyCourse, body: dict[str, Any], *
     """POST the level; with ``key``, as a retry-safe request (Idempotency-Key)."""
     extra = {"HTTP_IDEMPOTENCY_KEY": key} if key else {}
     return client.post(f"{COURSES}{course.public_id}/levels/", body, format="json", **extra)
+
+
+def courses_with_levels(
+    client: APIClient, *, count: int, with_level: int, version: Any, user: Any
+) -> list[TherapyCourse]:
+    """``count`` courses, each with a dose; the first ``with_level`` with a level too (its update queued)."""
+    courses = open_courses(count=count, version=version, user=user)
+    for course in courses:
+        post_dose(client, course)
+    for course in courses[:with_level]:
+        assert post_level(client, course, level_body(6.2)).status_code == 201
+    return courses
+
+
+class UpdatesInFlight(NamedTuple):
+    """Three courses with a dose each: the first's update running in the worker, the second's queued behind
+    it, the third with no level yet."""
+
+    running: TherapyCourse
+    queued: TherapyCourse
+    third: TherapyCourse
+    cut_short: BayesianUpdate  # the running course's update, inside its engine run
 
 
 def latest_update(course: TherapyCourse) -> BayesianUpdate:

@@ -5,41 +5,31 @@ from __future__ import annotations
 
 import os
 import signal
-from typing import Any
-
-import pytest
+from typing import TYPE_CHECKING
 
 from tests.faults.harness import (
+    FAULT_TEST_MARKS,
     Stack,
-    api,
     assert_completed_exactly_once,
     healthz,
     latest_update,
-    level_body,
-    open_courses,
-    post_dose,
-    post_level,
     wait_for_health,
     wait_until_all_finished,
 )
 from tests.faults.processes import wait_for
 
-pytestmark = [
-    pytest.mark.faults,
-    pytest.mark.services("postgresql"),
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.timeout(150),
-]
+if TYPE_CHECKING:
+    from rest_framework.test import APIClient
+
+    from dosing.models import TherapyCourse
+
+pytestmark = FAULT_TEST_MARKS
 
 
 def test_an_update_whose_pool_process_is_killed_runs_again_and_completes_once(
-    stack: Stack, published_version: Any, clinician: Any
+    stack: Stack, two_updates_queued: list[TherapyCourse], clinician_api: APIClient
 ) -> None:
-    client = api(clinician)
-    courses = open_courses(count=2, version=published_version, user=clinician)
-    for course in courses:
-        post_dose(client, course)
-        assert post_level(client, course, level_body(6.2)).status_code == 201
+    client, courses = clinician_api, two_updates_queued
     worker = stack.start_worker("pool")
     stack.start_beat()
     first = latest_update(courses[0])

@@ -11,52 +11,41 @@ from __future__ import annotations
 
 import threading
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from dosing import outbox
 from dosing.models import BayesianUpdate, DrugLevel, UpdateDispatch
 from tests.faults.harness import (
+    FAULT_TEST_MARKS,
     Stack,
-    api,
+    UpdatesInFlight,
     assert_completed_exactly_once,
     healthz,
     latest_update,
     level_body,
-    open_courses,
-    post_dose,
     post_level,
     wait_for_health,
     wait_until_all_finished,
 )
 from tests.faults.processes import PostgresCluster
 
-pytestmark = [
-    pytest.mark.faults,
-    pytest.mark.services("postgresql"),
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.timeout(150),
-]
+if TYPE_CHECKING:
+    from rest_framework.test import APIClient
+
+pytestmark = FAULT_TEST_MARKS
 
 
 def test_a_database_restart_mid_request_leaves_nothing_half_written_and_every_update_completes_once(
     own_postgresql: PostgresCluster,
     stack: Stack,
-    published_version: Any,
-    clinician: Any,
+    updates_in_flight: UpdatesInFlight,
+    clinician_api: APIClient,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    client = api(clinician)
-    running, queued, interrupted = open_courses(count=3, version=published_version, user=clinician)
-    for course in (running, queued, interrupted):
-        post_dose(client, course)
-    for course in (running, queued):
-        assert post_level(client, course, level_body(6.2)).status_code == 201
-    stack.start_worker("worker")
-    stack.start_beat()
-    cut_short = latest_update(running)
-    stack.wait_until_running(cut_short.pk)
+    client = clinician_api
+    running, queued, interrupted, cut_short = updates_in_flight
     cut_short.refresh_from_db()
     before = latest_update(interrupted)
 

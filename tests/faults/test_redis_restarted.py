@@ -5,44 +5,31 @@ again, and every update completes exactly once. /healthz says the broker is down
 
 from __future__ import annotations
 
-from typing import Any
-
-import pytest
+from typing import TYPE_CHECKING
 
 from tests.faults.harness import (
+    FAULT_TEST_MARKS,
     Stack,
-    api,
+    UpdatesInFlight,
     assert_completed_exactly_once,
     latest_update,
     level_body,
-    open_courses,
-    post_dose,
     post_level,
     wait_for_health,
     wait_until_all_finished,
 )
 
-pytestmark = [
-    pytest.mark.faults,
-    pytest.mark.services("postgresql"),
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.timeout(150),
-]
+if TYPE_CHECKING:
+    from rest_framework.test import APIClient
+
+pytestmark = FAULT_TEST_MARKS
 
 
 def test_updates_lost_with_redis_are_delivered_again_and_complete_once(
-    stack: Stack, published_version: Any, clinician: Any
+    stack: Stack, updates_in_flight: UpdatesInFlight, clinician_api: APIClient
 ) -> None:
-    client = api(clinician)
-    running, queued, saved_while_down = open_courses(count=3, version=published_version, user=clinician)
-    for course in (running, queued, saved_while_down):
-        post_dose(client, course)
-    for course in (running, queued):
-        assert post_level(client, course, level_body(6.2)).status_code == 201
-    stack.start_worker("worker")
-    stack.start_beat()
-    cut_short = latest_update(running)
-    stack.wait_until_running(cut_short.pk)
+    client = clinician_api
+    running, queued, saved_while_down, cut_short = updates_in_flight
 
     stack.redis.kill()
     response = post_level(client, saved_while_down, level_body(7.1))

@@ -5,39 +5,29 @@ runs, /healthz says the updates are stuck or waiting (degraded)."""
 
 from __future__ import annotations
 
-from typing import Any
-
-import pytest
+from typing import TYPE_CHECKING
 
 from tests.faults.harness import (
+    FAULT_TEST_MARKS,
     Stack,
-    api,
     assert_completed_exactly_once,
     latest_update,
-    level_body,
-    open_courses,
-    post_dose,
-    post_level,
     wait_for_health,
     wait_until_all_finished,
 )
 
-pytestmark = [
-    pytest.mark.faults,
-    pytest.mark.services("postgresql"),
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.timeout(150),
-]
+if TYPE_CHECKING:
+    from rest_framework.test import APIClient
+
+    from dosing.models import TherapyCourse
+
+pytestmark = FAULT_TEST_MARKS
 
 
 def test_an_update_whose_worker_is_killed_is_run_by_the_next_worker_once(
-    stack: Stack, published_version: Any, clinician: Any
+    stack: Stack, two_updates_queued: list[TherapyCourse], clinician_api: APIClient
 ) -> None:
-    client = api(clinician)
-    courses = open_courses(count=2, version=published_version, user=clinician)
-    for course in courses:
-        post_dose(client, course)
-        assert post_level(client, course, level_body(6.2)).status_code == 201
+    client, courses = clinician_api, two_updates_queued
     first_worker = stack.start_worker("first")
     stack.start_beat()
     first = latest_update(courses[0])
