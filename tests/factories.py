@@ -84,3 +84,36 @@ def published_test_version(*, curator: object, second_curator: object, limits_so
     services.model_version_validate(model_version=version, user=curator)
     services.model_version_request_publication(model_version=version, user=curator)
     return services.model_version_approve_publication(model_version=version, user=second_curator)
+
+
+def consenting_icu_patient(*, mrn: str, user: object, now: object = None) -> object:
+    """Alice Martin (born 1960, female) in the ICU, weighing 70 kg two days before ``now``, with her consent
+    to model-based dosing: the patient a test course is opened for."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from patients import services
+    from patients.models import ConsentRecord
+
+    patient = services.patient_create(
+        mrn=mrn,
+        family_name="Martin",
+        given_name="Alice",
+        birth_date=dt.date(1960, 5, 17),
+        sex="female",
+        ward="ICU",
+        user=user,
+    )
+    services.measurement_record(
+        patient=patient,
+        kind="weight",
+        value=70,
+        unit="kg",
+        measured_at=(now or timezone.now()) - dt.timedelta(days=2),
+        user=user,
+    )
+    services.consent_record(
+        patient=patient, scope=ConsentRecord.Scope.MODEL_BASED_DOSING, status="granted", user=user
+    )
+    return patient

@@ -83,8 +83,7 @@ def _world() -> dict[str, Any]:
     from models_catalog import services as catalog
     from models_catalog.models import Drug
     from patients import services as patients
-    from patients.models import ConsentRecord
-    from tests.factories import UserFactory, care_team, published_test_version
+    from tests.factories import UserFactory, care_team, consenting_icu_patient, published_test_version
 
     clinician = UserFactory(username="fuzz-clinician", roles=[Role.CLINICIAN])
     pharmacist = UserFactory(username="fuzz-pharmacist", roles=[Role.PHARMACIST])
@@ -99,26 +98,7 @@ def _world() -> dict[str, Any]:
     _shipped_drug("vancomycin")  # the drug of the catalog import's example
 
     now = timezone.now()
-    patient = patients.patient_create(
-        mrn="FUZZ-0001",
-        family_name="Martin",
-        given_name="Alice",
-        birth_date=dt.date(1960, 5, 17),
-        sex="female",
-        ward="ICU",
-        user=clinician,
-    )
-    patients.measurement_record(
-        patient=patient,
-        kind="weight",
-        value=70,
-        unit="kg",
-        measured_at=now - dt.timedelta(days=2),
-        user=clinician,
-    )
-    patients.consent_record(
-        patient=patient, scope=ConsentRecord.Scope.MODEL_BASED_DOSING, status="granted", user=clinician
-    )
+    patient = consenting_icu_patient(mrn="FUZZ-0001", user=clinician, now=now)
     genotype = patients.genotype_record(
         patient=patient,
         gene="CYP3A5",

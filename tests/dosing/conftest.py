@@ -41,32 +41,9 @@ def published_version(db: None) -> Any:
 
 @pytest.fixture
 def patient(clinician: Any) -> Any:
-    from django.utils import timezone
+    from tests.factories import consenting_icu_patient
 
-    from patients import services
-    from patients.models import ConsentRecord
-
-    patient = services.patient_create(
-        mrn="MRN-0001",
-        family_name="Martin",
-        given_name="Alice",
-        birth_date=dt.date(1960, 5, 17),
-        sex="female",
-        ward="ICU",
-        user=clinician,
-    )
-    services.measurement_record(
-        patient=patient,
-        kind="weight",
-        value=70,
-        unit="kg",
-        measured_at=timezone.now() - dt.timedelta(days=2),
-        user=clinician,
-    )
-    services.consent_record(
-        patient=patient, scope=ConsentRecord.Scope.MODEL_BASED_DOSING, status="granted", user=clinician
-    )
-    return patient
+    return consenting_icu_patient(mrn="MRN-0001", user=clinician)
 
 
 @pytest.fixture
