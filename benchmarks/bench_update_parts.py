@@ -8,8 +8,9 @@ posterior draws, the credible bands of the fit, the regimen search (scoring ever
 target and toxicity markers), the exposure of the best regimens (steady-state AUC24, trough, peak), the
 sampling advice, the forecast of the best regimen, and the rest (parsing the case aside, everything else
 inside ``recommend_case``). Each part's time excludes the parts nested in it. Prints the median over
-``--repeat`` runs after one warm-up run, wall time and the process's CPU time for the whole call (the CPU
-may be shared: CPU time is the steadier figure on a busy machine), and the load average.
+``--repeat`` runs after one warm-up run of each part's CPU time (``--wall``: wall time; the CPU may be
+shared, and CPU time is the steadier figure on a busy machine), the wall and CPU time of the whole call,
+and the load average.
 
 ``--dump DIR`` writes each case's result document (JSON) to DIR; ``--compare DIR`` compares the results
 with such a dump: every number within ``--rtol`` (default 1e-9, relative) and every text and ranking equal,
@@ -48,21 +49,22 @@ PARTS = ("fit", "draws", "bands", "search", "exposure", "advice", "forecast", "o
 
 
 class PartTimer:
-    """Exclusive wall time per part: a part nested in another is not counted twice."""
+    """Exclusive time per part (``clock``: CPU or wall): a part nested in another is not counted twice."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.process_time) -> None:
+        self.clock = clock
         self.totals: dict[str, float] = {}
         self._stack: list[list[float]] = []  # per open part: [start, time spent in nested parts]
 
     @contextmanager
     def part(self, name: str) -> Iterator[None]:
-        frame = [time.perf_counter(), 0.0]
+        frame = [self.clock(), 0.0]
         self._stack.append(frame)
         try:
             yield
         finally:
             self._stack.pop()
-            elapsed = time.perf_counter() - frame[0]
+            elapsed = self.clock() - frame[0]
             self.totals[name] = self.totals.get(name, 0.0) + elapsed - frame[1]
             if self._stack:
                 self._stack[-1][1] += elapsed
@@ -146,15 +148,19 @@ def main() -> None:
     parser.add_argument("--compare", type=Path, help="compare each case's result with a --dump folder")
     parser.add_argument("--rtol", type=float, default=1e-9)
     parser.add_argument("--profile", action="store_true", help="top lines of a cProfile of one run per case")
+    parser.add_argument(
+        "--wall", action="store_true", help="time the parts in wall time (default: CPU time of the process)"
+    )
     args = parser.parse_args()
     files = sorted(CASES.glob("*.json"))
     if args.case:
         files = [CASES / f"{name}.json" for name in args.case]
-    timer = PartTimer()
+    timer = PartTimer(time.perf_counter if args.wall else time.process_time)
     instrument(timer)
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     header = "case".ljust(28) + "".join(f"{p:>9}" for p in PARTS) + f"{'wall':>9}{'cpu':>9}"
-    print(f"ms, median of {args.repeat} runs (parts: wall time, nested parts excluded)")
+    clock = "wall" if args.wall else "CPU"
+    print(f"ms, median of {args.repeat} runs (parts: {clock} time, nested parts excluded)")
     print(header)
     failures = 0
     for path in files:

@@ -26,6 +26,8 @@ _CLOSED_FORM_MIN_BATCH = 32
 _CHUNK_ELEMENTS = 2_000_000
 # From this many terms (batch × times × pieces × modes) the sorted scan beats the direct sum of exponentials.
 _SCAN_MIN_ELEMENTS = 20_000
+# From this many (parameter set, time) pairs the projection on the compartments sums over the modes.
+_PROJECT_SUM_MIN_ELEMENTS = 50_000
 
 
 def rate_matrix(model: PopulationModel, values: dict[str, np.ndarray], n_batch: int) -> np.ndarray:
@@ -135,8 +137,14 @@ def _piece_terms(
     duration_h: np.ndarray,
     compartment: np.ndarray,
     active: np.ndarray | None,
+    initial: np.ndarray | None = None,
+    initial_h: float = 0.0,
 ) -> np.ndarray:
-    """Modal amounts (N, T, n) at ``times_h`` (T,) from pieces (N, P), masked by ``active`` if given."""
+    """Modal amounts (N, T, n) at ``times_h`` (T,) from pieces (N, P), masked by ``active`` if given.
+
+    ``initial``: modal amounts (N, n) at ``initial_h`` (the start of a segment, before every time), which
+    decay over the times as well (folded into the sorted scan: one exponential per time and mode for both).
+    """
     lam = eigen.lam[:, None, :]  # (N, 1, n)
     # Modal amount each piece delivers in total: (N, P, n).
     weight = amount if active is None else np.where(active, amount, 0.0)
@@ -151,8 +159,14 @@ def _piece_terms(
     else:
         end = start_h
     n_batch, n_pieces = end.shape
-    if n_pieces > 1 and n_batch * times_h.size * n_pieces * lam.shape[-1] >= _SCAN_MIN_ELEMENTS:
-        modal = _scan_finished(eigen.lam, times_h, end, delivered)
+    n_terms = n_pieces + (initial is not None)
+    if n_terms > 1 and n_batch * times_h.size * n_terms * lam.shape[-1] >= _SCAN_MIN_ELEMENTS:
+        scan_end, scan_delivered = end, delivered
+        if initial is not None:  # the carried amounts as a piece ending at the segment start
+            scan_end = np.concatenate((np.full((n_batch, 1), initial_h), end), axis=1)
+            scan_delivered = np.concatenate((initial[:, None, :], delivered), axis=1)
+        modal = _scan_finished(eigen.lam, times_h, scan_end, scan_delivered)
+        initial = None
     else:
         u = times_h[None, :, None] - end[:, None, :]  # (N, T, P): time since the piece ended
         finished = u > 0  # a level drawn at the time of a bolus is a pre-dose level
@@ -163,22 +177,74 @@ def _piece_terms(
         # Infusions still running at an evaluation time (started before it, not ended): the part delivered so
         # far. Only infusion columns, and differences only where running (few entries in large batches).
         columns = np.nonzero(is_infusion.any(axis=0))[0]
-        running = (times_h[None, :, None] > start_h[:, None, columns]) & (
-            times_h[None, :, None] <= end[:, None, columns]
-        )
-        running &= is_infusion[:, None, columns]
-        if active is not None:
-            running &= active[:, None, columns]
-        if np.any(running):
-            n_idx, t_idx, c_idx = np.nonzero(running)
-            p_idx = columns[c_idx]
-            lam_r = eigen.lam[n_idx]  # (R, n)
-            rate = amount[n_idx, p_idx] / duration_h[n_idx, p_idx]
-            coef = eigen.inv[n_idx, :, compartment[p_idx]]  # (R, n)
-            since_start = times_h[t_idx] - start_h[n_idx, p_idx]
-            partial = coef * rate[:, None] * _phi(lam_r, since_start[:, None])
-            np.add.at(modal, (n_idx, t_idx), partial)
+        if _shared_over_batch(start_h[:, columns], end[:, columns], is_infusion[:, columns], active, columns):
+            _add_running_shared(
+                modal, eigen, times_h, start_h, amount, duration_h, end, compartment, columns, active
+            )
+        else:
+            _add_running(
+                modal, eigen, times_h, start_h, amount, duration_h, end, compartment, columns, active
+            )
+    if initial is not None:  # added last, as the segment's carried amounts always were
+        carried = np.exp(lam * (times_h - initial_h)[None, :, None])
+        carried *= initial[:, None, :]
+        modal = modal + carried
     return modal
+
+
+def _add_running(modal, eigen, times_h, start_h, amount, duration_h, end, compartment, columns, active):
+    """The part delivered so far of infusions running at an evaluation time (started before it, not ended);
+    differences only where running (few entries in large batches)."""
+    is_infusion = duration_h > 0
+    running = (times_h[None, :, None] > start_h[:, None, columns]) & (
+        times_h[None, :, None] <= end[:, None, columns]
+    )
+    running &= is_infusion[:, None, columns]
+    if active is not None:
+        running &= active[:, None, columns]
+    if np.any(running):
+        n_idx, t_idx, c_idx = np.nonzero(running)
+        p_idx = columns[c_idx]
+        lam_r = eigen.lam[n_idx]  # (R, n)
+        rate = amount[n_idx, p_idx] / duration_h[n_idx, p_idx]
+        coef = eigen.inv[n_idx, :, compartment[p_idx]]  # (R, n)
+        since_start = times_h[t_idx] - start_h[n_idx, p_idx]
+        partial = coef * rate[:, None] * _phi(lam_r, since_start[:, None])
+        np.add.at(modal, (n_idx, t_idx), partial)
+
+
+def _shared_over_batch(start_h, end_h, is_infusion, active, columns) -> bool:
+    """True when every parameter set has the same infusion times (no random effect on lag or duration)."""
+    same = (
+        np.all(start_h == start_h[:1])
+        and np.all(end_h == end_h[:1])
+        and np.all(is_infusion == is_infusion[:1])
+    )
+    return bool(same and (active is None or np.all(active[:, columns] == active[:1, columns])))
+
+
+def _add_running_shared(
+    modal, eigen, times_h, start_h, amount, duration_h, end, compartment, columns, active
+):
+    """The part delivered so far of infusions running at an evaluation time, when their times are shared.
+
+    The running (time, infusion) pairs are the same for the whole batch: one (N, R, n) block per infusion
+    instead of an index over (N, T, P).
+    """
+    running = (times_h[:, None] > start_h[0, columns][None, :]) & (
+        times_h[:, None] <= end[0, columns][None, :]
+    )
+    running &= (duration_h[0, columns] > 0)[None, :]
+    if active is not None:
+        running &= active[0, columns][None, :]
+    for c in np.nonzero(running.any(axis=0))[0]:
+        p = columns[c]
+        t_idx = np.nonzero(running[:, c])[0]
+        rate = amount[:, p] / duration_h[:, p]  # (N,)
+        coef = eigen.inv[:, :, compartment[p]]  # (N, n)
+        since_start = times_h[t_idx] - start_h[0, p]  # (R,)
+        partial = (coef * rate[:, None])[:, None, :] * _phi(eigen.lam[:, None, :], since_start[None, :, None])
+        modal[:, t_idx] += partial
 
 
 def _scan_finished(
@@ -202,9 +268,17 @@ def _scan_finished(
         partial[:, i] = partial[:, i - 1] * decay[:, i - 1] + delivered_sorted[:, i]
     # (N, T): pieces ended strictly before t (a level drawn at the time of a bolus is a pre-dose level).
     if np.all(end_sorted == end_sorted[:1]):  # usual: no random effect on lag or duration
-        count = np.broadcast_to(np.searchsorted(end_sorted[0], times_h, side="left"), (n_batch, times_h.size))
-    else:
-        count = (times_h[None, :, None] > end_sorted[:, None, :]).sum(axis=2)
+        # The same piece for every parameter set at a time: gather along time only (no (N, T) index).
+        count_t = np.searchsorted(end_sorted[0], times_h, side="left")
+        seen_t = count_t > 0
+        last_t = np.maximum(count_t - 1, 0)
+        since_t = np.where(seen_t, times_h - end_sorted[0, last_t], 0.0)
+        modal = np.take(partial, last_t, axis=1)
+        modal *= np.exp(lam[:, None, :] * since_t[None, :, None])
+        if not seen_t.all():
+            modal[:, ~seen_t] = 0.0
+        return modal
+    count = (times_h[None, :, None] > end_sorted[:, None, :]).sum(axis=2)
     seen = count > 0
     last = np.maximum(count - 1, 0)
     rows = np.arange(n_batch)[:, None]
@@ -266,8 +340,8 @@ def simulate_linear(
         modal = _chunked_terms(
             eigen, times_h, pieces.start_h, pieces.amount_mg, pieces.duration_h, pieces.compartment, None
         )
-        rows = eigen.vec[:, compartments, :]
-        return np.real(modal @ np.swapaxes(rows, 1, 2))  # (N, T, C); matmul: einsum is slow for large N·T
+        _project(modal, eigen.vec, compartments, out, None)
+        return out
     boundaries = np.concatenate(([-np.inf], schedule.boundaries_h, [np.inf]))
     state = None  # compartment amounts (N, n) at the start of the current segment
     end_piece = pieces.start_h + pieces.duration_h
@@ -329,28 +403,59 @@ def simulate_linear(
             clip_duration[:, any_active],
             pieces.compartment[any_active],
             active[:, any_active],
+            initial=None if state is None else np.einsum("nij,nj->ni", eigen.inv, state),
+            initial_h=float(lo),
         )
-        if state is not None:
-            z0 = np.einsum("nij,nj->ni", eigen.inv, state)
-            modal = modal + z0[:, None, :] * np.exp(eigen.lam[:, None, :] * (eval_times - lo)[None, :, None])
         if in_segment.size:
-            rows = eigen.vec[:, compartments, :]  # (N, C, n)
-            amounts = modal[:, : in_segment.size, :] @ np.swapaxes(rows, 1, 2)  # (N, T, C)
-            out[:, in_segment, :] = np.real(amounts)
+            _project(modal[:, : in_segment.size, :], eigen.vec, compartments, out, in_segment)
         if need_end:
             state = np.real(np.einsum("nij,nj->ni", eigen.vec, modal[:, -1, :]))
     return out
 
 
-def _chunked_terms(eigen: Eigen, times, start, amount, duration, compartment, active) -> np.ndarray:
+def _project(
+    modal: np.ndarray,
+    vec: np.ndarray,
+    compartments: np.ndarray,
+    out: np.ndarray,
+    times: np.ndarray | None,
+) -> None:
+    """out[:, times, c] = real(Σ_k modal[:, :, k] · vec[:, c, k]) for each requested compartment c.
+
+    A sum over the few modes, one (N, T) pass each: a batched matmul of (T, n) by (n, C) matrices costs a
+    call per parameter set. Small batches (the fits' objective calls) keep the matmul, whose rounding the
+    estimates were validated with.
+    """
+    n_modes = modal.shape[-1]
+    if modal.shape[0] * modal.shape[1] < _PROJECT_SUM_MIN_ELEMENTS:
+        amounts = np.real(modal @ np.swapaxes(vec[:, compartments, :], 1, 2))  # (N, T, C)
+        if times is None:
+            out[...] = amounts
+        else:
+            out[:, times, :] = amounts
+        return
+    for column, compartment in enumerate(compartments):
+        weights = vec[:, compartment, :]  # (N, n)
+        amount = modal[:, :, 0] * weights[:, None, 0]
+        for k in range(1, n_modes):
+            amount += modal[:, :, k] * weights[:, None, k]
+        if times is None:
+            out[:, :, column] = np.real(amount)
+        else:
+            out[:, times, column] = np.real(amount)
+
+
+def _chunked_terms(
+    eigen: Eigen, times, start, amount, duration, compartment, active, initial=None, initial_h=0.0
+) -> np.ndarray:
     n_batch, n_pieces = start.shape
     n_modes = eigen.lam.shape[1]
-    if n_pieces == 0:
+    if n_pieces == 0 and initial is None:
         return np.zeros((n_batch, times.size, n_modes), dtype=eigen.lam.dtype)
-    per_row = max(1, times.size * n_pieces * n_modes)
+    per_row = max(1, times.size * (n_pieces + 1) * n_modes)
     chunk = max(1, _CHUNK_ELEMENTS // per_row)
     if chunk >= n_batch:
-        return _piece_terms(eigen, times, start, amount, duration, compartment, active)
+        return _piece_terms(eigen, times, start, amount, duration, compartment, active, initial, initial_h)
     parts = []
     for lo in range(0, n_batch, chunk):
         check_deadline()
@@ -364,6 +469,8 @@ def _chunked_terms(eigen: Eigen, times, start, amount, duration, compartment, ac
                 duration[sl],
                 compartment,
                 None if active is None else active[sl],
+                None if initial is None else initial[sl],
+                initial_h,
             )
         )
     return np.concatenate(parts, axis=0)

@@ -744,6 +744,9 @@ class _Draws:
         self.n_est = objective.n_occasions_estimated
         self.estimated = None
         self.fresh = None
+        # Steady-state measurements per unit dose, shared by the target, its toxicity markers and the exposure
+        # of the best regimens (the same record up to the dose): see _evaluate_group_linear.
+        self.per_unit_dose: dict[tuple, Any] = {}
         if self.n_kappa:
             self.estimated = theta[:, model.n_eta :].reshape(self.n, self.n_est, self.n_kappa)
             past_occasions = len({d.time_h for d in past.doses})
@@ -1221,21 +1224,48 @@ def _evaluate_group_linear(
         )
 
     if target.steady_state:
-        # The steady-state dose replaces the past: the metric is proportional to the dose.
-        simulator, plan, kappa = simulate(reference)
+        # The steady-state dose replaces the past: the metric is proportional to the dose. A measurement per
+        # unit dose is kept for the other targets and markers that measure the same regimen shape the same
+        # way (e.g. a Cmax/MIC target and the exposure's Cmax, a trough marker and the exposure's trough).
         d_ref = reference.dose_mg
+        record = _record_for(past, reference, target, until)
+        plan = _plan(target, model, record, reference)
+        key = (
+            reference.continuous,
+            reference.interval_h,
+            reference.duration_h,
+            reference.n_doses,
+            reference.start_h,
+            reference.route,
+            plan.kind,
+            plan.start_h,
+            plan.end_h,
+            output,
+        )
+        per_unit = draws.per_unit_dose.get(key)
+        n_sim = 0
+        if per_unit is None:
+            simulator = PatientSimulator(model, record)
+            kappa = draws.kappa(simulator, with_past=False)
+            n_sim = 1
+            if plan.kind == "time_above":
+                grid, _, curve = measure_curve(plan, simulator, draws.eta, kappa, output)
+                per_unit = (grid, curve / d_ref)
+            else:
+                per_unit = measure(plan, simulator, draws.eta, kappa, output) / d_ref
+            draws.per_unit_dose[key] = per_unit
         if plan.kind == "time_above":
             assert plan.threshold is not None
-            grid, _, curve = measure_curve(plan, simulator, draws.eta, kappa, output)
-            thresholds = np.array([plan.threshold * d_ref / regimen.dose_mg for regimen in regimens])
+            grid, curve = per_unit
+            # The time above c for dose D: the unit-dose curve's time above c / D.
+            thresholds = np.array([plan.threshold / regimen.dose_mg for regimen in regimens])
             hours = time_above_thresholds(grid, curve, thresholds)
             for column, index in enumerate(indexes):
                 values[index] = plan.factor * hours[:, column]
         else:
-            raw = plan.factor * measure(plan, simulator, draws.eta, kappa, output)
             for regimen, index in zip(regimens, indexes, strict=True):
-                values[index] = raw * (regimen.dose_mg / d_ref)
-        return 1
+                values[index] = plan.factor * per_unit * regimen.dose_mg
+        return n_sim
     # Not at steady state: past exposure + L·u_L + D·u_D (affine in the amounts).
     d_ref = reference.dose_mg
     l_ref = reference.loading_dose_mg
