@@ -58,7 +58,7 @@ def open_alerts(*, version: ModelVersion) -> list[dict[str, Any]]:
         }
         for alert in PerformanceAlert.objects.filter(
             model_version=version, status=PerformanceAlert.Status.OPEN
-        )
+        ).select_related("model_version")
     ]
 
 

@@ -12,7 +12,10 @@ Pure numpy/scipy (no Django): the inputs are plain arrays of one subgroup's scor
 Uncertainty (95 % intervals):
 
 * means, RMSE and MAPE: percentile bootstrap, :data:`BOOTSTRAP_RESAMPLES` resamples from a generator seeded
-  with :data:`BOOTSTRAP_SEED` (the same scores give the same interval, to the byte);
+  with :data:`BOOTSTRAP_SEED` (the same scores give the same interval, to the byte), up to
+  :data:`BOOTSTRAP_MAX_N` levels; above that the normal (central-limit) interval, with the delta method for
+  RMSE: at such sizes the two agree within the bootstrap's own Monte Carlo error, and resampling 100,000
+  levels a thousand times per subgroup would take minutes (the method is named with each figure);
 * medians: the exact distribution-free interval from the binomial distribution of the order statistics
   (the r-th and s-th order statistics with P(r <= B < s) >= 95 %, B ~ Binomial(n, 1/2));
 * coverage and each PIT bin's fraction: exact Clopper-Pearson binomial intervals.
@@ -32,6 +35,8 @@ BOOTSTRAP_RESAMPLES = 1000
 BOOTSTRAP_SEED = 20_170_117  # fixed: same scores, same intervals
 BOOTSTRAP_CHUNK = 50_000_000  # resampled values held at once (memory bound of about 400 MB of float64)
 PIT_BINS = 10
+BOOTSTRAP_MAX_N = 5000
+_Z = 1.959963984540054  # the standard normal's 97.5 % quantile
 
 
 @dataclass(frozen=True)
@@ -173,6 +178,20 @@ def performance(
     coverage_50 = proportion((observed >= pi50[:, 0]) & (observed <= pi50[:, 1]))
     coverage_90 = proportion((observed >= pi90[:, 0]) & (observed <= pi90[:, 1]))
     none = Estimate(None, None, None, "percentile bootstrap")
+    if n > BOOTSTRAP_MAX_N:
+        return Performance(
+            n_levels=n,
+            mean_error=_normal(error),
+            median_error=median_interval(error),
+            mean_relative_error_pct=_scaled(_normal(relative), 100.0),
+            median_relative_error_pct=_scaled(median_interval(relative), 100.0),
+            rmse=_normal_rmse(error),
+            mape_pct=_scaled(_normal(np.abs(relative)), 100.0),
+            coverage_50=coverage_50,
+            coverage_90=coverage_90,
+            pit_counts=tuple(int(c) for c in counts),
+            pit_fractions=fractions,
+        )
     if n == 0:
         return Performance(
             0,
@@ -208,3 +227,19 @@ def _scaled(estimate: Estimate, scale: float) -> Estimate:
         return None if x is None else x * scale
 
     return Estimate(times(estimate.value), times(estimate.low), times(estimate.high), estimate.method)
+
+
+def _normal(values: np.ndarray) -> Estimate:
+    mean = float(values.mean())
+    half = _Z * float(values.std(ddof=1)) / math.sqrt(values.size)
+    return Estimate(mean, mean - half, mean + half, f"normal approximation (n > {BOOTSTRAP_MAX_N})")
+
+
+def _normal_rmse(error: np.ndarray) -> Estimate:
+    """sqrt(mean e²) with the delta method: SE = SE(mean e²) / (2 RMSE)."""
+    squared = error * error
+    rmse = math.sqrt(float(squared.mean()))
+    if rmse == 0.0:
+        return Estimate(0.0, 0.0, 0.0, f"normal approximation (n > {BOOTSTRAP_MAX_N})")
+    half = _Z * float(squared.std(ddof=1)) / math.sqrt(error.size) / (2.0 * rmse)
+    return Estimate(rmse, max(0.0, rmse - half), rmse + half, f"normal approximation (n > {BOOTSTRAP_MAX_N})")

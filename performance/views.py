@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -42,7 +41,6 @@ def index(request: HttpRequest) -> HttpResponse:
 def version_page(request: HttpRequest, pk: int) -> HttpResponse:
     version = get_object_or_404(ModelVersion.objects.select_related("drug"), pk=pk)
     context = selectors.performance_page(version=version)
-    context["plot_json"] = json.dumps(context.pop("plot"))
     context["close_form"] = AlertCloseForm()
     context["is_curator"] = user_has_role(user=request.user, role=Role.MODEL_CURATOR)
     return render(request, "performance/version.html", context)

@@ -90,3 +90,23 @@ def test_no_levels_gives_no_figure() -> None:
     )
     assert empty.n_levels == 0
     assert empty.mean_error.value is None and empty.coverage_90.value is None
+
+
+def test_above_the_bootstrap_limit_the_normal_interval_agrees_with_the_bootstrap(monkeypatch) -> None:
+    rng = np.random.default_rng(11)
+    n = 3000
+    median = np.full(n, 10.0)
+    observed = median * np.exp(rng.normal(0.05, 0.3, n))
+    pis = np.tile([0.0, 100.0], (n, 1))
+    kwargs = {"observed": observed, "median": median, "pi50": pis, "pi90": pis, "pit": np.full(n, 0.5)}
+    boot = statistics.performance(**kwargs)
+    monkeypatch.setattr(statistics, "BOOTSTRAP_MAX_N", 1000)
+    normal = statistics.performance(**kwargs)
+    assert normal.mean_error.method.startswith("normal approximation")
+    for name in ("mean_error", "mean_relative_error_pct", "rmse", "mape_pct"):
+        b, a = getattr(boot, name), getattr(normal, name)
+        width = b.high - b.low
+        assert a.value == pytest.approx(b.value, rel=1e-12)
+        # 1000 resamples: the bootstrap's limits carry about 5 % of the width in Monte Carlo error
+        assert a.low == pytest.approx(b.low, abs=0.1 * width)
+        assert a.high == pytest.approx(b.high, abs=0.1 * width)
