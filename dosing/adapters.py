@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from dosing.administration import allowed_routes, usual_route
 from dosing.models import DoseAdministration, DrugLevel, TherapyCourse
+from dosing.monitoring import series_in_fit, series_observations
 from mipd_engine.covariate_sources import (
     PatientFacts,
     ResolvedCovariates,
@@ -160,6 +161,24 @@ def level_document(level: DrugLevel, origin: dt.datetime, model: PopulationModel
     if level.model_output and level.model_output != model.default_output:
         document["output"] = level.model_output
     return document
+
+
+def _dense_observations(
+    course: TherapyCourse, origin: dt.datetime, first_dose_h: float | None
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The monitoring devices' points (each with its device's error model), and what was left out and why."""
+    observations: list[dict[str, Any]] = []
+    notes = []
+    for series in series_in_fit(course):
+        points = series_observations(series, origin)
+        kept = [p for p in points if first_dose_h is not None and p["time_h"] >= first_dose_h]
+        if len(kept) < len(points):
+            notes.append(
+                f"{len(points) - len(kept)} of the {len(points)} points of the {series.device} series "
+                "precede the first dose now recorded: left out of the fit"
+            )
+        observations.extend(kept)
+    return observations, notes
 
 
 def levels_in_fit(course: TherapyCourse) -> list[DrugLevel]:
@@ -316,6 +335,8 @@ def course_case(
     covariates, changes = resolved.case_covariates()
     levels = levels_in_fit(course)
     now_h = hours(now, origin)
+    first_dose_h = min((hours(dose.given_at, origin) for dose in doses), default=None)
+    dense, dense_notes = _dense_observations(course, origin, first_dose_h)
     dose_times = [hours(dose.given_at, origin) for dose in doses]
     dose_ends = [
         (t, t + (dose.infusion_duration_h or 0.0)) for t, dose in zip(dose_times, doses, strict=True)
@@ -347,7 +368,7 @@ def course_case(
         "covariates": covariates,
         "covariate_changes": changes,
         "doses": [_dose_document(dose, origin) for dose in doses],
-        "observations": [level_document(level, origin, model) for level in levels],
+        "observations": [level_document(level, origin, model) for level in levels] + dense,
         "predict": {"from_h": 0.0, "to_h": end_h, "step_h": end_h / GRID_POINTS},
         "posterior": {"samples": POSTERIOR_SAMPLES, "quantiles": list(BAND_QUANTILES)},
         "target": target,
@@ -355,7 +376,7 @@ def course_case(
     }
     seed = seed_from(document)
     document["posterior"] = {"samples": POSTERIOR_SAMPLES, "seed": seed, "quantiles": list(BAND_QUANTILES)}
-    warnings = list(resolved.notes)
+    warnings = list(resolved.notes) + dense_notes
     if not genotype_used and course.patient.genotypes.filter(entered_in_error=False).exists():
         warnings.append("the patient's genotype is not used: no consent to use it for dosing")
     return CourseCase(

@@ -37,7 +37,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from dosing import services as dosing
-from dosing.models import TherapyCourse
+from dosing.models import MonitoringDevice, TherapyCourse
 from models_catalog.models import ModelVersion, TargetProtocol
 from patients import services as patients
 from patients.models import ConsentRecord, Patient
@@ -460,6 +460,22 @@ DEMOS = (
         _icu(_ICU_PIPERACILLIN),
     ),
 )
+
+
+def demo_device_seed() -> str:
+    """A monitoring device type to try the CSV import with (its figures are for the demonstration only)."""
+    _, created = MonitoringDevice.objects.get_or_create(
+        code="demo-microneedle-sensor",
+        defaults={
+            "name": "Demo microneedle concentration sensor",
+            "manufacturer": "demonstration",
+            "unit": "mg/L",
+            "residual_error": {"model": "combined", "additive": 1.0, "proportional": 0.15},
+            "error_source": "demonstration figures, not a validated device: a hospital enters its own "
+            "device's validation against the laboratory assay",
+        },
+    )
+    return f"{'device type':<14} {'created' if created else 'exists, unchanged'}: demo microneedle sensor"
 
 
 def demo_patients_seed(*, clinician: AbstractBaseUser) -> list[str]:

@@ -7,6 +7,7 @@ from typing import Any
 from django import forms
 
 from dosing import ranges
+from dosing.models import MonitoringDevice
 from dosing.ranges import range_form_field
 from models_catalog.labels import output_label, route_label
 from patients.forms import CourseOpenForm, LocalDateTimeInput, PageForm
@@ -68,6 +69,26 @@ class LevelForm(PageForm):
     def __init__(self, *args: Any, outputs: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if len(outputs) > 1:  # the model distinguishes assays (e.g. LC-MS/MS versus immunoassay)
+            self.fields["model_output"] = forms.ChoiceField(
+                choices=[(name, output_label(name)) for name in outputs], label="Assay (model output)"
+            )
+
+
+class SeriesImportForm(PageForm):
+    """A continuous monitoring device's CSV export (format: README, "Dense data")."""
+
+    id_prefix = "series"
+
+    device = forms.ModelChoiceField(queryset=MonitoringDevice.objects.none(), label="Device type")
+    device_serial = forms.CharField(max_length=120, required=False, label="Device serial number")
+    file = forms.FileField(
+        label="CSV export", help_text="columns sampled_at,value; value in the device's unit"
+    )
+
+    def __init__(self, *args: Any, outputs: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["device"].queryset = MonitoringDevice.objects.filter(active=True)
+        if len(outputs) > 1:
             self.fields["model_output"] = forms.ChoiceField(
                 choices=[(name, output_label(name)) for name in outputs], label="Assay (model output)"
             )

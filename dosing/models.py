@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 
 from audit.querysets import AuditedManager
 from models_catalog.fields import OrderedJSONField
@@ -385,3 +385,78 @@ class DrugModelStrategy(models.Model):
 
     def prior_weight(self, model_id: str) -> float:
         return float(self.prior_weights.get(model_id, 1.0))
+
+
+class MonitoringDevice(models.Model):
+    """A type of continuous concentration monitor the hospital uses, with its declared residual error.
+
+    The error model (the engine's ``error`` object: additive, proportional, combined or exponential) comes
+    from the device's validation against the laboratory assay; ``error_source`` says which. A series copies
+    it when it is imported, so a later change to the device type never changes a stored fit's inputs.
+    """
+
+    code = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    manufacturer = models.CharField(max_length=200, blank=True)
+    unit = models.CharField(max_length=16, help_text="unit of the values the device exports, e.g. mg/L")
+    residual_error = models.JSONField(
+        help_text='e.g. {"model": "combined", "additive": 0.8, "proportional": 0.12} (model-format.md)'
+    )
+    error_source = models.TextField(help_text="the validation the error figures come from")
+    active = models.BooleanField(default=True)
+
+    objects = AuditedManager()
+
+    class Meta:
+        ordering = ("name",)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class MonitoringSeries(EnteredInError):
+    """A concentration time series of a monitoring device, imported from its CSV (``dosing.monitoring``).
+
+    ``points`` are ``[hours since first_at, value in the model's unit]`` pairs, strictly increasing in time;
+    ``residual_error`` is the device's error model at import, used for these points in every fit.
+    """
+
+    public_id = public_id_field()
+    course = models.ForeignKey(TherapyCourse, on_delete=models.PROTECT, related_name="monitoring_series")
+    device = models.ForeignKey(MonitoringDevice, on_delete=models.PROTECT, related_name="series")
+    device_serial = models.CharField(max_length=120, blank=True)
+    residual_error = models.JSONField(help_text="the device's error model at import, in the model's unit")
+    model_output = models.CharField(max_length=40, blank=True, help_text="model output it measures")
+    unit = models.CharField(max_length=16, help_text="the model output's unit the points are stored in")
+    points = models.JSONField(help_text="[hours after first_at, value] pairs")
+    n_points = models.PositiveIntegerField()
+    first_at = models.DateTimeField()
+    last_at = models.DateTimeField()
+    source_name = models.CharField(max_length=255, help_text="the uploaded file's name")
+    source_sha256 = models.CharField(max_length=64, help_text="SHA-256 of the uploaded file")
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+
+    objects = AuditedManager()
+
+    class Meta:
+        ordering = ("first_at", "pk")
+        constraints = (
+            models.CheckConstraint(condition=Q(n_points__gt=0), name="series_has_points"),
+            models.CheckConstraint(condition=Q(last_at__gte=F("first_at")), name="series_time_order"),
+            models.UniqueConstraint(
+                fields=("course", "source_sha256"),
+                condition=Q(entered_in_error=False),
+                name="series_imported_once",
+            ),
+            ERROR_HAS_REASON,
+        )
+
+    def __str__(self) -> str:
+        return f"{self.device} series of {self.n_points} points from {self.first_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def error_text(self) -> str:
+        error = self.residual_error
+        parts = [f"{key} {error[key]:g}" for key in ("additive", "proportional") if error.get(key)]
+        return f"{error.get('model')} ({', '.join(parts)})"

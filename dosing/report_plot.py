@@ -20,6 +20,8 @@ from matplotlib.backends.backend_svg import FigureCanvasSVG
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MultipleLocator
 
+from dosing.monitoring import thinned
+
 BAND_90 = "#c9d9ec"
 BAND_50 = "#94b4d9"
 MAP = "#1f4e8c"
@@ -27,8 +29,6 @@ FORECAST = "#b35c00"
 POPULATION = "#7a7a7a"
 TARGET = "#2e7d32"
 TOXIC = "#b71c1c"
-# A device's series has hundreds of points: the plot shows at most this many; the fit uses all of them.
-MAX_SERIES_POINTS = 200
 
 
 def _pairs(times: list[float], values: list[float | None] | None) -> tuple[list[float], list[float]]:
@@ -36,17 +36,6 @@ def _pairs(times: list[float], values: list[float | None] | None) -> tuple[list[
         return [], []
     kept = [(t, v) for t, v in zip(times, values, strict=False) if v is not None and math.isfinite(v)]
     return [t for t, _ in kept], [v for _, v in kept]
-
-
-def thinned(times: list[float], values: list[float], limit: int = MAX_SERIES_POINTS):
-    """Every k-th point so that at most ``limit`` remain (the first and last kept)."""
-    if len(times) <= limit:
-        return times, values
-    step = math.ceil(len(times) / limit)
-    keep = list(range(0, len(times), step))
-    if keep[-1] != len(times) - 1:
-        keep.append(len(times) - 1)
-    return [times[i] for i in keep], [values[i] for i in keep]
 
 
 def concentration_svg(plot: dict[str, Any], *, width_in: float = 7.0, height_in: float = 3.3) -> str:

@@ -90,11 +90,8 @@ def report_context(recommendation: Recommendation, *, generated_by: Any = None) 
 
 
 def _series(course: Any, cutoff: dt.datetime) -> list[Any]:
-    """The monitoring-device series of the course recorded up to the update (none without the feature)."""
-    series = getattr(course, "monitoring_series", None)
-    if series is None:
-        return []
-    return list(series.filter(uploaded_at__lte=cutoff).select_related("device_type"))
+    """The monitoring devices' series of the course imported up to the update."""
+    return list(course.monitoring_series.filter(uploaded_at__lte=cutoff).select_related("device"))
 
 
 def _age_years(birth_date: dt.date, at: dt.datetime) -> int:

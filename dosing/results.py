@@ -14,6 +14,7 @@ from django.utils import timezone
 from dosing import orders
 from dosing.adapters import CourseCase
 from dosing.models import TherapyCourse
+from dosing.monitoring import series_in_fit, series_observations, thinned
 from dosing.safety import Alert
 from mipd_engine import ENGINE_VERSION
 from mipd_engine.targets import METRICS
@@ -124,7 +125,25 @@ def plot_document(
         ],
         "target": target_block,
         "forecast": block,
+        "series": _series_block(course, case.origin),
     }
+
+
+def _series_block(course: TherapyCourse, origin: dt.datetime) -> list[dict[str, Any]]:
+    """The monitoring devices' series for the plot, thinned to a few hundred points (the fit uses all)."""
+    shown = []
+    for series in series_in_fit(course):
+        points = series_observations(series, origin)
+        times, values = thinned([p["time_h"] for p in points], [p["value"] for p in points])
+        shown.append(
+            {
+                "label": f"{series.device} ({series.n_points} points)",
+                "times_h": times,
+                "values": values,
+                "n_points": series.n_points,
+            }
+        )
+    return shown
 
 
 REGIMEN_KEYS = (

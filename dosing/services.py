@@ -512,13 +512,11 @@ def level_exclude(*, level: DrugLevel, reason: str, user: AbstractBaseUser) -> D
 
 
 @transaction.atomic
-def entry_mark_in_error(
-    *, entry: DoseAdministration | DrugLevel, reason: str, user: AbstractBaseUser
-) -> DoseAdministration | DrugLevel:
-    """A dose or level that was wrongly recorded: kept for the record, left out of every later fit."""
+def entry_mark_in_error(*, entry: Any, reason: str, user: AbstractBaseUser) -> Any:
+    """A dose, level or device series wrongly recorded: kept for the record, left out of every later fit."""
     _require_clinician(user)
     entry.mark_in_error(reason=reason, user=user)
-    kind = "dose" if isinstance(entry, DoseAdministration) else "level"
+    kind = {DoseAdministration: "dose", DrugLevel: "level"}.get(type(entry), "monitoring series")
     update_request(course=entry.course, user=user, trigger=f"{kind} entered in error")
     return entry
 

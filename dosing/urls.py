@@ -13,6 +13,7 @@ urlpatterns = [
     path("courses/<uuid:pk>/levels/<uuid:level_pk>/exclude/", views.level_exclude, name="level_exclude"),
     path("courses/<uuid:pk>/levels/<uuid:level_pk>/confirm/", views.level_confirm, name="level_confirm"),
     path("courses/<uuid:pk>/what-if/", views.course_what_if, name="what_if"),
+    path("courses/<uuid:pk>/monitoring-series/", views.series_import, name="series_import"),
     path(
         "courses/<uuid:pk>/<slug:kind>s/<uuid:entry_pk>/entered-in-error/",
         views.course_entry_error,

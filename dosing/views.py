@@ -18,7 +18,7 @@ from accounts.roles import Role
 from accounts.selectors import user_has_role
 from audit.models import AuditEntry
 from audit.recorder import record_event
-from dosing import reports, selectors, services, signatures
+from dosing import monitoring, reports, selectors, services, signatures
 from dosing.administration import allowed_routes, default_infusion_h, usual_route
 from dosing.forms import (
     CourseOpenForm,
@@ -28,6 +28,7 @@ from dosing.forms import (
     LevelForm,
     ModificationPreviewForm,
     ReviewForm,
+    SeriesImportForm,
     WhatIfForm,
 )
 from dosing.models import BayesianUpdate
@@ -154,6 +155,8 @@ def _course_context(request: HttpRequest, course: Any, **extra: Any) -> dict[str
         },
         "dose_form": extra.pop("dose_form", None) or DoseForm(routes=routes, initial=dose_initial),
         "level_form": extra.pop("level_form", None) or LevelForm(outputs=list(model.outputs)),
+        "series_form": extra.pop("series_form", None) or SeriesImportForm(outputs=list(model.outputs)),
+        "monitoring_series": list(course.monitoring_series.select_related("device")),
         "what_if_form": extra.pop("what_if_form", None) or WhatIfForm(routes=routes, initial=what_if_initial),
         "target_label": Target.from_mapping(course.target).describe(model),
         "what_if": what_if,
@@ -421,7 +424,7 @@ def level_confirm(request: HttpRequest, pk: Any, level_pk: Any) -> HttpResponse:
 def course_entry_error(request: HttpRequest, pk: Any, kind: str, entry_pk: Any) -> HttpResponse:
     """Mark a dose or a level as entered in error (kept for the record, left out of the fit)."""
     course = selectors.course_get(user=request.user, public_id=pk)
-    rows = {"dose": course.doses, "level": course.levels}
+    rows = {"dose": course.doses, "level": course.levels, "series": course.monitoring_series}
     if kind not in rows:
         return HttpResponse(status=404)
     entry = get_object_or_404(rows[kind], public_id=entry_pk)
@@ -457,3 +460,34 @@ def recommendation_report(request: HttpRequest, pk: Any, rec_pk: Any) -> HttpRes
     response["Content-Disposition"] = f'{disposition}; filename="{reports.report_filename(recommendation)}"'
     response["Cache-Control"] = "no-store"  # patient data: not kept by browsers or proxies
     return response
+
+
+@require_POST
+@login_required
+def series_import(request: HttpRequest, pk: Any) -> HttpResponse:
+    """Import a monitoring device's CSV export: every bad row is listed by line; then nothing is stored."""
+    course = selectors.course_get(user=request.user, public_id=pk)
+    model = parse_model(course.model_version.document)
+    form = SeriesImportForm(request.POST, request.FILES, outputs=list(model.outputs))
+    if form.is_valid():
+        upload = form.cleaned_data["file"]
+        try:
+            series = monitoring.series_import(
+                course=course,
+                device=form.cleaned_data["device"],
+                content=upload.read(monitoring.MAX_BYTES + 1),
+                source_name=upload.name,
+                user=request.user,
+                device_serial=form.cleaned_data["device_serial"],
+                model_output=form.cleaned_data.get("model_output") or "",
+            )
+        except ValidationError as exc:
+            errors_onto_form(form, exc)
+        else:
+            messages.success(
+                request, f"{series.n_points} device readings imported; the Bayesian update is queued."
+            )
+            return redirect("dosing:course", pk=course.public_id)
+    return render(
+        request, "dosing/course.html", _course_context(request, course, series_form=form), status=400
+    )

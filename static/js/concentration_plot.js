@@ -28,6 +28,7 @@
     excluded: "#6b7280",
     blq: "#8a1c1c",
     doses: "#6d28d9",
+    series: "rgba(106, 27, 154, 0.7)",
     target: "rgba(22, 163, 74, 0.14)",
     targetLine: "rgba(22, 163, 74, 0.55)",
     toxicity: "#b91c1c",
@@ -223,6 +224,9 @@
     add(data.times_h);
     if (data.forecast) add(data.forecast.times_h);
     add([data.now_h]);
+    (data.series || []).forEach(function (series) {
+      add(series.times_h);
+    });
     (data.observations || []).forEach(function (o) {
       add([o.time_h]);
     });
@@ -485,6 +489,27 @@
       });
     });
 
+    // A monitoring device's series: small dots (thinned by the server; the fit uses every point).
+    (data.series || []).forEach(function (series) {
+      var points = [];
+      (series.times_h || []).forEach(function (t, i) {
+        if (isNum(t) && isNum(series.values[i])) points.push({ x: t, y: series.values[i] });
+      });
+      if (!points.length) return;
+      datasets.push({
+        mipdRole: "series",
+        label: series.label,
+        data: points,
+        showLine: false,
+        pointStyle: "circle",
+        pointRadius: 1.5,
+        pointHoverRadius: 3,
+        borderColor: COLOURS.series,
+        backgroundColor: COLOURS.series,
+        order: 1,
+      });
+    });
+
     var doses = (data.doses || [])
       .filter(function (d) {
         return isNum(d.time_h);
@@ -586,6 +611,7 @@
     "levels",
     "levels-blq",
     "levels-excluded",
+    "series",
     "doses",
     "target",
     "toxicity",

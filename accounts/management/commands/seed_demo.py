@@ -9,7 +9,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.services import demo_users_seed
-from dosing.demo import demo_patients_seed
+from dosing.demo import demo_device_seed, demo_patients_seed
 from performance.demo import demo_history_seed
 
 
@@ -71,3 +71,4 @@ class Command(BaseCommand):
             self.stdout.write(f"  {line}")
         # A synthetic history of scored levels, so that the model performance page has figures and an alert.
         self.stdout.write(f"  {demo_history_seed(clinician=clinician)}")
+        self.stdout.write(f"Monitoring devices:\n  {demo_device_seed()}")
