@@ -9,6 +9,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.parsers import JSONParser
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -49,7 +51,22 @@ def _patient(request: Request) -> Any:
     return access.patient_access(user=request.user, public_id=public_id) if public_id else None
 
 
+class FhirJsonParser(JSONParser):
+    media_type = "application/fhir+json"
+
+
+class FhirJsonRenderer(JSONRenderer):
+    media_type = "application/fhir+json"
+
+
+class FhirServerNotConfigured(APIException):
+    status_code = status.HTTP_404_NOT_FOUND
+    default_code = "fhir_server_not_configured"
+
+
 class BundleImportApi(APIView):
+    parser_classes = (JSONParser, FhirJsonParser)
+
     @extend_schema(
         request={"application/json": OpenApiTypes.OBJECT, "application/fhir+json": OpenApiTypes.OBJECT},
         parameters=[OpenApiParameter("patient", OpenApiTypes.UUID, description="import onto this patient")],
@@ -89,8 +106,8 @@ class PatientPullApi(APIView):
         },
         operation_id="fhir_pull_patient",
         description="Import the patient's record from the configured FHIR server (FHIR_SERVER_BASE_URL), "
-        "found by MRN. 502 when no server is configured, it cannot be reached, or it has not exactly one "
-        "such patient.",
+        "found by MRN. 404 when no server is configured; 502 when it cannot be reached, refuses the request "
+        "or has not exactly one such patient.",
     )
     def post(self, request: Request, pk: Any) -> Response:
         patient = access.patient_access(user=request.user, public_id=pk)
@@ -98,11 +115,15 @@ class PatientPullApi(APIView):
             try:
                 run = services.patient_pull(patient=patient, user=request.user)
             except client.FhirServerError as exc:
+                if not client.configured():
+                    raise FhirServerNotConfigured(str(exc)) from None
                 raise FhirServerUnavailable(str(exc)) from None
         return Response(ImportOutputSerializer(run).data, status=status.HTTP_201_CREATED)
 
 
 class RecommendationExportApi(APIView):
+    renderer_classes = (JSONRenderer, FhirJsonRenderer)  # errors in JSON as everywhere, the export FHIR
+
     @extend_schema(
         responses={
             200: OpenApiTypes.OBJECT,
@@ -121,10 +142,12 @@ class RecommendationExportApi(APIView):
         except DjangoValidationError as exc:  # not signed: nothing to send to the record
             return Response({"detail": " ".join(exc.messages)}, status=status.HTTP_409_CONFLICT)
         bundle = export.collection(resources, bundle_id=str(recommendation.public_id))
-        return Response(bundle, content_type="application/fhir+json")
+        return Response(bundle, content_type=FhirJsonRenderer.media_type)
 
 
 class CourseExportApi(APIView):
+    renderer_classes = (JSONRenderer, FhirJsonRenderer)  # errors in JSON as everywhere, the export FHIR
+
     @extend_schema(
         responses={200: OpenApiTypes.OBJECT, 403: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT},
         operation_id="fhir_export_course",
@@ -134,4 +157,4 @@ class CourseExportApi(APIView):
     )
     def get(self, request: Request, pk: Any) -> Response:
         course = dosing_selectors.course_get(user=request.user, public_id=pk)
-        return Response(export.course_bundle(course), content_type="application/fhir+json")
+        return Response(export.course_bundle(course), content_type=FhirJsonRenderer.media_type)

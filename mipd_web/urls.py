@@ -27,6 +27,7 @@ urlpatterns = [
     path("catalog/library/", model_library, name="model_library"),
     path("catalog/", include("models_catalog.urls")),
     path("patients/", include("patients.urls")),
+    path("fhir/", include("fhir_interop.urls")),
     path("", include("dosing.urls")),
     path("audit/", include("audit.urls")),
     # CDS Hooks services and the SMART App Launch: the EHR's doors (docs/ehr-integration.md).
