@@ -81,6 +81,8 @@ def record_courses(n_courses: int, clinician: Any, now: dt.datetime) -> list[Any
                 ("weight", 70 + 3 * (i % 10), "kg"),
                 ("height", 170, "cm"),
                 ("serum_creatinine", 0.9 + 0.1 * (i % 5), "mg/dL"),
+                # A measured 24-h urinary clearance: Roberts 2011 (one of the averaged models) needs it.
+                ("crcl_measured_per_1_73m2", 90 - 5 * (i % 5), "mL/min/1.73m2"),
             ):
                 patients.measurement_record(
                     patient=patient, kind=kind, value=value, unit=unit, measured_at=first, user=clinician

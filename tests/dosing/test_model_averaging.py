@@ -136,6 +136,7 @@ def test_an_averaged_update_weighs_every_eligible_model_and_shows_why(
     login(client, clinician)
     page = client.get(f"/courses/{course.public_id}/").content.decode()
     assert "Model averaging: 3 models fitted" in page
+    assert "a what-if forecast (and a pharmacist's change) is computed with the course's own model" in page
     for row in rows:
         assert row["label"] in page
         assert f"({row['n_draws']} draws)" in page
