@@ -128,7 +128,7 @@ def measure(args: argparse.Namespace) -> None:
         if cards:
             print(f"  summary: {cards[0]['summary']}")
         if profiler is not None:
-            pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
+            pstats.Stats(profiler).sort_stats("tottime").print_stats(20)
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
