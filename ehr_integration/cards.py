@@ -56,7 +56,13 @@ class Figures:
 
 
 def _figures(recommendation: Recommendation) -> Figures:
-    proposed = (recommendation.update.results or {}).get("recommendation") or {}
+    # Only the recommendation part of the results: the rest (plot, posterior summaries) is large and unused.
+    proposed = (
+        BayesianUpdate.objects.filter(pk=recommendation.update_id)
+        .values_list("results__recommendation", flat=True)
+        .first()
+    )
+    proposed = proposed if isinstance(proposed, dict) else {}
     signed = recommendation.final_figures
     if recommendation.status == Recommendation.Status.MODIFIED and signed:
         return Figures(

@@ -242,7 +242,7 @@ PERMISSIONS_POLICY: dict[str, list[str]] = {
 # the CDS Hooks audience (the JWT's aud), of card links and of the SMART redirect URI; empty: the request's.
 EHR_PUBLIC_BASE_URL = env_str("EHR_PUBLIC_BASE_URL", default="").rstrip("/")
 EHR_HTTP_TIMEOUT_S = env_float("EHR_HTTP_TIMEOUT_S", default=5.0, minimum=0.5)  # JWKS, SMART config, token
-EHR_JWKS_CACHE_S = env_int("EHR_JWKS_CACHE_S", default=300, minimum=0)  # an EHR's fetched public keys
+EHR_JWKS_CACHE_S = env_int("EHR_JWKS_CACHE_S", default=300, minimum=1)  # an EHR's fetched public keys
 
 # Engine calls made inside a request (what-if, a pharmacist's change, the starting dose, a curator's
 # preview): each gets this wall-clock budget, and at most this many run at once in one web process

@@ -206,3 +206,31 @@ def test_keys_are_fetched_from_the_ehrs_jwks_url_and_a_foreign_jku_is_refused(cl
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_feedback_on_a_card_is_authenticated_and_audited(client, ehr_system, rsa_key) -> None:
+    path = "/cds-services/mipd-patient-view/feedback"
+    body = {
+        "feedback": [
+            {
+                "card": "52859024-c3a4-5db8-986b-ba4572006520",
+                "outcome": "overridden",
+                "overrideReason": {
+                    "reason": {"code": "patient-on-crrt", "display": "on CRRT"},
+                    "userComment": "CVVHDF",
+                },
+                "outcomeTimestamp": "2026-12-03T10:00:00Z",
+            }
+        ]
+    }
+    assert post(client, signed_jwt(rsa_key, audience=AUDIENCE), body, path=path).status_code == 401  # aud
+    response = post(client, signed_jwt(rsa_key, audience=f"http://testserver{path}"), body, path=path)
+    assert response.status_code == 200, response.content
+    entry = AuditEntry.objects.filter(object_type="ehr_integration.cds_feedback").latest("seq")
+    details = json.loads(entry.after)
+    assert details["outcome"] == "overridden" and details["comment"] == "CVVHDF"
+    assert details["override_reason"]["code"] == "patient-on-crrt"
+    bad = post(
+        client, signed_jwt(rsa_key, audience=f"http://testserver{path}"), {"feedback": [{"x": 1}]}, path=path
+    )
+    assert bad.status_code == 400
