@@ -8,12 +8,13 @@ import datetime as dt
 import math
 
 import numpy as np
+import pypdfium2 as pdfium
 import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
 
-from dosing import monitoring, services
+from dosing import monitoring, reports, services
 from dosing.models import BayesianUpdate, MonitoringDevice, MonitoringSeries
 from mipd_engine.model import ErrorModel
 from tests.auth import login
@@ -173,3 +174,8 @@ def test_a_fit_of_500_device_readings_recovers_the_true_parameters(
     login(client, clinician)
     page = client.get(reverse("dosing:course", args=[course.public_id])).content.decode()
     assert "Test microneedle sensor" in page and "500" in page
+    document = pdfium.PdfDocument(reports.recommendation_pdf(update.recommendation))
+    text = " ".join(
+        " ".join(document[i].get_textpage().get_text_range() for i in range(len(document))).split()
+    )
+    assert "Monitoring device series: Test microneedle sensor (500 points" in text
