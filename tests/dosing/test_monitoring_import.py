@@ -179,3 +179,22 @@ def test_a_fit_of_500_device_readings_recovers_the_true_parameters(
         " ".join(document[i].get_textpage().get_text_range() for i in range(len(document))).split()
     )
     assert "Monitoring device series: Test microneedle sensor (500 points" in text
+
+
+@pytest.mark.django_db
+def test_a_series_marked_entered_in_error_leaves_the_fit(client, dosed_course, device, clinician):
+    from dosing.adapters import course_case
+
+    start = _first_dose(dosed_course)
+    content = _csv([(_stamp(start + dt.timedelta(hours=2 + i / 4)), str(12 - i / 10)) for i in range(8)])
+    series = monitoring.series_import(
+        course=dosed_course, device=device, content=content, source_name="s.csv", user=clinician
+    )
+    assert sum("error" in o for o in course_case(dosed_course).document["observations"]) == 8
+    login(client, clinician)
+    url = reverse("dosing:entry_error", args=[dosed_course.public_id, "series", series.public_id])
+    assert client.post(url, {"reason": "sensor placed in the wrong patient"}).status_code == 302
+    series.refresh_from_db()
+    assert series.entered_in_error and series.error_reason == "sensor placed in the wrong patient"
+    assert not any("error" in o for o in course_case(dosed_course).document["observations"])
+    assert dosed_course.updates.order_by("-pk").first().trigger == "monitoring series entered in error"
