@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -455,3 +456,22 @@ def test_rendering_again_replaces_the_chart(plot_page: Page) -> None:
     )
 
     assert counts == [1, 1]
+
+
+def test_it_draws_a_monitoring_device_series_as_dots(plot_page: Page) -> None:
+    document = copy.deepcopy(FULL_DOCUMENT)
+    series_times = _hours(1, 48, 0.25)
+    document["series"] = [
+        {
+            "label": "Test sensor (189 points)",
+            "times_h": series_times,
+            "values": [v * 1.05 for v in _curve(series_times, 10)],
+            "n_points": 189,
+        }
+    ]
+    datasets = render(plot_page, document)
+    assert datasets["series"]["points"] == len(series_times)
+    assert datasets["series"]["visible"]
+    assert "Test sensor (189 points)" in legend_texts(plot_page)
+    if os.environ.get("MIPD_PLOT_PNG"):  # to look at it
+        plot_page.screenshot(path=os.environ["MIPD_PLOT_PNG"])

@@ -8,12 +8,13 @@ import datetime as dt
 import math
 
 import numpy as np
+import pypdfium2 as pdfium
 import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
 
-from dosing import monitoring, services
+from dosing import monitoring, reports, services
 from dosing.models import BayesianUpdate, MonitoringDevice, MonitoringSeries
 from mipd_engine.model import ErrorModel
 from tests.auth import login
@@ -173,3 +174,27 @@ def test_a_fit_of_500_device_readings_recovers_the_true_parameters(
     login(client, clinician)
     page = client.get(reverse("dosing:course", args=[course.public_id])).content.decode()
     assert "Test microneedle sensor" in page and "500" in page
+    document = pdfium.PdfDocument(reports.recommendation_pdf(update.recommendation))
+    text = " ".join(
+        " ".join(document[i].get_textpage().get_text_range() for i in range(len(document))).split()
+    )
+    assert "Monitoring device series: Test microneedle sensor (500 points" in text
+
+
+@pytest.mark.django_db
+def test_a_series_marked_entered_in_error_leaves_the_fit(client, dosed_course, device, clinician):
+    from dosing.adapters import course_case
+
+    start = _first_dose(dosed_course)
+    content = _csv([(_stamp(start + dt.timedelta(hours=2 + i / 4)), str(12 - i / 10)) for i in range(8)])
+    series = monitoring.series_import(
+        course=dosed_course, device=device, content=content, source_name="s.csv", user=clinician
+    )
+    assert sum("error" in o for o in course_case(dosed_course).document["observations"]) == 8
+    login(client, clinician)
+    url = reverse("dosing:entry_error", args=[dosed_course.public_id, "series", series.public_id])
+    assert client.post(url, {"reason": "sensor placed in the wrong patient"}).status_code == 302
+    series.refresh_from_db()
+    assert series.entered_in_error and series.error_reason == "sensor placed in the wrong patient"
+    assert not any("error" in o for o in course_case(dosed_course).document["observations"])
+    assert dosed_course.updates.order_by("-pk").first().trigger == "monitoring series entered in error"
