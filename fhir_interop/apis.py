@@ -133,12 +133,14 @@ class RecommendationExportApi(APIView):
         },
         operation_id="fhir_export_recommendation",
         description="A FHIR R4 Bundle (collection) with the signed recommendation as a MedicationRequest "
-        "(intent proposal) and the Provenance carrying the pharmacist's signature. 409 unless approved.",
+        "(intent proposal), the Provenance carrying the pharmacist's signature and a DiagnosticReport "
+        "with the printable report attached as PDF. 409 unless approved.",
     )
     def get(self, request: Request, pk: Any) -> Response:
         recommendation = dosing_selectors.course_child_get(Recommendation, user=request.user, public_id=pk)
         try:
             resources = [export.medication_request(recommendation), export.provenance(recommendation)]
+            resources.append(export.diagnostic_report(recommendation, generated_by=request.user))
         except DjangoValidationError as exc:  # not signed: nothing to send to the record
             return Response({"detail": " ".join(exc.messages)}, status=status.HTTP_409_CONFLICT)
         bundle = export.collection(resources, bundle_id=str(recommendation.public_id))

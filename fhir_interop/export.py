@@ -17,6 +17,7 @@ from fhir_interop import mapping
 from patients.models import CovariateMeasurement, Patient
 
 MRN_SYSTEM_FALLBACK = "urn:mipd:mrn"
+DIAGNOSTIC_SERVICE = "http://terminology.hl7.org/CodeSystem/v2-0074"
 PARTICIPANT_TYPE = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
 SIGNATURE_AUTHOR = {
     "system": "urn:iso-astm:E1762-95:2013",
@@ -169,6 +170,34 @@ def provenance(recommendation: Recommendation) -> dict[str, Any]:
                     "sigFormat": "application/json",
                     "targetFormat": "application/json",
                     "data": base64.b64encode(signature.content.encode()).decode(),
+                }
+            ],
+        }
+    )
+
+
+def diagnostic_report(recommendation: Recommendation, *, generated_by: Any = None) -> dict[str, Any]:
+    """The printable recommendation report (dosing.reports) as a DiagnosticReport with the PDF attached."""
+    from dosing.reports import recommendation_pdf, report_filename
+
+    pdf = recommendation_pdf(recommendation, generated_by=generated_by)
+    course = recommendation.course
+    return _validated(
+        {
+            "resourceType": "DiagnosticReport",
+            "id": f"report-{recommendation.public_id}",
+            "status": "final",
+            "category": [{"coding": [{"system": DIAGNOSTIC_SERVICE, "code": "PHR", "display": "Pharmacy"}]}],
+            "code": {"text": f"Model-informed precision dosing report: {course.drug.display_name}"},
+            "subject": {"reference": f"Patient/{course.patient.public_id}"},
+            "effectiveDateTime": _instant(recommendation.created_at),
+            "issued": _instant(recommendation.reviewed_at or recommendation.created_at),
+            "conclusion": recommendation.rationale[:1000],
+            "presentedForm": [
+                {
+                    "contentType": "application/pdf",
+                    "title": report_filename(recommendation),
+                    "data": base64.b64encode(pdf).decode(),
                 }
             ],
         }

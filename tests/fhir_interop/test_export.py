@@ -110,6 +110,10 @@ def test_the_export_endpoints_answer_fhir_json(client, approved, pharmacist) -> 
     assert answer.status_code == 200
     assert answer["Content-Type"].startswith("application/fhir+json")
     body = answer.json()
-    assert [e["resource"]["resourceType"] for e in body["entry"]] == ["MedicationRequest", "Provenance"]
+    kinds = [e["resource"]["resourceType"] for e in body["entry"]]
+    assert kinds == ["MedicationRequest", "Provenance", "DiagnosticReport"]
+    attachment = body["entry"][2]["resource"]["presentedForm"][0]
+    assert attachment["contentType"] == "application/pdf"
+    assert base64.b64decode(attachment["data"]).startswith(b"%PDF-")
     course = client.get(f"/api/v1/courses/{approved.course.public_id}/fhir/")
     assert course.status_code == 200 and course.json()["type"] == "collection"
