@@ -16,6 +16,7 @@ from mipd_engine import clinical_equations as eq
 from mipd_engine.covariate_sources import PatientFacts
 
 UNKNOWN = "not recorded"
+ON_RENAL_REPLACEMENT = "on renal replacement"  # the renal band while dialysis or CRRT runs
 DIMENSIONS = (
     "all",
     "age_band",
@@ -145,7 +146,7 @@ def subgroups_at(*, facts: PatientFacts, time_h: float, ward: str, ancestry: str
         sex=facts.sex or UNKNOWN,
         weight_band=_band(weight, _WEIGHT_BANDS),
         bmi_band=_band(bmi, _BMI_BANDS),
-        renal_band=_band(renal_value, _RENAL_BANDS) if support == "none" else "on renal replacement",
+        renal_band=_band(renal_value, _RENAL_BANDS) if support == "none" else ON_RENAL_REPLACEMENT,
         renal_measure=measure,
         care_setting="ICU" if _ICU.search(ward or "") else "ward",
         renal_support=support,
