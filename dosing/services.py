@@ -625,10 +625,8 @@ def update_run(*, update_id: int, task_id: str = "") -> BayesianUpdate | None:
         timings["build_s"] = time.perf_counter() - started
         tic = time.perf_counter()
         strategy = averaging.strategy_of(course.drug)
-        if strategy.mode == averaging.Mode.PINNED:
-            recommended = recommend_case(
-                engine_case, forecast=True
-            )  # the best regimen's forecast, same draws
+        if strategy.mode == averaging.Mode.PINNED:  # the best regimen's forecast comes from the same draws
+            recommended = recommend_case(engine_case, forecast=True)
         else:  # the drug's eligible models, selected or averaged (the course's own model among them)
             recommended = averaging.recommend_for_course(course=course, case=case, strategy=strategy)
         timings["engine_s"] = time.perf_counter() - tic
