@@ -421,3 +421,7 @@ FHIR_SERVER_TOKEN = env_secret("FHIR_SERVER_TOKEN", required=False) or ""  # sen
 FHIR_SERVER_TIMEOUT_S = env_float("FHIR_SERVER_TIMEOUT_S", default=10.0, minimum=0.1)
 FHIR_MRN_SYSTEM = env_str("FHIR_MRN_SYSTEM", default="")  # the identifier system of the hospital's MRNs
 FHIR_MAX_UPLOAD_BYTES = env_int("FHIR_MAX_UPLOAD_BYTES", default=10 * 1024 * 1024, minimum=1024)
+
+# Model performance figures (performance/): with a broker, at most one recompute per model version per this
+# many seconds (the figures lag the newest level by at most that much); 0 recomputes after every level.
+PERFORMANCE_REFRESH_PERIOD_S = env_int("PERFORMANCE_REFRESH_PERIOD_S", default=120, minimum=0)

@@ -6,7 +6,9 @@ import logging
 from typing import Any
 
 import numpy as np
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.cache import caches
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -96,10 +98,24 @@ def score_record(
 
 
 def _summary_refresh_later(model_version_id: int) -> None:
+    """Queue a recompute of the model version's figures, at most one per REFRESH_PERIOD_S with a broker.
+
+    A recompute reads every score of the version (seconds at 100,000 levels): one per new level would keep
+    a worker busy on a morning round, so the first new score books the period (a shared cache key) and
+    queues the recompute for its end, when it takes in every score of the period. In process (no broker)
+    it runs at once.
+    """
     from performance.tasks import refresh_summary
 
+    period_s = settings.PERFORMANCE_REFRESH_PERIOD_S
     try:
-        refresh_summary.delay(model_version_id=model_version_id)
+        if settings.CELERY_TASK_ALWAYS_EAGER or period_s <= 0:
+            refresh_summary.delay(model_version_id=model_version_id)
+            return
+        key = f"performance-refresh:{model_version_id}"
+        if not caches[settings.THROTTLE_CACHE].add(key, 1, timeout=period_s):
+            return  # booked: the queued recompute will include this score
+        refresh_summary.apply_async(kwargs={"model_version_id": model_version_id}, countdown=period_s)
     except Exception:  # the broker away: the page says the figures are behind and offers a recompute
         logger.warning("performance summary of model version %s not queued", model_version_id, exc_info=True)
 
