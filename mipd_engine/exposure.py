@@ -23,6 +23,16 @@ from .simulation import PatientSimulator
 
 _GAUSS_NODES, _GAUSS_WEIGHTS = np.polynomial.legendre.leggauss(12)
 
+# Bounded work for any span (issue 14): a window of weeks (an 8-weekly biologic) at 0.02-0.05 h steps made
+# tens of thousands of grid times, each simulated for every posterior draw. The uniform part of a dense grid
+# has at most MAX_DENSE_STEPS steps (the step grows with the span beyond 48 h at 0.02 h), and AUC quadrature
+# at most MAX_AUC_PIECES pieces (the piece length grows beyond 512 h at 2 h); breakpoints are always kept.
+# Windows up to 48 h (dense) and 512 h (AUC) are sampled exactly as before. Between breakpoints the curve is
+# a smooth sum of exponentials whose time scale grows with the interval a drug is given at, so the relative
+# error stays far below assay precision (tests/engine/test_long_interval.py states it).
+MAX_DENSE_STEPS = 2400
+MAX_AUC_PIECES = 256
+
 
 @dataclass(frozen=True)
 class Window:
@@ -53,7 +63,9 @@ def dense_grid(
     simulator: PatientSimulator, start_h: float, end_h: float, step_h: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """A grid over [start, end] with every breakpoint and a point just after each (a bolus shows from the
-    instant after its time); and the breakpoints."""
+    instant after its time); and the breakpoints. The uniform step is ``step_h``, or coarser for a window
+    longer than :data:`MAX_DENSE_STEPS` steps."""
+    step_h = max(step_h, (end_h - start_h) / MAX_DENSE_STEPS)
     n = max(2, int(np.ceil((end_h - start_h) / step_h)) + 1)
     points = breakpoints(simulator, start_h, end_h)
     after = np.minimum(points + 1e-9, end_h)
@@ -72,6 +84,7 @@ def auc(
 ) -> np.ndarray:
     """Area under the concentration curve over ``window`` (unit of the output × h), shape (N,)."""
     name = output or simulator.model.default_output
+    max_step_h = max(max_step_h, (window.end_h - window.start_h) / MAX_AUC_PIECES)
     edges = _refine(breakpoints(simulator, window.start_h, window.end_h), max_step_h)
     lo, hi = edges[:-1], edges[1:]
     half = 0.5 * (hi - lo)

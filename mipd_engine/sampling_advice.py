@@ -61,6 +61,10 @@ MIN_EFFECTIVE_SAMPLE_SIZE = 50.0  # median ESS of an option's outcomes below thi
 MEANINGFUL_REDUCTION = 0.10  # below this variance reduction a level "would not narrow it much"
 _LOG_FLOOR = 1e-300
 _TIME_TOL_H = 1e-9
+# At most this many random times are proposed, spread evenly over the intervals (issue 14: every hour of
+# working time over three 8-week intervals made ~1,700 candidates, each a simulation of every draw). Three
+# intervals of up to 48 h within working hours never reach it, so their candidates are unchanged.
+MAX_RANDOM_TIMES = 72
 
 
 # -- the options ---------------------------------------------------------------------------------------------
@@ -182,7 +186,8 @@ def candidate_sampling_times(
         times are proposed only then, on a ``step_h`` grid of the local clock inside them; None: no random
         times (troughs and peaks only; for a continuous infusion, the grid over the whole day).
     clock_offset_h : local clock hour of record time 0: record time t is local hour (offset + t) mod 24.
-    step_h : grid step of random times, h.
+    step_h : grid step of random times, h; of the grid's times in working hours at most
+        :data:`MAX_RANDOM_TIMES`, evenly spread, are proposed (a long interval gets a coarser grid).
 
     Rules: a trough is drawn :data:`TROUGH_BEFORE_DOSE_H` before the dose, and only once the previous
     infusion has ended (a level at its end would be a peak); a peak must come at least that long before the
@@ -253,6 +258,7 @@ def candidate_sampling_times(
         # Grid on the local clock: whole multiples of step_h from local midnight.
         k0 = math.floor((regimen.start_h + clock_offset_h) / step_h)
         taken = [o.time_h for o in options]
+        randoms: list[SamplingOption] = []
         k = k0
         while True:
             t = k * step_h - clock_offset_h
@@ -272,7 +278,11 @@ def candidate_sampling_times(
             )
             if during_infusion or any(abs(t - s) < _TIME_TOL_H for s in taken):
                 continue
-            options.append(SamplingOption(t, "random", "random time", local(t)))
+            randoms.append(SamplingOption(t, "random", "random time", local(t)))
+        if len(randoms) > MAX_RANDOM_TIMES:  # evenly spread, first and last kept: bounded work for any span
+            keep = np.unique(np.round(np.linspace(0, len(randoms) - 1, MAX_RANDOM_TIMES)).astype(int))
+            randoms = [randoms[i] for i in keep]
+        options += randoms
     options.sort(key=lambda o: (o.time_h, SAMPLING_KINDS.index(o.kind)))
     return options
 
