@@ -60,12 +60,14 @@ def record_courses(n_courses: int, clinician: Any, now: dt.datetime) -> list[Any
 
     from dosing import services as dosing
     from models_catalog.models import ModelVersion, TargetProtocol
+    from models_catalog.selectors import declared_measurement_kinds
     from patients import services as patients
     from patients.models import ConsentRecord
 
     version = ModelVersion.objects.published().get(model_id="vancomycin-goti-2018")
     protocol = TargetProtocol.objects.filter(drug=version.drug, target__metric="auc24").first()
     first = now - dt.timedelta(hours=62)
+    measured_crcl = "crcl_measured_per_1_73m2" in declared_measurement_kinds()
     courses = []
     for i in range(n_courses):
         with transaction.atomic():
@@ -81,8 +83,9 @@ def record_courses(n_courses: int, clinician: Any, now: dt.datetime) -> list[Any
                 ("weight", 70 + 3 * (i % 10), "kg"),
                 ("height", 170, "cm"),
                 ("serum_creatinine", 0.9 + 0.1 * (i % 5), "mg/dL"),
-                # A measured 24-h urinary clearance: Roberts 2011 (one of the averaged models) needs it.
-                ("crcl_measured_per_1_73m2", 90 - 5 * (i % 5), "mL/min/1.73m2"),
+                # A measured 24-h urinary clearance, where a loaded model asks for one (Roberts 2011, one of
+                # the averaged models): without such a model the kind is refused.
+                *([("crcl_measured_per_1_73m2", 90 - 5 * (i % 5), "mL/min/1.73m2")] if measured_crcl else []),
             ):
                 patients.measurement_record(
                     patient=patient, kind=kind, value=value, unit=unit, measured_at=first, user=clinician
