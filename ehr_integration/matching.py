@@ -1,9 +1,11 @@
 """The EHR's ids -> ours: its patient to our patient, a draft order's medication to a library drug.
 
 A patient is found by the identifier table first (``PatientIdentifier``: the EHR's FHIR Patient id). When
-there is no row and the EHR system names the identifier system of its MRNs, the FHIR Patient resource the
-EHR sent (CDS Hooks prefetch) or that we read (SMART launch) is matched by MRN, in the normal form of
-``patients.identifiers``. Nothing else is guessed: no names, no birth dates. No match is ``None``.
+there is no row and an MRN system is configured (the EHR system's own, else ``FHIR_MRN_SYSTEM``), the
+FHIR Patient resource the EHR sent (CDS Hooks prefetch) or that we read (SMART launch) is matched by its
+MRN, chosen by the same rule as the FHIR import (``patients.identifiers.fhir_patient_mrn``) and in the same
+normal form.
+Nothing else is guessed: no names, no birth dates. No match is ``None``.
 
 A medication is matched by its codes (``DrugCode`` rows: RxNorm, local codes; the drug's own ATC code) and,
 when no code matches, by its text naming exactly one library drug. Two candidate drugs are no match.
@@ -18,7 +20,7 @@ from django.core.exceptions import ValidationError
 
 from ehr_integration.models import ATC, DrugCode, EhrSystem, PatientIdentifier
 from models_catalog.models import Drug
-from patients.identifiers import normalize_mrn
+from patients.identifiers import fhir_patient_mrn, normalize_mrn
 from patients.models import Patient
 
 
@@ -34,22 +36,16 @@ def patient_for(
     found = row.first()
     if found is not None:
         return found.patient
-    if not (system.mrn_identifier_system and isinstance(resource, dict)):
+    mrn_system = system.mrn_system()
+    if not (mrn_system and isinstance(resource, dict)):
         return None
     if resource.get("resourceType") != "Patient" or str(resource.get("id", "")) != ehr_patient_id:
         return None  # a prefetch of another patient never matches
-    identifiers = resource.get("identifier")
-    for identifier in identifiers if isinstance(identifiers, list) else []:
-        if not isinstance(identifier, dict) or identifier.get("system") != system.mrn_identifier_system:
-            continue
-        try:
-            key = normalize_mrn(str(identifier.get("value", "")))
-        except ValidationError:
-            continue
-        patient = Patient.objects.filter(mrn_key=key).first()
-        if patient is not None:
-            return patient
-    return None
+    try:
+        key = normalize_mrn(fhir_patient_mrn(resource, system=mrn_system))
+    except ValidationError:
+        return None  # no MRN, an unreadable one, or two the system does not settle: no guess
+    return Patient.objects.filter(mrn_key=key).first()
 
 
 def _list(value: Any) -> list[Any]:

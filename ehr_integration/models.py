@@ -4,7 +4,7 @@
   its signed JWTs, verified with its JWKS) and/or launches us as a SMART app (identified by its FHIR base
   URL, the launch's ``iss``). IT admins maintain them in the admin site; nothing is trusted that is not here.
 * ``PatientIdentifier``: the EHR's FHIR Patient id -> our patient. Without a row, a patient is matched by
-  MRN only when the EHR system names the identifier system its MRNs carry (``mrn_identifier_system``).
+  MRN only when an MRN identifier system is configured (``mrn_identifier_system``, else ``FHIR_MRN_SYSTEM``).
 * ``EhrUserLink``: the EHR user (the SMART id_token's ``fhirUser``) -> a local account. Only a linked user
   is signed in by a launch; there is no automatic account creation (docs/ehr-integration.md).
 * ``DrugCode``: RxNorm/ATC/local codes of a draft order -> a library drug (the ATC code on the drug itself
@@ -92,6 +92,11 @@ class EhrSystem(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def mrn_system(self) -> str:
+        """The MRN identifier system for this EHR: its own, else the hospital's ``FHIR_MRN_SYSTEM``; empty:
+        its patients are matched by the id table only (no unattended match on an unconfirmed MRN)."""
+        return self.mrn_identifier_system or settings.FHIR_MRN_SYSTEM
 
     def clean(self) -> None:
         errors: dict[str, list[str]] = {}

@@ -125,7 +125,7 @@ def callback(request: HttpRequest) -> HttpResponse:
     except smart.SmartLaunchError as error:
         return _problem(request, str(error), system=system)
     resource = None
-    if system.mrn_identifier_system:
+    if system.mrn_system():
         resource = smart.read_patient(
             system=system, patient_id=token.patient_id, access_token=token.access_token
         )

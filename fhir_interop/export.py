@@ -9,6 +9,7 @@ import base64
 import datetime as dt
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from fhir.resources.R4B import get_fhir_model_class
 
@@ -66,7 +67,7 @@ def patient_resource(patient: Patient) -> dict[str, Any]:
                     "type": {
                         "coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}]
                     },
-                    "system": MRN_SYSTEM_FALLBACK,
+                    "system": settings.FHIR_MRN_SYSTEM or MRN_SYSTEM_FALLBACK,
                     "value": patient.mrn,
                 }
             ],

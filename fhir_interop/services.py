@@ -9,6 +9,7 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -21,11 +22,10 @@ from fhir_interop.models import ExternalOrder, FhirImport, ImportedResource
 from fhir_interop.parsing import BundleError, Entry, read_bundle
 from patients import access
 from patients import services as patient_services
-from patients.identifiers import normalize_mrn
+from patients.identifiers import fhir_patient_mrn, normalize_mrn
 from patients.models import Patient
 
 IMPORTED, UNCHANGED, NOT_IMPORTED, CHANGED = "imported", "unchanged", "not_imported", "changed_in_source"
-MRN_TYPE_CODE = "MR"  # identifier.type of v2 table 0203: Medical record number
 
 _SEX = {"female": "female", "male": "male", "other": "other", "unknown": "unknown"}
 _ORDER = {"Patient": 0, "Observation": 1, "MedicationAdministration": 2, "MedicationRequest": 4}
@@ -49,18 +49,19 @@ def _messages(exc: ValidationError) -> str:
 
 
 def _mrn(raw: dict[str, Any]) -> str:
-    for identifier in raw.get("identifier", []):
-        codes = [c.get("code") for c in (identifier.get("type") or {}).get("coding", [])]
-        if MRN_TYPE_CODE in codes and identifier.get("value"):
-            return str(identifier["value"])
-    return ""
+    try:
+        return fhir_patient_mrn(raw, system=settings.FHIR_MRN_SYSTEM)
+    except ValidationError as exc:
+        raise ValidationError({"bundle": exc.message_dict["mrn"]}) from None
 
 
 def _patient_from(entry: Entry, *, user: AbstractBaseUser) -> tuple[Patient, Line]:
     raw = entry.raw
     mrn = _mrn(raw)
     if not mrn:
-        raise ValidationError({"bundle": ["the Patient has no identifier of type MR (the hospital's MRN)"]})
+        raise ValidationError(
+            {"bundle": ["the Patient has no MRN: no identifier with system FHIR_MRN_SYSTEM nor of type MR"]}
+        )
     existing = Patient.objects.filter(mrn_key=normalize_mrn(mrn)).first()
     if existing is not None:
         if not access.can_access(user=user, patient=existing):

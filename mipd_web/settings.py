@@ -419,7 +419,7 @@ LOGGING = {
 FHIR_SERVER_BASE_URL = env_str("FHIR_SERVER_BASE_URL", default="").rstrip("/")
 FHIR_SERVER_TOKEN = env_secret("FHIR_SERVER_TOKEN", required=False) or ""  # sent as a Bearer token when set
 FHIR_SERVER_TIMEOUT_S = env_float("FHIR_SERVER_TIMEOUT_S", default=10.0, minimum=0.1)
-FHIR_MRN_SYSTEM = env_str("FHIR_MRN_SYSTEM", default="")  # the identifier system of the hospital's MRNs
+FHIR_MRN_SYSTEM = env_str("FHIR_MRN_SYSTEM", default="")  # the system of our MRNs (every FHIR channel)
 FHIR_MAX_UPLOAD_BYTES = env_int("FHIR_MAX_UPLOAD_BYTES", default=10 * 1024 * 1024, minimum=1024)
 
 # Model performance figures (performance/): with a broker, at most one recompute per model version per this
