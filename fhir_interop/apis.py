@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.parsers import JSONParser
@@ -77,6 +77,42 @@ class BundleImportApi(APIView):
             404: OpenApiTypes.OBJECT,
         },
         operation_id="fhir_import_bundle",
+        examples=[
+            OpenApiExample(
+                "A Bundle holding the patient and a body weight",
+                value={
+                    "resourceType": "Bundle",
+                    "type": "collection",
+                    "entry": [
+                        {
+                            "fullUrl": "urn:uuid:6f1f9b7e-8a52-4c1e-9d8e-0d2f3b0e7a11",
+                            "resource": {
+                                "resourceType": "Patient",
+                                "id": "example-patient",
+                                "identifier": [
+                                    {
+                                        "type": {
+                                            "coding": [
+                                                {
+                                                    "system": "http://terminology.hl7.org/CodeSystem/v2-0203",
+                                                    "code": "MR",
+                                                }
+                                            ]
+                                        },
+                                        "value": "FHIR-EXAMPLE-0001",
+                                    }
+                                ],
+                                "name": [{"family": "Example", "given": ["Fhir"]}],
+                                "gender": "female",
+                                "birthDate": "1970-01-01",
+                            },
+                        }
+                    ],
+                },
+                request_only=True,
+                media_type="application/json",
+            )
+        ],
         description="A FHIR R4 Bundle about one patient. Every entry gets a line in the report: imported, "
         "unchanged (imported before), not imported (with the reason) or changed in the source. 400 when the "
         "body is not a Bundle or names another patient than ?patient=.",

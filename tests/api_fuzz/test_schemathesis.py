@@ -105,6 +105,11 @@ WRITERS = {
 }
 
 
+# Writing operations whose success needs a system outside the app, which the fuzz world does not run: each is
+# written against one its own tests start (tests/fhir_interop/test_server_pull.py: a FHIR server, loopback).
+NEEDS_AN_OUTSIDE_SYSTEM = {"fhir_pull_patient"}
+
+
 def from_the_examples(case: Any) -> bool:
     return case.meta is not None and case.meta.phase.name == TestPhase.EXAMPLES
 
@@ -188,4 +193,4 @@ def test_every_writing_operation_was_written_by_its_example(request: pytest.Fixt
     fuzzed = [item for item in request.session.items if "answers_as_documented" in item.name]
     if len(fuzzed) < len(writing) * len(ROLES):
         pytest.skip("the fuzz tests were deselected: nothing to count")
-    assert writing - WRITTEN == set()
+    assert writing - WRITTEN - NEEDS_AN_OUTSIDE_SYSTEM == set()

@@ -421,12 +421,14 @@ def test_it_carries_amounts_across_a_covariate_change_during_an_infusion(
     assert_matches_reference(actual, expected, peak=peak_of(inputs, min(volume_at)))
 
     # The wrong answer: the whole history superposed with the parameters in force just after the change
-    # (CL then differs from the one that governed [0, T]; the error is about |Δk|·T/2, > 1e-2 here).
+    # (CL then differs from the one that governed [0, T]; the error is about |Δk|·T/2 of the amount). Where
+    # the two answers still agree within 1e-3 (a peripheral compartment or a volume change can offset it),
+    # the scenario could not tell them apart: hypothesis discards it (and fails if it must discard them all).
     just_after = change_h + 1e-3
     naive_record = PatientRecord(covariates={"CRCL": crcl1, "WT": wt1}, doses=record.doses)
     naive = concentrations(document, naive_record, [just_after])[0, 0]
     right = concentrations(document, record, [just_after])[0, 0]
-    assert abs(naive - right) > 1e-3 * right, "naive superposition agrees: the scenario tests nothing"
+    assume(abs(naive - right) > 1e-3 * right)
 
 
 # -- graphs: parent and metabolite, Michaelis-Menten --------------------------------------------------------
