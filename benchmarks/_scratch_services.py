@@ -58,9 +58,9 @@ def scratch_environment(
 
 
 @contextlib.contextmanager
-def scratch_database(server_url: str, prefix: str) -> Iterator[str]:
+def scratch_database(server_url: str, prefix: str, *, keep: bool = False) -> Iterator[str]:
     """A new database ``<prefix>_<pid>`` on the server, its URL yielded; this process's connections are
-    closed and the database dropped at the end, whatever happened."""
+    closed and the database dropped at the end, whatever happened (``keep``: left, and its URL printed)."""
     database = f"{prefix}_{os.getpid()}"
     admin_execute(server_url, f'CREATE DATABASE "{database}"')
     try:
@@ -69,7 +69,10 @@ def scratch_database(server_url: str, prefix: str) -> Iterator[str]:
         from django.db import connections
 
         connections.close_all()
-        admin_execute(server_url, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        if keep:
+            print(f"scratch database kept: {server_url}/{database}")
+        else:
+            admin_execute(server_url, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
 def stop(process: subprocess.Popen[bytes] | None, timeout_s: float = 30) -> None:

@@ -36,7 +36,7 @@ import numpy as np
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from _scratch_services import PLAIN_STATIC_STORAGES, admin_execute, django_with_library, services_missing  # noqa: E402 (a sibling module)
+from _scratch_services import PLAIN_STATIC_STORAGES, django_with_library, scratch_database, services_missing  # noqa: E402 (a sibling module)
 
 BATCH = 5000
 LOG_SD = 0.35
@@ -293,19 +293,9 @@ def main() -> None:
     if missing:
         print(f"skipped: {missing}")
         return
-    database = f"mipd_bench_perf_{os.getpid()}"
-    os.environ.update(scratch_environment(f"{args.postgres}/{database}"))
-    admin_execute(args.postgres, f'CREATE DATABASE "{database}"')
-    try:
+    with scratch_database(args.postgres, "mipd_bench_perf", keep=args.keep) as url:
+        os.environ.update(scratch_environment(url))
         measure(args)
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        if args.keep:
-            print(f"scratch database kept: {args.postgres}/{database}")
-        else:
-            admin_execute(args.postgres, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
 if __name__ == "__main__":
