@@ -68,40 +68,22 @@ def concentration_svg(plot: dict[str, Any], *, width_in: float = 7.0, height_in:
     for series in plot.get("series") or []:
         t, v = thinned(list(series["times_h"]), list(series["values"]))
         axes.plot(t, v, color="#6a1b9a", linestyle="none", marker=".", markersize=2.0, label=series["label"])
-    used = [o for o in plot.get("observations") or [] if not o["excluded"] and not o["below_lloq"]]
-    unused = [o for o in plot.get("observations") or [] if o["excluded"] and not o["below_lloq"]]
-    below = [o for o in plot.get("observations") or [] if o["below_lloq"]]
-    if used:
-        axes.plot(
-            [o["time_h"] for o in used],
-            [o["value"] for o in used],
-            linestyle="none",
-            marker="o",
-            markersize=4.5,
-            markerfacecolor="black",
-            markeredgecolor="white",
-            label="level (in the fit)",
-        )
-    if unused:
-        axes.plot(
-            [o["time_h"] for o in unused],
-            [o["value"] for o in unused],
-            linestyle="none",
-            marker="x",
-            markersize=5,
-            color="black",
-            label="level (not used)",
-        )
-    if below:
-        axes.plot(
-            [o["time_h"] for o in below],
-            [o["lloq"] for o in below],
-            linestyle="none",
-            marker="v",
-            markersize=5,
-            color="black",
-            label="below the LLOQ",
-        )
+    observations = plot.get("observations") or []
+    quantified = [o for o in observations if not o["below_lloq"]]
+    level_marks = (  # which levels, the value drawn, its legend
+        ([o for o in quantified if not o["excluded"]], "value", "level (in the fit)"),
+        ([o for o in quantified if o["excluded"]], "value", "level (not used)"),
+        ([o for o in observations if o["below_lloq"]], "lloq", "below the LLOQ"),
+    )
+    styles = (
+        {"marker": "o", "markersize": 4.5, "markerfacecolor": "black", "markeredgecolor": "white"},
+        {"marker": "x", "markersize": 5, "color": "black"},
+        {"marker": "v", "markersize": 5, "color": "black"},
+    )
+    for (levels, drawn, label), style in zip(level_marks, styles, strict=True):
+        if levels:
+            times = [o["time_h"] for o in levels]
+            axes.plot(times, [o[drawn] for o in levels], linestyle="none", label=label, **style)
     target = plot.get("target") or {}
     if target.get("is_concentration"):
         if target.get("low") is not None:
