@@ -43,9 +43,10 @@ def test_an_update_whose_pool_process_is_killed_runs_again_and_completes_once(
 
     wait_for(lambda: worker.pool_children() not in ([], [child]), timeout_s=20, what="a new pool process")
     status_code, during = healthz(client)
-    # The lost run is still shown running (its task is already back in the queue). Not asserted: "stuck",
-    # which on a loaded machine also counts the other course's update, delivered over 25 s ago and waiting.
-    assert status_code == 200 and during["updates"]["running"] == 1, during
+    # The lost run is still shown running (its task is already back in the queue). The new pool process may
+    # already have claimed the other course's update, so one or two run. Not asserted: "stuck", which on a
+    # loaded machine also counts the other course's update, delivered over 25 s ago and waiting.
+    assert status_code == 200 and during["updates"]["running"] in (1, 2), during
     wait_until_all_finished(courses, stack)
 
     assert_completed_exactly_once(courses, levels_per_course=1)
