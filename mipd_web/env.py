@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dj_database_url
@@ -113,6 +114,42 @@ def env_list(name: str, *, default: list[str]) -> list[str]:
     if value is None:
         return list(default)
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+_LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+def env_origins(name: str) -> list[str]:
+    """Web origins (``https://ehr.hospital.example`` or with a port), comma-separated; none when unset.
+
+    HTTPS only, except a loopback host (a test EHR on this machine); no path, query or wildcard: each is
+    written into a Content-Security-Policy source list as it is.
+    """
+    origins = env_list(name, default=[])
+    for origin in origins:
+        try:
+            parts = urlsplit(origin)
+            port = parts.port  # ValueError when not a number in range
+        except ValueError:
+            parts, port = None, None
+        secure = parts is not None and (
+            parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS)
+        )
+        well_formed = (
+            parts is not None
+            and bool(parts.hostname)
+            and origin == f"{parts.scheme}://{parts.netloc}"  # no path, query, fragment or trailing slash
+            and "@" not in parts.netloc
+            and "*" not in origin
+            and (port is None or f":{port}" in parts.netloc)
+        )
+        if not (secure and well_formed):
+            raise ConfigurationError(
+                name,
+                "must list origins such as https://ehr.hospital.example or https://ehr.hospital.example:8443 "
+                f"(https, no path, no wildcard; http only for localhost), got {origin!r}",
+            )
+    return origins
 
 
 def env_secret(name: str, *, required: bool) -> str | None:

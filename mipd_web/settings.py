@@ -15,6 +15,7 @@ from mipd_web.env import (
     env_int,
     env_list,
     env_log_level,
+    env_origins,
     env_proxy_ssl_header,
     env_rate,
     env_secret,
@@ -218,6 +219,22 @@ CONTENT_SECURITY_POLICY = {
         "form-action": ["'self'"],
     }
 }
+# An EHR that shows the app inside its own window (a SMART launch in an iframe) must be named here: its
+# origins become the only ones allowed to frame the app. X-Frame-Options cannot list origins, so it goes
+# (CSP frame-ancestors replaces it in every current browser), and the session and CSRF cookies must be sent
+# to a cross-site frame (SameSite=None, which browsers accept only on Secure cookies). Unset: no framing.
+EHR_FRAME_ANCESTORS = env_origins("EHR_FRAME_ANCESTORS")
+if EHR_FRAME_ANCESTORS:
+    if not (SESSION_COOKIE_SECURE and CSRF_COOKIE_SECURE):
+        raise ConfigurationError(
+            "EHR_FRAME_ANCESTORS",
+            "needs SESSION_COOKIE_SECURE and CSRF_COOKIE_SECURE on: browsers refuse cookies for a cross-site "
+            "frame unless they are Secure, so nobody could sign in inside the EHR",
+        )
+    CONTENT_SECURITY_POLICY["DIRECTIVES"]["frame-ancestors"] = list(EHR_FRAME_ANCESTORS)
+    MIDDLEWARE.remove("django.middleware.clickjacking.XFrameOptionsMiddleware")
+    SESSION_COOKIE_SAMESITE = "None"
+    CSRF_COOKIE_SAMESITE = "None"
 # Permissions-Policy: a dosing application needs no camera, microphone, location, payment or USB.
 PERMISSIONS_POLICY: dict[str, list[str]] = {
     name: []
