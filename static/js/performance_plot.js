@@ -13,7 +13,13 @@
     return;
   }
   var data = JSON.parse(source.textContent);
-  var labels = data.groups.map(function (g) { return g.label + " (n=" + g.n + ")"; });
+  // "Renal function: 30-59 mL/min (n=96)" on two lines (dimension, then band): long labels would otherwise
+  // be cut at the plot's left edge.
+  var labels = data.groups.map(function (g) {
+    var parts = g.label.split(": ");
+    var last = parts.pop() + " (n=" + g.n + ")";
+    return parts.length ? [parts.join(": ") + ":", last] : last;
+  });
 
   function interval(e, scale) {
     return e.low === null ? null : [e.low * scale, e.high * scale];
@@ -21,7 +27,29 @@
   function point(e, scale) {
     return e.value === null ? null : e.value * scale;
   }
-  var height = Math.max(220, 28 * labels.length + 60);
+  var height = Math.max(220, 36 * labels.length + 60);
+
+  // Dashed vertical lines at given x values (the nominal coverages): drawn over the bars, under the legend.
+  function nominalLines(values) {
+    return {
+      id: "nominalLines",
+      afterDatasetsDraw: function (chart) {
+        var x = chart.scales.x, area = chart.chartArea, ctx = chart.ctx;
+        ctx.save();
+        ctx.setLineDash([6, 4]);
+        ctx.lineWidth = 1.5;
+        ctx.strokeStyle = "#374151";
+        values.forEach(function (value) {
+          var at = x.getPixelForValue(value);
+          ctx.beginPath();
+          ctx.moveTo(at, area.top);
+          ctx.lineTo(at, area.bottom);
+          ctx.stroke();
+        });
+        ctx.restore();
+      },
+    };
+  }
   ["bias-plot", "coverage-plot"].forEach(function (id) {
     document.getElementById(id).parentNode.style.height = height + "px";
   });
@@ -39,6 +67,7 @@
     },
     options: Object.assign({}, common, { indexAxis: "y", scales: {
       x: { title: { display: true, text: "observed vs predicted median (%), 0 = unbiased" } } } }),
+    plugins: [nominalLines([0])],
   });
 
   new Chart(document.getElementById("coverage-plot"), {
@@ -53,6 +82,7 @@
     },
     options: Object.assign({}, common, { indexAxis: "y", scales: { x: { min: 0, max: 100,
       title: { display: true, text: "levels inside the prediction interval (%): nominal 50 and 90" } } } }),
+    plugins: [nominalLines([50, 90])],
   });
 
   var total = data.pit_counts.reduce(function (a, b) { return a + b; }, 0) || 1;

@@ -73,7 +73,7 @@ def test_the_page_draws_the_plots_and_shows_the_crrt_alert(
     page.fill("input[name=code]", next_totp_code(curator))
     page.click("#second-factor button[type=submit]")
     expect(page).to_have_url(url)
-    expect(page.locator("[role=alert]").first).to_contain_text("Dialysis or CRRT CRRT")
+    expect(page.locator("[role=alert]").first).to_contain_text("Dialysis or CRRT: CRRT")
     expect(page.locator("nav")).to_contain_text("Model performance")
     page.wait_for_load_state("load")
     shots = Path(os.environ.get("MIPD_SCREENSHOTS", tmp_path))  # set it to keep the picture
