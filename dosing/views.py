@@ -36,7 +36,7 @@ from dosing.results import plot_document, plot_rows
 from mipd_engine.model import parse_model
 from mipd_engine.targets import Target
 from mipd_web.engine_calls import engine_call
-from mipd_web.throttles import engine_page_wait_s, engine_rate
+from mipd_web.throttles import engine_page_wait_s, engine_rate, engine_throttled_message, throttled_response
 from models_catalog.labels import is_infusion
 from models_catalog.selectors import model_card
 from patients.selectors import consents_current, patient_get
@@ -323,7 +323,10 @@ def recommendation_review(request: HttpRequest, pk: Any, rec_pk: Any) -> HttpRes
     if "preview" in request.POST:  # forecast the changed regimen before signing anything
         return _review_preview(request, course, recommendation)
     form = ReviewForm(request.POST, alerts=_review_alerts(recommendation, request.POST))
-    if form.is_valid():
+    wait_s = engine_page_wait_s(request) if form.is_valid() else None
+    if wait_s is not None:  # checked before the signature: the password and code are not spent
+        form.add_error(None, engine_throttled_message(wait_s, then="sign again with a new code"))
+    elif form.is_valid():
         try:
             engine_call(
                 services.recommendation_review,
@@ -342,9 +345,10 @@ def recommendation_review(request: HttpRequest, pk: Any, rec_pk: Any) -> HttpRes
         else:
             messages.success(request, "Review signed.")
             return redirect("dosing:course", pk=course.public_id)
-    return render(
+    response = render(
         request, "dosing/course.html", _course_context(request, course, review_form=form), status=400
     )
+    return throttled_response(response, wait_s)
 
 
 def _review_alerts(
@@ -371,7 +375,10 @@ def _review_preview(request: HttpRequest, course: Any, recommendation: Any) -> H
     changed = ModificationPreviewForm(request.POST)
     preview = None
     error: ValidationError | None = None
-    if changed.is_valid():
+    wait_s = engine_page_wait_s(request) if changed.is_valid() else None
+    if wait_s is not None:
+        error = ValidationError(engine_throttled_message(wait_s, then="press Forecast the change again"))
+    elif changed.is_valid():
         try:
             preview = engine_call(
                 services.modification_preview,
@@ -393,12 +400,13 @@ def _review_preview(request: HttpRequest, course: Any, recommendation: Any) -> H
         form.add_error(None, "To forecast a change, give the changed dose (mg) and interval (h).")
     elif error is not None:
         errors_onto_form(form, error)
-    return render(
+    response = render(
         request,
         "dosing/course.html",
         _course_context(request, course, review_form=form, review_preview=preview),
         status=200 if preview else 400,
     )
+    return throttled_response(response, wait_s)
 
 
 @require_POST

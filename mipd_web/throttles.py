@@ -87,6 +87,23 @@ def engine_rate() -> str:
     return api_settings.DEFAULT_THROTTLE_RATES[ENGINE_SCOPE].replace("/", " per ")
 
 
+def engine_throttled_message(wait_s: int, *, then: str) -> str:
+    """What a page says when its engine call was refused by the user's engine rate; ``then``: what to do
+    after waiting ("press Compute again")."""
+    return (
+        f"Too many computations in a short time: at most {engine_rate()} for each user, on the pages and the "
+        f"API together. Nothing was computed. Wait {wait_s} seconds, then {then}."
+    )
+
+
+def throttled_response(response: Any, wait_s: int | None) -> Any:
+    """``response`` answered 429 with Retry-After when the engine rate refused the page's call."""
+    if wait_s is not None:
+        response.status_code = 429
+        response["Retry-After"] = str(wait_s)
+    return response
+
+
 # Documented as bare objects: the schema hook (mipd_web.api_errors) gives them the shared ErrorDetail shape
 # ({"detail": ...}, more keys allowed) and keeps these descriptions.
 ENGINE_RESPONSES: dict[int, Any] = {

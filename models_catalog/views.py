@@ -16,6 +16,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from mipd_web.engine_calls import engine_call
+from mipd_web.throttles import engine_page_wait_s, engine_throttled_message, throttled_response
 from models_catalog import engine_adapter, hooks, integrity, selectors, services
 from models_catalog.forms import (
     DecisionForm,
@@ -159,6 +160,10 @@ def version_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     version = get_object_or_404(ModelVersion, pk=pk)
     try:
         if action == "validate":
+            wait_s = engine_page_wait_s(request)  # the API's engine rate, shared: a page is no way round it
+            if wait_s is not None:
+                messages.error(request, engine_throttled_message(wait_s, then="press Run validation again"))
+                return redirect("models_catalog:version_detail", pk=pk)
             run = engine_call(services.model_version_validate, model_version=version, user=request.user)
             if run.success:
                 messages.success(request, "Validation passed: every reference value was reproduced.")
@@ -214,7 +219,10 @@ def version_preview(request: HttpRequest, pk: int) -> HttpResponse:
     form = PreviewForm(request.GET or None, model=model)
     svg = None
     warnings: list[str] = []
-    if request.GET and form.is_valid():
+    wait_s = engine_page_wait_s(request) if request.GET and form.is_valid() else None
+    if wait_s is not None:
+        form.add_error(None, engine_throttled_message(wait_s, then="press Simulate again"))
+    elif request.GET and form.is_valid():
         try:
             result = engine_call(
                 engine_adapter.prediction_band, document=version.document, **form.case_inputs()
@@ -236,7 +244,7 @@ def version_preview(request: HttpRequest, pk: int) -> HttpResponse:
             )
             warnings = result["warnings"]
     context = {"version": version, "form": form, "svg": mark_safe(svg) if svg else None, "warnings": warnings}
-    return render(request, "models_catalog/version_preview.html", context)
+    return throttled_response(render(request, "models_catalog/version_preview.html", context), wait_s)
 
 
 @curator_required

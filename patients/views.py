@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 from accounts.roles import Role
 from accounts.selectors import user_has_role
 from mipd_web.engine_calls import engine_call
+from mipd_web.throttles import engine_page_wait_s, engine_throttled_message, throttled_response
 from models_catalog.selectors import declared_measurement_kinds
 from patients import access, selectors, services
 from patients.forms import (
@@ -105,14 +106,20 @@ def patient_detail(request: HttpRequest, pk: Any) -> HttpResponse:
             return _outside_care(request, pk)
         raise
     extra: dict[str, Any] = {}
+    wait_s = None
     if "drug" in request.GET:  # the genotype-based starting-dose calculator (read only)
         form = StartingDoseForm(request.GET, drugs=selectors.pgx_drugs())
         extra["starting_dose_form"] = form
         if form.is_valid():
-            extra["starting_dose"] = engine_call(
-                selectors.genotype_starting_dose, patient=patient, **form.cleaned_data
-            )
-    return render(request, "patients/detail.html", detail_context(request, patient, **extra))
+            wait_s = engine_page_wait_s(request)  # the API's engine rate, shared: a page is no way round it
+            if wait_s is not None:
+                form.add_error(None, engine_throttled_message(wait_s, then="press Compute again"))
+            else:
+                extra["starting_dose"] = engine_call(
+                    selectors.genotype_starting_dose, patient=patient, **form.cleaned_data
+                )
+    response = render(request, "patients/detail.html", detail_context(request, patient, **extra))
+    return throttled_response(response, wait_s)
 
 
 @require_POST

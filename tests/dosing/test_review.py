@@ -132,3 +132,33 @@ def test_the_queue_and_the_signed_review_through_the_pages(client, recommendatio
     assert done.status_code == 302
     recommendation.refresh_from_db()
     assert recommendation.status == Recommendation.Status.REJECTED
+
+
+def test_the_review_pages_share_the_engine_rate_with_the_api(client, recommendation, pharmacist) -> None:
+    """Forecasting a change and signing run the engine: over the user's engine rate the page answers 429 with
+    Retry-After and says so on the form, nothing is computed or signed, and the code typed is not spent."""
+    from tests.dosing.test_throttles import rates
+
+    login(client, pharmacist)
+    url = reverse(
+        "dosing:recommendation_review", args=[recommendation.course.public_id, recommendation.public_id]
+    )
+    change = {"preview": "1", "decision": "modify", "dose_mg": "750", "interval_h": "12", "duration_h": "1"}
+    with rates(engine="1/minute"):
+        assert client.post(url, change).status_code == 200  # the one forecast the rate allows
+        throttled = client.post(url, change)
+        assert throttled.status_code == 429 and 0 < int(throttled["Retry-After"]) <= 60
+        assert throttled.context["review_preview"] is None
+        errors = " ".join(throttled.context["review_form"].non_field_errors())
+        assert "Too many computations in a short time: at most 1 per minute" in errors
+        assert "press Forecast the change again" in errors
+        code = next_totp_code(pharmacist)
+        signed = client.post(url, {"decision": "approve", "password": PASSWORD, "otp_code": code})
+        assert signed.status_code == 429
+        assert "sign again with a new code" in " ".join(signed.context["review_form"].non_field_errors())
+        recommendation.refresh_from_db()
+        assert recommendation.status == Recommendation.Status.PENDING_REVIEW  # nothing signed
+    done = client.post(url, {"decision": "approve", "password": PASSWORD, "otp_code": code})
+    assert done.status_code == 302  # the refused attempt did not spend the code
+    recommendation.refresh_from_db()
+    assert recommendation.status == Recommendation.Status.APPROVED

@@ -70,3 +70,20 @@ def test_without_consent_the_genotype_is_not_used(client, child, clinician) -> N
     assert result.used is False
     assert result.dose_range_mg is None
     assert "not consented" in result.message
+
+
+def test_the_starting_dose_calculator_shares_the_engine_rate_with_the_api(client, child, clinician) -> None:
+    from tests.dosing.test_throttles import rates
+
+    services.consent_record(
+        patient=child, scope=ConsentRecord.Scope.GENOTYPE_USE, status="granted", user=clinician
+    )
+    login(client, clinician)
+    with rates(engine="1/minute"):
+        assert compute(client, child).context["starting_dose"] is not None
+        throttled = compute(client, child)
+        assert throttled.status_code == 429 and 0 < int(throttled["Retry-After"]) <= 60
+        assert throttled.context.get("starting_dose") is None  # nothing computed
+        errors = " ".join(throttled.context["starting_dose_form"].non_field_errors())
+        assert "at most 1 per minute for each user" in errors and "press Compute again" in errors
+        assert "press Compute again" in throttled.content.decode()

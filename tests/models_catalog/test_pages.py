@@ -276,3 +276,33 @@ def test_a_post_carrying_only_one_limit_is_refused_and_blanks_nothing(client, dr
         200,
         [12, 24],
     )
+
+
+def test_the_preview_and_validation_pages_share_the_engine_rate_with_the_api(
+    client, drug, curator, second_curator
+) -> None:
+    from tests.dosing.test_throttles import rates
+
+    version = _published(curator, second_curator)
+    draft = services.model_version_new_draft(source=version, version="2.0.0", user=curator)
+    login(client, curator)
+    url = reverse("models_catalog:version_preview", args=[version.pk])
+    query = {
+        "route": "iv_bolus",
+        "dose_mg": 1000,
+        "interval_h": 12,
+        "doses": 3,
+        "duration_h": "",
+        "cov_WT": 70,
+    }
+    validate = reverse("models_catalog:version_action", args=[draft.pk, "validate"])
+    with rates(engine="1/minute"):
+        assert b"<svg" in client.get(url, query).content
+        throttled = client.get(url, query)
+        assert throttled.status_code == 429 and 0 < int(throttled["Retry-After"]) <= 60
+        assert b"<svg" not in throttled.content
+        assert b"press Simulate again" in throttled.content
+        refused = client.post(validate, follow=True)
+        assert b"press Run validation again" in refused.content
+        draft.refresh_from_db()
+        assert draft.status == ModelVersion.Status.DRAFT  # not validated: the engine did not run
