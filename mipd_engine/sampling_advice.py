@@ -317,6 +317,26 @@ def _log_likelihood(levels: np.ndarray, predictions: np.ndarray, error: ErrorMod
     return out
 
 
+_BLOCK = 64  # columns per block of :func:`_count_below`
+
+
+def _count_below(cumulative: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """``(cumulative < thresholds[:, None]).sum(axis=1)`` for rows that never decrease (cumulative weights).
+
+    The same counts without comparing every entry: the last entry of each block of :data:`_BLOCK` columns
+    tells how many whole blocks lie below, then one block per row is compared (exact, as the rows are
+    monotone; a NaN threshold counts nothing either way).
+    """
+    n_rows, n_columns = cumulative.shape
+    n_blocks = n_columns // _BLOCK
+    block_ends = cumulative[:, _BLOCK - 1 : n_blocks * _BLOCK : _BLOCK]
+    start = (block_ends < thresholds[:, None]).sum(axis=1) * _BLOCK
+    columns = start[:, None] + np.arange(_BLOCK)[None, :]
+    inside = columns < n_columns
+    values = cumulative[np.arange(n_rows)[:, None], np.minimum(columns, n_columns - 1)]
+    return start + ((values < thresholds[:, None]) & inside).sum(axis=1)
+
+
 def _moments_sorted(
     metric_sorted: np.ndarray,
     predicted_levels: np.ndarray,
@@ -340,10 +360,10 @@ def _moments_sorted(
         mean = (weights @ centred) / total
         variance = np.maximum((weights @ (centred * centred)) / total - mean * mean, 0.0)
         ess = total * total / np.einsum("ks,ks->k", weights, weights)
-        cumulative = np.cumsum(weights, axis=1)
+        cumulative = np.cumsum(weights, axis=1, out=weights)  # the weights are not needed after this
         last = metric_sorted.size - 1
         low, high = (
-            metric_sorted[np.minimum((cumulative < (q - 1e-12) * total[:, None]).sum(axis=1), last)]
+            metric_sorted[np.minimum(_count_below(cumulative, (q - 1e-12) * total), last)]
             for q in (0.05, 0.95)
         )
         bad |= ~(np.isfinite(total) & (total > 0))

@@ -30,6 +30,7 @@ from mipd_engine.sampling_advice import (
     MIN_EFFECTIVE_SAMPLE_SIZE,
     TROUGH_BEFORE_DOSE_H,
     SamplingOption,
+    _count_below,
     advise_sampling,
     candidate_sampling_times,
     reweighted_metric_moments,
@@ -218,6 +219,18 @@ def test_reweighted_moments_follow_the_likelihood_by_hand():
             assert moments.variance[k] == pytest.approx(w @ (metric - mean) ** 2, rel=1e-10), name
             assert moments.effective_sample_size[k] == pytest.approx(1 / np.sum(w**2), rel=1e-12), name
             assert moments.ci90_width[k] == pytest.approx(quantile[1] - quantile[0], rel=1e-12), name
+
+
+def test_the_blockwise_quantile_count_equals_comparing_every_cumulative_weight():
+    """The weighted quantiles' index: the count of cumulative weights below the threshold, by blocks."""
+    rng = np.random.default_rng(7)
+    for n_columns in (1, 7, 63, 64, 65, 128, 2000, 2001):
+        weights = rng.random((40, n_columns)) * (rng.random((40, n_columns)) < 0.3)  # many zero weights
+        cumulative = np.cumsum(weights, axis=1)
+        thresholds = rng.uniform(-0.1, 1.2, 40) * cumulative[:, -1]
+        thresholds[:4] = (np.nan, 0.0, cumulative[2, -1], cumulative[3, min(5, n_columns - 1)])  # edges
+        expected = (cumulative < thresholds[:, None]).sum(axis=1)
+        np.testing.assert_array_equal(_count_below(cumulative, thresholds), expected)
 
 
 # -- brute force: refit the posterior with each simulated level ----------------------------------------------
