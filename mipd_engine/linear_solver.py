@@ -434,15 +434,29 @@ def _project(
         else:
             out[:, times, :] = amounts
         return
+    where: np.ndarray | slice = slice(None) if times is None else times
+    if times is not None and times.size and times[-1] - times[0] + 1 == times.size:
+        if np.all(np.diff(times) == 1):  # the usual: a segment's times in order, a view instead of an index
+            where = slice(int(times[0]), int(times[-1]) + 1)
     for column, compartment in enumerate(compartments):
         weights = vec[:, compartment, :]  # (N, n)
+        if np.iscomplexobj(modal) or np.iscomplexobj(vec):
+            amount = modal[:, :, 0] * weights[:, None, 0]
+            for k in range(1, n_modes):
+                amount += modal[:, :, k] * weights[:, None, k]
+            out[:, where, column] = np.real(amount)
+            continue
+        # Real modes: the same products and sums, written straight into the output (no copy, no index).
+        if isinstance(where, slice):
+            target = out[:, where, column]  # a view
+            np.multiply(modal[:, :, 0], weights[:, None, 0], out=target)
+            for k in range(1, n_modes):
+                target += modal[:, :, k] * weights[:, None, k]
+            continue
         amount = modal[:, :, 0] * weights[:, None, 0]
         for k in range(1, n_modes):
             amount += modal[:, :, k] * weights[:, None, k]
-        if times is None:
-            out[:, :, column] = np.real(amount)
-        else:
-            out[:, times, column] = np.real(amount)
+        out[:, where, column] = amount
 
 
 def _chunked_terms(
