@@ -14,6 +14,11 @@ relative 1e-7 so that the eigenvalues separate (error of the same order, far bel
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 import numpy as np
 
 from .deadline import check_deadline
@@ -28,6 +33,30 @@ _CHUNK_ELEMENTS = 2_000_000
 _SCAN_MIN_ELEMENTS = 20_000
 # From this many (parameter set, time) pairs the projection on the compartments sums over the modes.
 _PROJECT_SUM_MIN_ELEMENTS = 50_000
+# Decompositions kept by shared_decompositions(): batches of at least this many matrices, at most this many
+# bytes in all (a course update keeps about 40 MB for a three-compartment model with IOV).
+_SHARED_MIN_BATCH = 256
+_SHARED_MAX_BYTES = 64 * 2**20
+_SHARED: ContextVar[dict | None] = ContextVar("mipd_shared_decompositions", default=None)
+
+
+@contextmanager
+def shared_decompositions() -> Iterator[None]:
+    """Within the block, a batch of rate matrices decomposed before is not decomposed again.
+
+    A course update simulates the same posterior draws on several records (the band of the fit, the
+    candidates, the sampling advice, the forecast): the segments they share give the same rate matrices, and
+    their decomposition is looked up by a digest of the matrices' bytes. The arrays are the ones a fresh
+    decomposition gives (see :func:`_decompose`), so results do not change. Nested blocks share one store.
+    """
+    if _SHARED.get() is not None:
+        yield
+        return
+    token = _SHARED.set({"bytes": 0})
+    try:
+        yield
+    finally:
+        _SHARED.reset(token)
 
 
 def rate_matrix(model: PopulationModel, values: dict[str, np.ndarray], n_batch: int) -> np.ndarray:
@@ -60,6 +89,8 @@ class Eigen:
             with np.errstate(all="ignore"):  # extreme rates overflow: checked below, then the general path
                 if self._two_by_two(k):
                     return
+        self.path = "general"
+        self.plain = True  # real eigenvalues, none nudged: rows decompose independently of the batch
         lam, vec = np.linalg.eig(k)
         if n > 1:
             if np.iscomplexobj(lam):
@@ -72,6 +103,7 @@ class Eigen:
                 gap = np.diff(np.sort(lam, axis=-1), axis=-1).min(axis=-1)
             bad = gap < _EIGEN_GAP * np.maximum(magnitude.max(axis=-1), 1e-12)
             if bad.any():
+                self.plain = False
                 nudged = k[bad].copy()
                 factors = 1.0 + 1e-7 * np.arange(1, n + 1)
                 nudged[..., np.arange(n), np.arange(n)] *= factors
@@ -81,6 +113,7 @@ class Eigen:
                 lam[bad], vec[bad] = lam_b, vec_b
         if np.iscomplexobj(lam) and np.all(np.abs(lam.imag) <= 1e-12 * np.maximum(np.abs(lam.real), 1e-300)):
             lam, vec = lam.real, vec.real
+        self.plain = self.plain and not np.iscomplexobj(lam)
         self.lam = lam  # (N, n)
         self.vec = vec  # (N, n, n): columns are eigenvectors
         self.inv = np.linalg.inv(vec)  # (N, n, n)
@@ -89,6 +122,7 @@ class Eigen:
         """The decomposition of a slice of the batch."""
         sub = Eigen.__new__(Eigen)
         sub.lam, sub.vec, sub.inv = self.lam[rows], self.vec[rows], self.inv[rows]
+        sub.path, sub.plain = self.path, self.plain
         return sub
 
     def _two_by_two(self, k: np.ndarray) -> bool:
@@ -126,7 +160,50 @@ class Eigen:
         inv[:, 0, 0], inv[:, 1, 1] = vec[:, 1, 1] / det, vec[:, 0, 0] / det
         inv[:, 0, 1], inv[:, 1, 0] = -vec[:, 0, 1] / det, -vec[:, 1, 0] / det
         self.lam, self.vec, self.inv = lam, vec, inv
+        self.path, self.plain = "closed form", True
         return True
+
+
+def _decompose(blocks: list[np.ndarray]) -> list[Eigen]:
+    """The decomposition of each block of rate matrices, as ``Eigen`` of their concatenation gives it.
+
+    Inside :func:`shared_decompositions`, blocks decomposed before are looked up and only the others are
+    decomposed (together). Every matrix's eigenvalues, eigenvectors and inverse are independent of the other
+    matrices of a batch unless the batch takes a batch-wide decision (the 2x2 closed form or LAPACK, complex
+    or real arrays, nudged eigenvalues): only "plain" decompositions are kept, and found and new ones are
+    combined only when they took the same way; otherwise the concatenation is decomposed as before.
+    """
+    store = _SHARED.get()
+    n_batch = blocks[0].shape[0]
+
+    def whole(parts: list[np.ndarray]) -> list[Eigen]:
+        eigen = Eigen(np.concatenate(parts) if len(parts) > 1 else parts[0])
+        return [eigen.rows(slice(u * n_batch, (u + 1) * n_batch)) for u in range(len(parts))]
+
+    if store is None or n_batch < _SHARED_MIN_BATCH:
+        return whole(blocks)
+    keys = [
+        (k.shape, hashlib.blake2b(np.ascontiguousarray(k).tobytes(), digest_size=32).digest()) for k in blocks
+    ]
+    found: list[Eigen | None] = [store.get(key) for key in keys]
+    missing = [u for u, eigen in enumerate(found) if eigen is None]
+    if not missing:
+        return found  # type: ignore[return-value]
+    new = whole([blocks[u] for u in missing])
+    known = {e.path for e in found if e is not None}
+    if len(missing) < len(blocks) and not (new[0].plain and known == {new[0].path}):
+        return whole(blocks)  # rare: the blocks would not decompose alike one by one
+    if new[0].plain:
+        size = sum(a.nbytes for e in new for a in (e.lam, e.vec, e.inv))
+        if store["bytes"] + size <= _SHARED_MAX_BYTES:
+            store["bytes"] += size
+            for u, eigen in zip(missing, new, strict=True):
+                for array in (eigen.lam, eigen.vec, eigen.inv):
+                    array.setflags(write=False)  # shared: a write in place would change other results
+                store[keys[u]] = eigen
+    for u, eigen in zip(missing, new, strict=True):
+        found[u] = eigen
+    return found  # type: ignore[return-value]
 
 
 def _piece_terms(
@@ -336,7 +413,7 @@ def simulate_linear(
     n_segments = min(len(schedule.segments), int(time_segment.max()) + 2)
     if n_segments == 1:
         # Constant parameters and no reset: plain superposition, no clipping (the inner loop of estimation).
-        eigen = Eigen(rate_matrix(model, segment_values[0], n_batch))
+        (eigen,) = _decompose([rate_matrix(model, segment_values[0], n_batch)])
         modal = _chunked_terms(
             eigen, times_h, pieces.start_h, pieces.amount_mg, pieces.duration_h, pieces.compartment, None
         )
@@ -355,8 +432,7 @@ def simulate_linear(
         if id(values) not in first:
             first[id(values)] = len(distinct)
             distinct.append(values)
-    all_eigen = Eigen(np.concatenate([rate_matrix(model, values, n_batch) for values in distinct]))
-    eigens = [all_eigen.rows(slice(u * n_batch, (u + 1) * n_batch)) for u in range(len(distinct))]
+    eigens = _decompose([rate_matrix(model, values, n_batch) for values in distinct])
     for j in range(n_segments):
         check_deadline()  # a long record has many segments, each a batch of piece terms
         lo, hi = boundaries[j], boundaries[j + 1]

@@ -14,6 +14,7 @@ from .case import Case, PosteriorRequest
 from .dose_solver import dose_for_auc
 from .errors import EngineError, InvalidInputError
 from .estimation import MapResult, fit_map
+from .linear_solver import shared_decompositions
 from .objective import Objective
 from .posterior import PosteriorSample, credible_band, sample_posterior, shrinkage
 from .regimens import (
@@ -253,6 +254,13 @@ def recommend_with_fit(
 ) -> tuple[dict[str, Any], FittedCase]:
     """:func:`recommend_case`, with the fit and the posterior draws it ranked the regimens on
     (``sampling_advice=False`` leaves out the advice on the next level, for a caller that gives its own)."""
+    with shared_decompositions():  # the same draws are simulated on several records
+        return _recommend_with_fit(case, forecast=forecast, sampling_advice=sampling_advice)
+
+
+def _recommend_with_fit(
+    case: Case, *, forecast: bool, sampling_advice: bool
+) -> tuple[dict[str, Any], FittedCase]:
     if not isinstance(case.target, Mapping):
         raise InvalidInputError("target", "recommend needs a 'target' object")
     fitted = _fit_case(case)
@@ -361,6 +369,11 @@ def evaluate_case(case: Case, regimens: Sequence[Regimen]) -> dict[str, Any]:
         raise InvalidInputError("target", "the figures of a regimen need a 'target' object")
     if not regimens:
         raise InvalidInputError("regimens", "give at least one regimen")
+    with shared_decompositions():  # the same draws are simulated on several records
+        return _evaluate_case(case, regimens)
+
+
+def _evaluate_case(case: Case, regimens: Sequence[Regimen]) -> dict[str, Any]:
     fitted = _fit_case(case)
     document, objective, fit = fitted.document, fitted.objective, fitted.fit
     if not document["success"]:
