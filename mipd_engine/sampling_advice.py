@@ -739,14 +739,20 @@ def advise_sampling(
     excluded = np.nonzero(identity[order][None, :] == identity[source][:, None])
     error = model.outputs[output_name].error
     results: list[OptionAdvice] = []
+    # Every option's levels and quantiles at once: the same element-wise operations as option by option.
+    truth = predicted[source]  # (K, options)
+    if error.model == "exponential":
+        all_levels = truth * np.exp(error.additive * z)[:, None]
+    else:
+        all_levels = truth + np.sqrt(error.variance(truth)) * z[:, None]
+    all_level_q = np.quantile(predicted, [0.05, 0.5, 0.95], axis=0)
+    all_measured_q = np.quantile(all_levels, [0.05, 0.95], axis=0)
+    predicted_sorted = predicted[order]
     for j, option in enumerate(options):
-        f = predicted[:, j]
-        truth = f[source]
-        if error.model == "exponential":
-            levels = truth * np.exp(error.additive * z)
-        else:
-            levels = truth + np.sqrt(error.variance(truth)) * z
-        moments = _moments_sorted(metric_sorted, f[order], levels, error, excluded)
+        levels = np.ascontiguousarray(all_levels[:, j])
+        moments = _moments_sorted(
+            metric_sorted, np.ascontiguousarray(predicted_sorted[:, j]), levels, error, excluded
+        )
         if not np.all(np.isfinite(moments.variance)):
             return fail(
                 f"the re-weighting failed at {option.time_h:g} h (no draw explains a simulated level)",
@@ -754,8 +760,8 @@ def advise_sampling(
             )
         expected = float(np.mean(moments.variance))
         ess = float(np.median(moments.effective_sample_size))
-        level_q = np.quantile(f, [0.05, 0.5, 0.95])
-        measured_q = np.quantile(levels, [0.05, 0.95])
+        level_q = all_level_q[:, j]
+        measured_q = all_measured_q[:, j]
         results.append(
             OptionAdvice(
                 option=option,
