@@ -216,11 +216,13 @@ def _piece_terms(
     active: np.ndarray | None,
     initial: np.ndarray | None = None,
     initial_h: float = 0.0,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Modal amounts (N, T, n) at ``times_h`` (T,) from pieces (N, P), masked by ``active`` if given.
 
     ``initial``: modal amounts (N, n) at ``initial_h`` (the start of a segment, before every time), which
     decay over the times as well (folded into the sorted scan: one exponential per time and mode for both).
+    ``out``: an (N, T, n) array to write them into (a chunk of a larger batch), returned.
     """
     lam = eigen.lam[:, None, :]  # (N, 1, n)
     # Modal amount each piece delivers in total: (N, P, n).
@@ -242,7 +244,7 @@ def _piece_terms(
         if initial is not None:  # the carried amounts as a piece ending at the segment start
             scan_end = np.concatenate((np.full((n_batch, 1), initial_h), end), axis=1)
             scan_delivered = np.concatenate((initial[:, None, :], delivered), axis=1)
-        modal = _scan_finished(eigen.lam, times_h, scan_end, scan_delivered)
+        modal = _scan_finished(eigen.lam, times_h, scan_end, scan_delivered, out=out)
         initial = None
     else:
         u = times_h[None, :, None] - end[:, None, :]  # (N, T, P): time since the piece ended
@@ -250,7 +252,8 @@ def _piece_terms(
         # The same layout as before for the sum over the pieces (its order of additions depends on it).
         terms = np.ascontiguousarray(_decay(eigen.lam, np.where(finished, u, 0.0)))
         terms *= finished[..., None]
-        modal = np.einsum("ntpk,npk->ntk", terms, delivered)
+        same_type = out is not None and out.dtype == np.result_type(terms, delivered)
+        modal = np.einsum("ntpk,npk->ntk", terms, delivered, out=out if same_type else None)
     if np.any(is_infusion):
         # Infusions still running at an evaluation time (started before it, not ended): the part delivered so
         # far. Only infusion columns, and differences only where running (few entries in large batches).
@@ -266,7 +269,10 @@ def _piece_terms(
     if initial is not None:  # added last, as the segment's carried amounts always were
         carried = np.exp(lam * (times_h - initial_h)[None, :, None])
         carried *= initial[:, None, :]
-        modal = modal + carried
+        modal = np.add(modal, carried, out=modal if modal.dtype == carried.dtype else None)
+    if out is not None and modal is not out:
+        out[...] = modal
+        return out
     return modal
 
 
@@ -338,7 +344,11 @@ def _decay(lam: np.ndarray, since_h: np.ndarray) -> np.ndarray:
 
 
 def _scan_finished(
-    lam: np.ndarray, times_h: np.ndarray, end: np.ndarray, delivered: np.ndarray
+    lam: np.ndarray,
+    times_h: np.ndarray,
+    end: np.ndarray,
+    delivered: np.ndarray,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Σ over finished pieces of delivered·e^{λ(t − end)}, (N, T, n), with one exponential per time and mode.
 
@@ -356,6 +366,8 @@ def _scan_finished(
     partial[:, 0] = delivered_sorted[:, 0]
     for i in range(1, n_pieces):
         partial[:, i] = partial[:, i - 1] * decay[:, i - 1] + delivered_sorted[:, i]
+    if out is not None and out.dtype != partial.dtype:
+        out = None  # the caller copies
     # (N, T): pieces ended strictly before t (a level drawn at the time of a bolus is a pre-dose level).
     if np.all(end_sorted == end_sorted[:1]):  # usual: no random effect on lag or duration
         # The same piece for every parameter set at a time: gather along time only (no (N, T) index).
@@ -363,7 +375,7 @@ def _scan_finished(
         seen_t = count_t > 0
         last_t = np.maximum(count_t - 1, 0)
         since_t = np.where(seen_t, times_h - end_sorted[0, last_t], 0.0)
-        modal = np.take(partial, last_t, axis=1)
+        modal = np.take(partial, last_t, axis=1, out=out)
         modal *= _decay(lam, np.broadcast_to(since_t, (n_batch, since_t.size)))
         if not seen_t.all():
             modal[:, ~seen_t] = 0.0
@@ -373,7 +385,7 @@ def _scan_finished(
     last = np.maximum(count - 1, 0)
     rows = np.arange(n_batch)[:, None]
     since = np.where(seen, times_h[None, :] - end_sorted[rows, last], 0.0)
-    modal = partial[rows, last] * _decay(lam, since)
+    modal = np.multiply(partial[rows, last], _decay(lam, since), out=out)
     modal *= seen[:, :, None]
     return modal
 
@@ -559,21 +571,24 @@ def _chunked_terms(
     chunk = max(1, _CHUNK_ELEMENTS // per_row)
     if chunk >= n_batch:
         return _piece_terms(eigen, times, start, amount, duration, compartment, active, initial, initial_h)
-    parts = []
+    result = None  # each chunk is written into its rows (no concatenation of the parts)
     for lo in range(0, n_batch, chunk):
         check_deadline()
         sl = slice(lo, lo + chunk)
-        parts.append(
-            _piece_terms(
-                eigen.rows(sl),
-                times,
-                start[sl],
-                amount[sl],
-                duration[sl],
-                compartment,
-                None if active is None else active[sl],
-                None if initial is None else initial[sl],
-                initial_h,
-            )
+        part = _piece_terms(
+            eigen.rows(sl),
+            times,
+            start[sl],
+            amount[sl],
+            duration[sl],
+            compartment,
+            None if active is None else active[sl],
+            None if initial is None else initial[sl],
+            initial_h,
+            out=None if result is None else result[sl],
         )
-    return np.concatenate(parts, axis=0)
+        if result is None:
+            result = np.empty((n_batch, *part.shape[1:]), dtype=part.dtype)
+            result[sl] = part
+    assert result is not None
+    return result
