@@ -50,6 +50,7 @@ from .errors import InvalidInputError, ParameterValueError
 from .events import Dose, PatientRecord
 from .model import PopulationModel
 from .objective import Objective
+from .posterior import quantiles_over_draws
 from .simulation import PatientSimulator
 from .targets import (
     TARGET_FIELDS,
@@ -921,7 +922,7 @@ def _score(target: Target, evaluate: _MetricEvaluation, *, top: int) -> list[Can
     matrix = np.stack([values[i] for i in evaluated], axis=1)  # (S, K)
     if not np.all(np.isfinite(matrix)):
         raise ParameterValueError("the target metric is not finite for some posterior draws")
-    quantiles = np.quantile(matrix, [0.05, 0.5, 0.95], axis=0)
+    quantiles = quantiles_over_draws(matrix, [0.05, 0.5, 0.95])
     pta = target.attained(matrix).mean(axis=0)
     # Toxicity: the share of draws above any marker, each marker's metric evaluated on the same draws.
     toxic_any = np.zeros(matrix.shape, dtype=bool)

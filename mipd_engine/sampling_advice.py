@@ -50,6 +50,7 @@ from .errors import InvalidInputError, ParameterValueError
 from .events import PatientRecord
 from .model import ErrorModel, PopulationModel
 from .objective import Objective
+from .posterior import quantiles_over_draws
 from .regimens import Regimen, extend_record, truncate_record
 from .simulation import PatientSimulator
 from .targets import Target, metric_plan, metric_values
@@ -745,7 +746,7 @@ def advise_sampling(
         all_levels = truth * np.exp(error.additive * z)[:, None]
     else:
         all_levels = truth + np.sqrt(error.variance(truth)) * z[:, None]
-    all_level_q = np.quantile(predicted, [0.05, 0.5, 0.95], axis=0)
+    all_level_q = quantiles_over_draws(predicted, [0.05, 0.5, 0.95])
     all_measured_q = np.quantile(all_levels, [0.05, 0.95], axis=0)
     predicted_sorted = predicted[order]
     for j, option in enumerate(options):

@@ -14,7 +14,7 @@ from mipd_engine.estimation import fit_map
 from mipd_engine.events import Dose, Observation, PatientRecord
 from mipd_engine.model import parse_model
 from mipd_engine.objective import Objective
-from mipd_engine.posterior import credible_band, sample_posterior
+from mipd_engine.posterior import credible_band, quantiles_over_draws, sample_posterior
 
 
 def _model(parameters, etas, omega, error, structure=None, thetas=None):
@@ -321,3 +321,17 @@ def test_a_persistently_low_effective_sample_size_warns_instead_of_failing():
     assert sample.theta.shape == (2000, 1)
     assert sample.effective_sample_size < 2000 / 4
     assert any("effective sample size" in warning for warning in sample.warnings)
+
+
+def test_quantiles_over_sorted_draws_equal_numpys_quantiles_bit_for_bit():
+    """Resampled draws repeat (ties), a column may be constant or hold a NaN, and draws may be 3-D."""
+    rng = np.random.default_rng(11)
+    draws = np.exp(rng.standard_normal((2000, 57)))[rng.integers(0, 2000, 2000)]
+    draws[:, 0] = 0.0
+    draws[3, 5] = np.nan
+    qs = [0.05, 0.25, 0.5, 0.75, 0.95]
+    for values in (draws, draws.reshape(2000, 3, 19), draws[:, 7]):
+        expected = np.quantile(values, qs, axis=0)
+        got = quantiles_over_draws(values, qs)
+        assert got.shape == expected.shape
+        np.testing.assert_array_equal(got, expected)  # NaN where numpy gives NaN, every other number equal
