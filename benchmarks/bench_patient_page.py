@@ -5,27 +5,35 @@ through the services so that its Bayesian update (run in process) gives real res
 credible bands, the recommendation and its candidates. Then ``--patients`` patients are bulk-created with
 weight, height, three creatinine values, a consent (and a genotype for one in ten), one course each (two for
 one in ten) on vancomycin (Goti 2018), doses every 12 h, ``--levels`` levels spread over the courses, one
-Bayesian update per level plus the a-priori one, and a recommendation per course. The latest update of the
-courses that are timed carries the real results (the others carry none: they are never shown).
+Bayesian update per level plus the a-priori one, and a recommendation per course. The updates of the courses
+that are timed carry the real results, each with its recommendation (the older ones superseded), as a course
+recorded through the services does; the other courses carry none (they are never shown).
 
-For ``--samples`` random patients, the patient page (``/patients/<id>/``) and the page of its latest course
-(``/courses/<id>/``) are fetched with the Django test client (settings as in production, DEBUG off), after
-one warm-up request each, with the audit trail on (each read is an entry, chained at commit) and off
-(``audit.recorder.suspended``, for this comparison only), alternating.
+For ``--samples`` random patients, the requests of a clinician's morning round (``bench_morning_round.py``):
+the patient page (``/patients/<id>/``), the page of its latest course (``/courses/<id>/``), its results
+panel (``results/``), its status poll (``status.json``) and its recommendations in the API
+(``/api/v1/courses/<id>/recommendations/``) are fetched with the Django test client (settings as in
+production, DEBUG off), after one warm-up request each, with the audit trail on (each read is an entry,
+chained at commit) and off (``audit.recorder.suspended``, for this comparison only), alternating.
 Prints the median and the 95th percentile of the server time (the test client's
-request, i.e. URL routing, views, queries and template rendering, without the network) and the number of SQL
-queries per page (``CaptureQueriesContext``). The scratch database is dropped at the end.
+request, i.e. URL routing, views, queries and template rendering, without the network), of this process's
+CPU time over it (the web server's share of the CPU; PostgreSQL's own is not counted) and the number of SQL
+queries per page (``CaptureQueriesContext``); ``--profile N`` adds each page's N costliest functions
+(cProfile, cumulative). The scratch database is dropped at the end.
 
     python benchmarks/bench_patient_page.py [--patients 10000] [--levels 100000] [--samples 50]
-        [--postgres postgresql://postgres@127.0.0.1:5432] [--keep]
+        [--postgres postgresql://postgres@127.0.0.1:5432] [--prefix mipd_bench_pages] [--keep] [--profile N]
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import cProfile
 import datetime as dt
+import io
 import os
+import pstats
 import secrets
 import time
 from pathlib import Path
@@ -243,7 +251,7 @@ def bulk_data(
                 )
             )
         for k in range(int(n) + 1):
-            latest = k == int(n)
+            sampled_course = course.pk in sampled_courses
             updates.append(
                 BayesianUpdate(
                     course=course,
@@ -254,7 +262,8 @@ def bulk_data(
                     started_at=now,
                     finished_at=now,
                     origin=first,
-                    results=reference.results if latest and course.pk in sampled_courses else {},
+                    # The timed courses carry real results on every update, as a recorded course does.
+                    results=reference.results if sampled_course else {},
                     timings_s=reference.timings_s,
                     engine_version=reference.engine_version,
                 )
@@ -263,11 +272,21 @@ def bulk_data(
     DrugLevel.objects.bulk_create(levels, batch_size=BATCH)
     updates = BayesianUpdate.objects.bulk_create(updates, batch_size=1000)
     latest_by_course = {update.course_id: update for update in updates}  # the last one of each course
+    # Each update of a timed course gave a recommendation, the older ones superseded (as the services do);
+    # the other courses have only their latest one.
+    recommended = [
+        update
+        for update in updates
+        if update.course_id in sampled_courses or latest_by_course[update.course_id] is update
+    ]
     Recommendation.objects.bulk_create(
         [
             Recommendation(
-                course_id=course_id,
+                course_id=update.course_id,
                 update=update,
+                status=Recommendation.Status.PENDING_REVIEW
+                if latest_by_course[update.course_id] is update
+                else Recommendation.Status.SUPERSEDED,
                 basis=recommendation.basis,
                 regimen=recommendation.regimen,
                 predicted=recommendation.predicted,
@@ -275,27 +294,35 @@ def bulk_data(
                 rationale=recommendation.rationale,
                 uncertainty_text=recommendation.uncertainty_text,
                 warnings=recommendation.warnings,
-                candidates=recommendation.candidates if course_id in sampled_courses else [],
+                candidates=recommendation.candidates if update.course_id in sampled_courses else [],
             )
-            for course_id, update in latest_by_course.items()
+            for update in recommended
         ],
         batch_size=BATCH,
     )
     return sampled
 
 
-def time_page(client: Any, url: str, repeats: int) -> tuple[list[float], int, int]:
+def time_page(
+    client: Any, url: str, repeats: int, profile: cProfile.Profile | None = None
+) -> tuple[list[float], list[float], int, int]:
+    """Server wall and CPU times (this process: the view, ORM and templates, not PostgreSQL's own)."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     client.get(url)  # warm-up: template loading, connection
-    times = []
+    times, cpu = [], []
     for _ in range(repeats):
         with CaptureQueriesContext(connection) as queries:
-            started = time.perf_counter()
+            started, started_cpu = time.perf_counter(), time.process_time()
+            if profile is not None:
+                profile.enable()
             response = client.get(url)
+            if profile is not None:
+                profile.disable()
             times.append(time.perf_counter() - started)
-    return times, len(queries.captured_queries), response.status_code
+            cpu.append(time.process_time() - started_cpu)
+    return times, cpu, len(queries.captured_queries), response.status_code
 
 
 def measure(args: argparse.Namespace) -> None:
@@ -340,7 +367,8 @@ def measure(args: argparse.Namespace) -> None:
     )
     client = Client()
     client.force_login(clinician)  # the demo clinician: no second factor, a hospital-wide care team
-    pages = ("patient page", "course page")
+    pages = ("patient page", "course page", "results panel", "status poll", "API recommendations")
+    profiles = {page: cProfile.Profile() for page in pages} if args.profile else {}
     results: dict[str, dict[str, list[float]]] = {
         f"{page}, audit {mode}": {} for page in pages for mode in ("on", "off")
     }
@@ -352,34 +380,48 @@ def measure(args: argparse.Namespace) -> None:
             urls = {
                 "patient page": f"/patients/{patient.public_id}/",
                 "course page": f"/courses/{course.public_id}/",
+                "results panel": f"/courses/{course.public_id}/results/",
+                "status poll": f"/courses/{course.public_id}/status.json",
+                "API recommendations": f"/api/v1/courses/{course.public_id}/recommendations/",
             }
             # on and off alternate in order from one patient to the next: the shared CPU's load hits both
             modes = ("on", "off") if turn % 2 == 0 else ("off", "on")
             for page in pages:
                 for mode in modes:
                     with contextlib.nullcontext() if mode == "on" else suspended():
-                        times, n_queries, status = time_page(client, urls[page], args.repeats)
+                        profile = profiles.get(page) if mode == "on" else None
+                        times, cpu, n_queries, status = time_page(client, urls[page], args.repeats, profile)
                     if status != 200:
                         bad.append(f"{urls[page]}: HTTP {status}")
                     results[f"{page}, audit {mode}"].setdefault("ms", []).extend(t * 1000 for t in times)
+                    results[f"{page}, audit {mode}"].setdefault("cpu_ms", []).extend(t * 1000 for t in cpu)
                     results[f"{page}, audit {mode}"].setdefault("queries", []).append(n_queries)
     print(
         f"\n{len(sampled)} random patients, {args.repeats} request(s) each after a warm-up; "
         f"{os.cpu_count()} CPUs on this machine"
     )
-    print(f"{'page':26} {'median ms':>10} {'p95 ms':>9} {'queries (min-max)':>18}")
+    print(
+        f"{'page':32} {'median ms':>10} {'p95 ms':>9} {'CPU median':>11} {'CPU p95':>8} "
+        f"{'queries (min-max)':>18}"
+    )
     for page, values in results.items():
-        ms = np.array(values["ms"])
+        ms, cpu_ms = np.array(values["ms"]), np.array(values["cpu_ms"])
         queries = values["queries"]
         print(
-            f"{page:26} {np.median(ms):10.1f} {np.percentile(ms, 95):9.1f} "
-            f"{f'{min(queries)}-{max(queries)}':>18}"
+            f"{page:32} {np.median(ms):10.1f} {np.percentile(ms, 95):9.1f} {np.median(cpu_ms):11.1f} "
+            f"{np.percentile(cpu_ms, 95):8.1f} {f'{min(queries)}-{max(queries)}':>18}"
         )
+    print(f"load average (1, 5, 15 min): {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     for page in pages:
         on, off = (np.median(results[f"{page}, audit {mode}"]["ms"]) for mode in ("on", "off"))
         print(f"{page}: auditing adds {on - off:+.1f} ms to the median ({100 * (on - off) / off:+.0f} %)")
     for line in bad:
         print(f"FAILED {line}")
+    for page, profile in profiles.items():
+        print(f"\nprofile of {page} (audit on), the {args.profile} functions of most cumulative time:")
+        stream = io.StringIO()
+        pstats.Stats(profile, stream=stream).sort_stats("cumulative").print_stats(args.profile)
+        print(stream.getvalue())
 
 
 def main() -> None:
@@ -395,12 +437,16 @@ def main() -> None:
         help="PostgreSQL server URL without a database name; a scratch database is created and dropped",
     )
     parser.add_argument("--keep", action="store_true", help="keep the scratch database (its name is printed)")
+    parser.add_argument("--prefix", default="mipd_bench_pages", help="scratch database name prefix")
+    parser.add_argument(
+        "--profile", type=int, default=0, help="print the N functions of most cumulative time of each page"
+    )
     args = parser.parse_args()
     missing = services_missing(args.postgres, None)
     if missing:
         print(f"skipped: {missing}")
         return
-    with scratch_database(args.postgres, "mipd_bench_pages", keep=args.keep) as url:
+    with scratch_database(args.postgres, args.prefix, keep=args.keep) as url:
         os.environ.update(scratch_environment(url))
         measure(args)
 
