@@ -13,6 +13,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 
 from accounts.otp import second_factor_required
+from accounts.selectors import roles_cached_for_request
 from audit.models import AuditEntry
 from audit.recorder import record_event
 
@@ -22,6 +23,17 @@ TOUCH_EVERY_S = 30  # write the session at most this often (each request would b
 
 def _wants_json(request: HttpRequest) -> bool:
     return request.path.startswith("/api/") or "application/json" in request.headers.get("Accept", "")
+
+
+class RequestRoleCacheMiddleware:
+    """The user's roles are read from the database once per request, not at each check."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        with roles_cached_for_request():
+            return self.get_response(request)
 
 
 class SessionIdleTimeoutMiddleware:
