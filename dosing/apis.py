@@ -713,7 +713,12 @@ class RecommendationListApi(APIView):
     )
     def get(self, request: Request, pk: Any) -> Response:
         course = selectors.course_get(user=request.user, public_id=pk)
-        rows = course.recommendations.select_related("reviewed_by").order_by("-created_at", "-pk")
+        # The update is listed by its public id only: joined, without its stored inputs and results.
+        rows = (
+            course.recommendations.select_related("reviewed_by", "update")
+            .defer("update__inputs", "update__results")
+            .order_by("-created_at", "-pk")
+        )
         return Response(RecommendationOutputSerializer(rows, many=True).data)
 
 

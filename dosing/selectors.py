@@ -129,13 +129,46 @@ def held_levels(*, course: TherapyCourse) -> list[DrugLevel]:
     )
 
 
-def latest_update(*, course: TherapyCourse) -> BayesianUpdate | None:
-    return course.updates.order_by("-requested_at", "-pk").first()
+# What the status poll shows of an update: a few short columns, never the stored inputs or results.
+STATUS_FIELDS = ("pk", "public_id", "course_id", "status", "trigger", "error", "timings_s")
 
 
-def latest_finished_update(*, course: TherapyCourse) -> BayesianUpdate | None:
-    """The newest successful update by request order (a slow older one never hides a newer one)."""
-    return course.updates.filter(status=BayesianUpdate.Status.SUCCEEDED).order_by("-pk").first()
+def latest_update(*, course: TherapyCourse, with_data: bool = True) -> BayesianUpdate | None:
+    """The newest update; ``with_data=False`` leaves its inputs and results unread until used (a page
+    shows them only when it failed with a stop)."""
+    rows = course.updates.order_by("-requested_at", "-pk")
+    if not with_data:
+        rows = rows.defer("inputs", "results")
+    return rows.first()
+
+
+def latest_update_status(*, course: TherapyCourse) -> BayesianUpdate | None:
+    """The newest update's state for the status poll: one indexed query of short columns."""
+    return course.updates.order_by("-requested_at", "-pk").only(*STATUS_FIELDS).first()
+
+
+def latest_finished_update(*, course: TherapyCourse, with_inputs: bool = True) -> BayesianUpdate | None:
+    """The newest successful update by request order (a slow older one never hides a newer one).
+
+    ``with_inputs=False``: the engine's case document (the model, every dose and level) is left unread
+    until used; the course page shows only its hash.
+    """
+    rows = course.updates.filter(status=BayesianUpdate.Status.SUCCEEDED).order_by("-pk")
+    if not with_inputs:
+        rows = rows.defer("inputs")
+    return rows.first()
+
+
+def update_proposal(*, recommendation: Recommendation, done: BayesianUpdate | None) -> dict[str, Any] | None:
+    """The recommendation as its update proposed it (``results.recommendation``), read from ``done`` when
+    that is its update, else the one key from the database (not the whole stored result)."""
+    if done is not None and recommendation.update_id == done.pk:
+        return (done.results or {}).get("recommendation")
+    return (
+        BayesianUpdate.objects.filter(pk=recommendation.update_id)
+        .values_list("results__recommendation", flat=True)
+        .first()
+    )
 
 
 def current_recommendation(*, course: TherapyCourse) -> Recommendation | None:

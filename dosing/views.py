@@ -94,8 +94,10 @@ def _course_context(request: HttpRequest, course: Any, **extra: Any) -> dict[str
     what_if_initial = {"route": route}
     if "infusion_duration_h" in dose_initial:
         what_if_initial["duration_h"] = dose_initial["infusion_duration_h"]
-    latest = selectors.latest_update(course=course)
-    done = selectors.latest_finished_update(course=course)
+    latest = selectors.latest_update(course=course, with_data=False)
+    done = selectors.latest_finished_update(course=course, with_inputs=False)
+    if latest is not None and done is not None and latest.pk == done.pk:
+        latest = done  # one row read once
     recommendation = selectors.current_recommendation(course=course)
     alerts = recommendation.alerts if recommendation else []
     what_if = extra.pop("what_if", None)
@@ -122,7 +124,7 @@ def _course_context(request: HttpRequest, course: Any, **extra: Any) -> dict[str
     )
     proposal = None
     if recommendation is not None:
-        proposal = (recommendation.update.results or {}).get("recommendation")
+        proposal = selectors.update_proposal(recommendation=recommendation, done=done)
     return {
         "course": course,
         "patient": course.patient,
@@ -185,7 +187,7 @@ def course_results_panel(request: HttpRequest, pk: Any) -> HttpResponse:
 def course_status(request: HttpRequest, pk: Any) -> JsonResponse:
     """Progress of the latest update, polled by the page (queued, running, done, failed with the reason)."""
     course = selectors.course_get(user=request.user, public_id=pk)
-    latest = selectors.latest_update(course=course)
+    latest = selectors.latest_update_status(course=course)
     if latest is None:
         return JsonResponse({"update": None})
     return JsonResponse(

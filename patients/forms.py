@@ -134,8 +134,12 @@ class StartingDoseForm(PageForm):
 class CourseOpenForm(PageForm):
     id_prefix = "course"
 
+    # The choices show the version's name: its document, card and checks are read only once chosen.
     model_version = forms.ModelChoiceField(
-        queryset=ModelVersion.objects.published().select_related("drug"), help_text="published models only"
+        queryset=ModelVersion.objects.published()
+        .select_related("drug")
+        .defer("document", "model_card", "reference_checks", "covariate_sources", "transcription"),
+        help_text="published models only",
     )
     target_protocol = forms.ModelChoiceField(
         queryset=TargetProtocol.objects.filter(active=True).select_related("drug")
