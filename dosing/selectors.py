@@ -174,6 +174,7 @@ def update_proposal(*, recommendation: Recommendation, done: BayesianUpdate | No
 def current_recommendation(*, course: TherapyCourse) -> Recommendation | None:
     return (
         course.recommendations.exclude(status=Recommendation.Status.SUPERSEDED)
+        .select_related("reviewed_by")  # shown with its review
         .order_by("-created_at", "-pk")
         .first()
     )

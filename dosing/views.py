@@ -78,7 +78,11 @@ def _opened_message(course: Any) -> str:
     return f"Course opened, but no recommendation could be made: {update.error}"
 
 
-def _course_context(request: HttpRequest, course: Any, **extra: Any) -> dict[str, Any]:
+def _course_context(
+    request: HttpRequest, course: Any, *, whole_page: bool = True, **extra: Any
+) -> dict[str, Any]:
+    """What the course page shows; ``whole_page=False``: only its results part (``_results.html``), which
+    the page fetches again when an update finishes: no timeline, entry forms or device series."""
     model = parse_model(course.model_version.document)
     last_dose = course.doses.filter(entered_in_error=False).order_by("-given_at", "-pk").first()
     routes = allowed_routes(course.drug, model)
@@ -125,18 +129,14 @@ def _course_context(request: HttpRequest, course: Any, **extra: Any) -> dict[str
     proposal = None
     if recommendation is not None:
         proposal = selectors.update_proposal(recommendation=recommendation, done=done)
-    return {
+    context = {
         "course": course,
         "patient": course.patient,
         "proposal": proposal,
         "plot_rows": plot_rows(plot) if plot is not None else None,
-        "excludable_levels": [
-            level for level in course.levels.all() if not level.excluded and not level.entered_in_error
-        ],
         "card": model_card(model_version=course.model_version),
         "consents": consents_current(patient=course.patient),
         "can_write": user_has_role(user=request.user, role=Role.CLINICIAN),
-        "timeline": selectors.course_timeline(course=course),
         "latest": latest,
         "done": done,
         "stale": done is not None and latest is not None and latest.pk != done.pk,
@@ -150,24 +150,31 @@ def _course_context(request: HttpRequest, course: Any, **extra: Any) -> dict[str
             stop and recommendation and latest and recommendation.update_id < latest.pk
         ),
         "held_levels": selectors.held_levels(course=course),
-        "level_confirm_form": LevelConfirmForm(),
-        "infusion_rule": {
-            "max_rate_mg_per_h": course.drug.max_infusion_rate_mg_per_h,
-            "usual_duration_h": course.drug.usual_infusion_duration_h,
-        },
-        "dose_form": extra.pop("dose_form", None) or DoseForm(routes=routes, initial=dose_initial),
-        "level_form": extra.pop("level_form", None) or LevelForm(outputs=list(model.outputs)),
-        "series_form": extra.pop("series_form", None) or SeriesImportForm(outputs=list(model.outputs)),
-        "monitoring_series": list(course.monitoring_series.select_related("device")),
         "what_if_form": extra.pop("what_if_form", None) or WhatIfForm(routes=routes, initial=what_if_initial),
         "target_label": Target.from_mapping(course.target).describe(model),
         "what_if": what_if,
-        "exclusion_form": ExclusionForm(),
         "review_form": extra.pop("review_form", None) or ReviewForm(alerts=alerts),
         "can_review": user_has_role(user=request.user, role=Role.PHARMACIST),
         "Status": BayesianUpdate.Status,
-        **extra,
     }
+    if whole_page:
+        context |= {
+            "excludable_levels": [
+                level for level in course.levels.all() if not level.excluded and not level.entered_in_error
+            ],
+            "timeline": selectors.course_timeline(course=course),
+            "level_confirm_form": LevelConfirmForm(),
+            "infusion_rule": {
+                "max_rate_mg_per_h": course.drug.max_infusion_rate_mg_per_h,
+                "usual_duration_h": course.drug.usual_infusion_duration_h,
+            },
+            "dose_form": extra.pop("dose_form", None) or DoseForm(routes=routes, initial=dose_initial),
+            "level_form": extra.pop("level_form", None) or LevelForm(outputs=list(model.outputs)),
+            "series_form": extra.pop("series_form", None) or SeriesImportForm(outputs=list(model.outputs)),
+            "monitoring_series": list(course.monitoring_series.select_related("device")),
+            "exclusion_form": ExclusionForm(),
+        }
+    return context | extra
 
 
 @login_required
@@ -180,7 +187,7 @@ def course_detail(request: HttpRequest, pk: Any) -> HttpResponse:
 def course_results_panel(request: HttpRequest, pk: Any) -> HttpResponse:
     """The results part of the course page, fetched by the page when an update finishes."""
     course = selectors.course_get(user=request.user, public_id=pk)
-    return render(request, "dosing/_results.html", _course_context(request, course))
+    return render(request, "dosing/_results.html", _course_context(request, course, whole_page=False))
 
 
 @login_required

@@ -71,14 +71,13 @@ def consent_status(*, patient: Patient, scope: str) -> str:
 
 
 def consents_current(*, patient: Patient) -> dict[str, dict[str, object]]:
+    """The latest record of each scope, from one query (a patient has a handful of consent records)."""
+    newest: dict[str, ConsentRecord] = {}
+    for record in patient.consents.select_related("recorded_by").order_by("-recorded_at", "-pk"):
+        newest.setdefault(record.scope, record)
     result: dict[str, dict[str, object]] = {}
     for scope, label in ConsentRecord.Scope.choices:
-        latest = (
-            patient.consents.filter(scope=scope)
-            .order_by("-recorded_at", "-pk")
-            .select_related("recorded_by")
-            .first()
-        )
+        latest = newest.get(scope)
         result[scope] = {
             "label": label,
             "status": latest.status if latest else "not recorded",

@@ -105,3 +105,29 @@ def test_the_course_page_reads_the_engine_inputs_of_no_update(client, course_wit
     assert inputs_read == []
     results_read = [q["sql"] for q in queries.captured_queries if f'{UPDATE_TABLE}."results"' in q["sql"]]
     assert len(results_read) == 1  # the shown update's, once
+
+
+def test_the_results_panel_shows_a_new_update_at_once(
+    client, course_with_levels, clinician, django_capture_on_commit_callbacks
+) -> None:
+    login(client, clinician)
+    url = reverse("dosing:course_results", args=[course_with_levels.public_id])
+    shown = course_with_levels.updates.filter(status="succeeded").order_by("-pk").first()
+    panel = client.get(url).content.decode()
+    assert f"update #{shown.pk} finished" in panel
+    assert 'id="timeline"' not in panel  # the page's part, not fetched again with the results
+    with django_capture_on_commit_callbacks(execute=True):
+        services.level_record(
+            course=course_with_levels,
+            sampled_at=timezone.now() - dt.timedelta(hours=3),
+            value=8.5,
+            unit="mg/L",
+            user=clinician,
+        )
+    newer = course_with_levels.updates.filter(status="succeeded").order_by("-pk").first()
+    assert newer.pk > shown.pk
+    panel = client.get(url).content.decode()
+    assert f"update #{newer.pk} finished" in panel
+    assert f"update #{shown.pk} finished" not in panel
+    recommendation = course_with_levels.recommendations.get(update=newer)
+    assert str(recommendation.public_id) in panel  # its report link
