@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from dosing import services
+from dosing import selectors, services
 from tests.auth import login
 
 pytestmark = pytest.mark.django_db
@@ -131,3 +131,13 @@ def test_the_results_panel_shows_a_new_update_at_once(
     assert f"update #{shown.pk} finished" not in panel
     recommendation = course_with_levels.recommendations.get(update=newer)
     assert str(recommendation.public_id) in panel  # its report link
+
+
+def test_a_recommendation_of_an_older_update_shows_its_own_proposal(course_with_levels) -> None:
+    recommendations = list(course_with_levels.recommendations.order_by("pk"))
+    older, newest = recommendations[0], recommendations[-1]
+    done = newest.update
+    assert selectors.update_proposal(recommendation=newest, done=done) == done.results["recommendation"]
+    proposal = selectors.update_proposal(recommendation=older, done=done)
+    assert proposal == older.update.results["recommendation"]
+    assert proposal != done.results["recommendation"]
