@@ -85,6 +85,9 @@ MIDDLEWARE = [
 ROOT_URLCONF = "mipd_web.urls"
 WSGI_APPLICATION = "mipd_web.wsgi.application"
 
+# Django's form templates, the plain select built in Python (the same HTML, without a template per option).
+FORM_RENDERER = "mipd_web.form_renderer.FormRenderer"
+
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
