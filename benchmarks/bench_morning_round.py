@@ -20,9 +20,13 @@ updates by status with their queue wait (request to claim) and engine time. The 
 before and after: the CPU may be shared. Everything is stopped and the scratch database dropped at the end.
 
     python benchmarks/bench_morning_round.py [--clinicians 50] [--pharmacists 5] [--courses 50]
-        [--run-time 90] [--level-every-s 60] [--poll-s 0.5]
+        [--run-time 90] [--level-every-s 60] [--poll-s 0.5] [--web-workers 2] [--celery-concurrency 2]
+        [--web-nice 0]
         [--postgres postgresql://postgres@127.0.0.1:5432] [--redis redis://127.0.0.1:6379/13]
         [--database NAME]
+
+``--web-nice N`` runs gunicorn at niceness N, so that on a shared machine the Celery worker gets the CPU first
+(docs/operations.md, "Sizing": what it buys the level-to-recommendation time and what it costs the pages).
 
 With ``--database NAME`` the set-up is kept in that database (and its plan, passwords and key under
 ``var/bench-round/``) and the next run with the same name goes straight to the load: the set-up alone can
@@ -317,6 +321,7 @@ def measure(args: argparse.Namespace, database_url: str, workdir: Path) -> None:
         start(
             stack,
             [
+                *(["nice", "-n", str(args.web_nice)] if args.web_nice else []),
                 sys.executable,
                 "-m",
                 "gunicorn",
@@ -359,7 +364,7 @@ def measure(args: argparse.Namespace, database_url: str, workdir: Path) -> None:
         print(
             f"{args.clinicians} clinicians ({args.courses} vancomycin courses, a level every "
             f"~{args.level_every_s:g} s each), {args.pharmacists} pharmacists; gunicorn {args.web_workers} "
-            f"sync workers, Celery prefork "
+            f"sync workers (nice {args.web_nice}), Celery prefork "
             f"concurrency {args.celery_concurrency}; {os.cpu_count()} CPUs; load average before "
             f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}",
             flush=True,
@@ -423,6 +428,13 @@ def main() -> None:
     )
     parser.add_argument("--web-workers", type=int, default=2, help="gunicorn workers (default 2)")
     parser.add_argument("--celery-concurrency", type=int, default=2, help="Celery processes (default 2)")
+    parser.add_argument(
+        "--web-nice",
+        type=int,
+        default=0,
+        help="run gunicorn at this niceness (0-19), so that the Celery worker gets the CPU first "
+        "(default 0: equal priority)",
+    )
     parser.add_argument(
         "--postgres",
         default="postgresql://postgres@127.0.0.1:5432",
