@@ -33,10 +33,10 @@ from dosing.forms import (
 )
 from dosing.models import BayesianUpdate
 from dosing.results import plot_document, plot_rows
-from mipd_engine.model import parse_model
 from mipd_engine.targets import Target
 from mipd_web.engine_calls import engine_call
 from mipd_web.throttles import engine_page_wait_s, engine_rate, engine_throttled_message, throttled_response
+from models_catalog.engine_adapter import version_model
 from models_catalog.labels import is_infusion
 from models_catalog.selectors import model_card
 from patients.selectors import consents_current, patient_get
@@ -83,7 +83,7 @@ def _course_context(
 ) -> dict[str, Any]:
     """What the course page shows; ``whole_page=False``: only its results part (``_results.html``), which
     the page fetches again when an update finishes: no timeline, entry forms or device series."""
-    model = parse_model(course.model_version.document)
+    model = version_model(course.model_version)
     last_dose = course.doses.filter(entered_in_error=False).order_by("-given_at", "-pk").first()
     routes = allowed_routes(course.drug, model)
     route = last_dose.route if last_dose and last_dose.route in routes else usual_route(course.drug, model)
@@ -214,7 +214,7 @@ def course_status(request: HttpRequest, pk: Any) -> JsonResponse:
 @login_required
 def course_record(request: HttpRequest, pk: Any, what: str) -> HttpResponse:
     course = selectors.course_get(user=request.user, public_id=pk)
-    model = parse_model(course.model_version.document)
+    model = version_model(course.model_version)
     form: Any
     if what == "dose":
         form, key = DoseForm(request.POST, routes=allowed_routes(course.drug, model)), "dose_form"
@@ -266,7 +266,7 @@ def level_exclude(request: HttpRequest, pk: Any, level_pk: Any) -> HttpResponse:
 def course_what_if(request: HttpRequest, pk: Any) -> HttpResponse:
     """The forecast of a regimen the clinician types (computed now, not stored)."""
     course = selectors.course_get(user=request.user, public_id=pk)
-    model = parse_model(course.model_version.document)
+    model = version_model(course.model_version)
     form = WhatIfForm(request.GET, routes=allowed_routes(course.drug, model))
     what_if = None
     wait_s = None
@@ -484,7 +484,7 @@ def recommendation_report(request: HttpRequest, pk: Any, rec_pk: Any) -> HttpRes
 def series_import(request: HttpRequest, pk: Any) -> HttpResponse:
     """Import a monitoring device's CSV export: every bad row is listed by line; then nothing is stored."""
     course = selectors.course_get(user=request.user, public_id=pk)
-    model = parse_model(course.model_version.document)
+    model = version_model(course.model_version)
     form = SeriesImportForm(request.POST, request.FILES, outputs=list(model.outputs))
     if form.is_valid():
         upload = form.cleaned_data["file"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -32,6 +34,7 @@ __all__ = [
     "reference_checks_parse",
     "reference_checks_run",
     "target_from_document",
+    "version_model",
 ]
 
 
@@ -50,6 +53,35 @@ def model_from_document(document: Any, *, field: str = "document") -> Population
         return parse_model(document)
     except InvalidInputError as exc:
         raise ValidationError({field: [str(exc)]}, code="invalid_model") from None
+
+
+# Parsed models of published and retired versions, whose documents never change (ModelVersion.save refuses).
+PARSED_MODELS_MAX = 32
+_parsed_models: OrderedDict[tuple[int, str], PopulationModel] = OrderedDict()
+_parsed_models_lock = threading.Lock()
+
+
+def version_model(version: Any) -> PopulationModel:
+    """The engine's model of a catalog version, parsed once per process for a frozen version (bounded LRU).
+
+    Keyed by the row and its document's SHA-256, not the hash alone: the canonical JSON sorts keys, so two
+    versions of the same content in another key order share a hash but not, say, their outputs' order. A
+    draft or validated version can still be edited, so it is parsed each time.
+    """
+    if not version.is_frozen or version.pk is None:
+        return parse_model(version.document)
+    key = (version.pk, version.document_sha256)
+    with _parsed_models_lock:
+        model = _parsed_models.get(key)
+        if model is not None:
+            _parsed_models.move_to_end(key)
+            return model
+    model = parse_model(version.document)
+    with _parsed_models_lock:
+        _parsed_models[key] = model
+        while len(_parsed_models) > PARSED_MODELS_MAX:
+            _parsed_models.popitem(last=False)
+    return model
 
 
 def reference_checks_parse(checks_document: Any) -> tuple[ReferenceCheck, ...]:

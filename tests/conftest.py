@@ -187,14 +187,17 @@ def pytest_terminal_summary(
 @pytest.fixture(autouse=True)
 def _no_throttle_counts_carried_over(request: pytest.FixtureRequest) -> Iterator[None]:
     """Each test starts with no request counted by the API's throttles (their cache, Redis with REDIS_URL)
-    and an empty default cache: one test's requests never throttle the next test's."""
+    and an empty default cache: one test's requests never throttle the next test's. The process's parsed
+    models are forgotten too (a rolled-back test's row id may come again with another document)."""
     if request.config.pluginmanager.hasplugin("django"):
         from django.core.cache import cache
 
+        from models_catalog import engine_adapter
         from tests.throttle_counts import forget_throttle_counts
 
         cache.clear()
         forget_throttle_counts()
+        engine_adapter._parsed_models.clear()
     yield
 
 
