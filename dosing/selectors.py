@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.utils import timezone
 
-from dosing.models import BayesianUpdate, DrugLevel, Recommendation, TherapyCourse
+from dosing.models import BayesianUpdate, DoseAdministration, DrugLevel, Recommendation, TherapyCourse
 from models_catalog.labels import measurement_label, route_label
 from patients import access
 from patients.selectors import require_clinical_role
@@ -49,9 +50,16 @@ class TimelineEntry:
         return {"dose": "Dose", "level": "Level", "covariate": "Measurement", "session": "Session"}[self.kind]
 
 
-def course_timeline(*, course: TherapyCourse) -> list[TimelineEntry]:
+def course_timeline(
+    *,
+    course: TherapyCourse,
+    doses: Sequence[DoseAdministration] | None = None,
+    levels: Sequence[DrugLevel] | None = None,
+) -> list[TimelineEntry]:
+    """Everything recorded on the course in time order; ``doses`` and ``levels``: the course's own, already
+    read by the page (in their default order), instead of a query each."""
     entries = []
-    for dose in course.doses.all():
+    for dose in course.doses.all() if doses is None else doses:
         notes = [dose.error_reason] if dose.entered_in_error else []
         notes += [f"{n['message']} Confirmed: {n.get('reason', '')}" for n in dose.notices]
         entries.append(
@@ -65,7 +73,7 @@ def course_timeline(*, course: TherapyCourse) -> list[TimelineEntry]:
                 dose.public_id,
             )
         )
-    for level in course.levels.all():
+    for level in course.levels.all() if levels is None else levels:
         shown = (
             f"< {level.lloq:g} {level.unit} (below LLOQ)"
             if level.below_lloq
@@ -118,15 +126,35 @@ def course_timeline(*, course: TherapyCourse) -> list[TimelineEntry]:
     return sorted(entries, key=lambda entry: entry.at)
 
 
-def held_levels(*, course: TherapyCourse) -> list[DrugLevel]:
-    """Levels held as implausible (not used) or still waiting for their check, oldest first."""
+HELD_OR_PENDING = (DrugLevel.Plausibility.HELD, DrugLevel.Plausibility.PENDING)
+
+
+def held_levels(*, course: TherapyCourse, levels: Sequence[DrugLevel] | None = None) -> list[DrugLevel]:
+    """Levels held as implausible (not used) or still waiting for their check, oldest first; ``levels``:
+    the course's levels already read (in their default order, sampled_at then pk), picked from instead."""
+    if levels is not None:
+        return [
+            level
+            for level in levels
+            if not level.entered_in_error and not level.excluded and level.plausibility in HELD_OR_PENDING
+        ]
     return list(
         course.levels.filter(
             entered_in_error=False,
             excluded=False,
-            plausibility__in=[DrugLevel.Plausibility.HELD, DrugLevel.Plausibility.PENDING],
+            plausibility__in=HELD_OR_PENDING,
         ).order_by("sampled_at", "pk")
     )
+
+
+def last_dose(
+    *, course: TherapyCourse, doses: Sequence[DoseAdministration] | None = None
+) -> DoseAdministration | None:
+    """The latest dose not entered in error; ``doses``: the course's doses already read (in their default
+    order, given_at then pk), picked from instead."""
+    if doses is None:
+        return course.doses.filter(entered_in_error=False).order_by("-given_at", "-pk").first()
+    return next((dose for dose in reversed(doses) if not dose.entered_in_error), None)
 
 
 # What the status poll shows of an update: a few short columns, never the stored inputs or results.

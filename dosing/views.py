@@ -84,7 +84,10 @@ def _course_context(
     """What the course page shows; ``whole_page=False``: only its results part (``_results.html``), which
     the page fetches again when an update finishes: no timeline, entry forms or device series."""
     model = version_model(course.model_version)
-    last_dose = course.doses.filter(entered_in_error=False).order_by("-given_at", "-pk").first()
+    # The whole page shows every dose and level (timeline, exclusions): read once, the rest picked from them.
+    doses = list(course.doses.all()) if whole_page else None
+    levels = list(course.levels.all()) if whole_page else None
+    last_dose = selectors.last_dose(course=course, doses=doses)
     routes = allowed_routes(course.drug, model)
     route = last_dose.route if last_dose and last_dose.route in routes else usual_route(course.drug, model)
     dose_initial: dict[str, Any] = {"route": route}
@@ -149,7 +152,7 @@ def _course_context(
         "order_invalidated": bool(
             stop and recommendation and latest and recommendation.update_id < latest.pk
         ),
-        "held_levels": selectors.held_levels(course=course),
+        "held_levels": selectors.held_levels(course=course, levels=levels),
         "what_if_form": extra.pop("what_if_form", None) or WhatIfForm(routes=routes, initial=what_if_initial),
         "target_label": Target.from_mapping(course.target).describe(model),
         "what_if": what_if,
@@ -160,9 +163,9 @@ def _course_context(
     if whole_page:
         context |= {
             "excludable_levels": [
-                level for level in course.levels.all() if not level.excluded and not level.entered_in_error
+                level for level in levels or () if not level.excluded and not level.entered_in_error
             ],
-            "timeline": selectors.course_timeline(course=course),
+            "timeline": selectors.course_timeline(course=course, doses=doses, levels=levels),
             "level_confirm_form": LevelConfirmForm(),
             "infusion_rule": {
                 "max_rate_mg_per_h": course.drug.max_infusion_rate_mg_per_h,

@@ -141,3 +141,31 @@ def test_a_recommendation_of_an_older_update_shows_its_own_proposal(course_with_
     proposal = selectors.update_proposal(recommendation=older, done=done)
     assert proposal == older.update.results["recommendation"]
     assert proposal != done.results["recommendation"]
+
+
+def test_the_course_page_picks_the_last_dose_and_held_levels_from_one_read(course_with_levels) -> None:
+    from dosing.models import DrugLevel
+
+    course = course_with_levels
+    doses, levels = list(course.doses.order_by("given_at", "pk")), list(course.levels.order_by("sampled_at"))
+    type(doses[-1]).objects.filter(pk=doses[-1].pk).update(entered_in_error=True, error_reason="typo")
+    DrugLevel.objects.filter(pk=levels[0].pk).update(plausibility=DrugLevel.Plausibility.HELD)
+    DrugLevel.objects.filter(pk=levels[1].pk).update(
+        plausibility=DrugLevel.Plausibility.PENDING, excluded=True, exclusion_reason="haemolysed"
+    )
+    doses, levels = list(course.doses.all()), list(course.levels.all())
+    with CaptureQueriesContext(connection) as queries:
+        picked = (
+            selectors.last_dose(course=course, doses=doses),
+            selectors.held_levels(course=course, levels=levels),
+            [entry for entry in selectors.course_timeline(course=course, doses=doses, levels=levels)],
+        )
+    assert picked == (
+        selectors.last_dose(course=course),
+        selectors.held_levels(course=course),
+        selectors.course_timeline(course=course),
+    )
+    assert picked[0] == doses[1] and picked[1] == [levels[0]]  # not the dose in error, not the excluded level
+    assert not any(
+        '"dosing_doseadministration"' in q["sql"] or '"dosing_druglevel"' in q["sql"] for q in queries
+    )
