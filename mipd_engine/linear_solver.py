@@ -327,8 +327,28 @@ def _add_running_shared(
         rate = amount[:, p] / duration_h[:, p]  # (N,)
         coef = eigen.inv[:, :, compartment[p]]  # (N, n)
         since_start = times_h[t_idx] - start_h[0, p]  # (R,)
-        partial = (coef * rate[:, None])[:, None, :] * _phi(eigen.lam[:, None, :], since_start[None, :, None])
-        modal[:, t_idx] += partial
+        partial = _phi_over_times(eigen.lam, since_start)
+        partial *= (coef * rate[:, None])[:, None, :]
+        where: np.ndarray | slice = t_idx
+        if t_idx[-1] - t_idx[0] + 1 == t_idx.size:  # the usual: consecutive times, a view instead of an index
+            where = slice(int(t_idx[0]), int(t_idx[-1]) + 1)
+        modal[:, where] += partial
+
+
+def _phi_over_times(lam: np.ndarray, since_h: np.ndarray) -> np.ndarray:
+    """:func:`_phi` of λ (N, n) over times (R,) as an (N, R, n) view, computed with the modes outermost.
+
+    The same products, ``expm1`` and quotients as ``_phi(lam[:, None, :], since_h[None, :, None])``, element
+    by element (see :func:`_decay` for why the layout matters).
+    """
+    small = np.abs(lam) < 1e-300
+    safe = np.where(small, 1.0, lam)
+    out = lam[:, :, None] * since_h[None, None, :]  # (N, n, R)
+    np.expm1(out, out=out)
+    out /= safe[:, :, None]
+    if small.any():
+        out = np.where(small[:, :, None], np.broadcast_to(since_h, out.shape), out)
+    return np.moveaxis(out, 1, -1)
 
 
 def _decay(lam: np.ndarray, since_h: np.ndarray) -> np.ndarray:
