@@ -20,6 +20,9 @@ from .model import PopulationModel
 from .ode_solver import simulate_ode
 from .schedule import build_pieces, build_schedule, evaluate_segments
 
+# Up to this many runs of consecutive times in one segment, the levels are divided run by run.
+_MAX_VOLUME_RUNS = 64
+
 
 @dataclass(frozen=True)
 class Prediction:
@@ -94,11 +97,25 @@ class PatientSimulator:
         compartments = np.array(sorted({spec.compartment for spec in specs}), dtype=int)
         amounts, values = self.amounts(times, compartments, eta, kappa)
         segment = self.schedule.segment_of_time(times)
+        # Runs of consecutive times in one segment (a time grid: a few) divide by that segment's volumes
+        # broadcast over the run: the same quotients without an (N, T) gather of the volumes.
+        runs: list[tuple[int, int]] = []
+        if times.size:
+            starts = np.concatenate(([0], np.flatnonzero(np.diff(segment)) + 1)).tolist()
+            runs = list(zip(starts, [*starts[1:], times.size], strict=True))
         result = {}
         for name, spec in zip(names, specs, strict=True):
             column = int(np.searchsorted(compartments, spec.compartment))
-            volume = np.stack([values[j][spec.volume] for j in range(len(values))], axis=1)[:, segment]
-            result[name] = amounts[:, :, column] / volume * spec.scale
+            volumes = np.stack([values[j][spec.volume] for j in range(len(values))], axis=1)
+            if len(runs) > _MAX_VOLUME_RUNS:
+                result[name] = amounts[:, :, column] / volumes[:, segment] * spec.scale
+                continue
+            level = np.empty(amounts.shape[:2], dtype=np.result_type(amounts, volumes))
+            for lo, hi in runs:
+                j = int(segment[lo])
+                np.divide(amounts[:, lo:hi, column], volumes[:, j : j + 1], out=level[:, lo:hi])
+            level *= spec.scale
+            result[name] = level
         return Prediction(times, result, {name: spec.unit for name, spec in zip(names, specs, strict=True)})
 
     def predict_at(
