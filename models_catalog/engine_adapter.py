@@ -77,6 +77,9 @@ def version_model(version: Any) -> PopulationModel:
             _parsed_models.move_to_end(key)
             return model
     model = parse_model(version.document)
+    for matrix in (model.omega, model.iov_omega):  # shared by every request: a write in place would leak
+        if matrix is not None:
+            matrix.flags.writeable = False
     with _parsed_models_lock:
         _parsed_models[key] = model
         while len(_parsed_models) > PARSED_MODELS_MAX:

@@ -28,6 +28,8 @@ def test_a_published_version_is_parsed_once_and_gives_the_same_model(published: 
     assert repr(first) == repr(parse_model(published.document))  # numpy fields: no == on the whole
     again = ModelVersion.objects.get(pk=published.pk)  # another request's row
     assert version_model(again) is first
+    with pytest.raises(ValueError, match="read-only"):  # shared by every request: no write in place
+        first.omega[0, 0] = 0.0
 
 
 @pytest.mark.django_db
