@@ -59,6 +59,21 @@ def course(patient: Any, published_version: Any, clinician: Any) -> Any:
     )
 
 
+def record_doses_every_12_h(*, course: Any, user: Any, start: dt.datetime, count: int = 3) -> None:
+    """``count`` 1000 mg one-hour infusions every 12 h from ``start``, recorded through the services."""
+    from dosing import services
+
+    for i in range(count):
+        services.dose_record(
+            course=course,
+            given_at=start + dt.timedelta(hours=12 * i),
+            amount_mg=1000,
+            route="iv_infusion",
+            infusion_duration_h=1,
+            user=user,
+        )
+
+
 @pytest.fixture
 def dosed_course(course: Any, clinician: Any) -> Any:
     """The course with one 1000 mg infusion given 10 h ago."""

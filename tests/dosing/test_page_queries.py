@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from dosing import selectors, services
 from tests.auth import login
+from tests.dosing.conftest import record_doses_every_12_h
 
 pytestmark = pytest.mark.django_db
 
@@ -34,15 +35,7 @@ def course_with_levels(course, clinician, django_capture_on_commit_callbacks, ce
     """A course with three doses and two levels: three updates, each with its recommendation."""
     start = timezone.now() - dt.timedelta(hours=30)
     with django_capture_on_commit_callbacks(execute=True):
-        for i in range(3):
-            services.dose_record(
-                course=course,
-                given_at=start + dt.timedelta(hours=12 * i),
-                amount_mg=1000,
-                route="iv_infusion",
-                infusion_duration_h=1,
-                user=clinician,
-            )
+        record_doses_every_12_h(course=course, user=clinician, start=start)
     for after_h, value in ((11.5, 6.2), (23.5, 7.0)):
         with django_capture_on_commit_callbacks(execute=True):
             services.level_record(

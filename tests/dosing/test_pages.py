@@ -12,6 +12,7 @@ from django.utils import timezone
 from dosing import services
 from dosing.models import DoseAdministration, DrugLevel
 from tests.auth import login
+from tests.dosing.conftest import record_doses_every_12_h
 
 pytestmark = pytest.mark.django_db
 
@@ -24,15 +25,7 @@ def local(moment: dt.datetime) -> str:
 def course_with_level(course, clinician, django_capture_on_commit_callbacks, celery_eager):
     start = timezone.now() - dt.timedelta(hours=30)
     with django_capture_on_commit_callbacks(execute=True):
-        for i in range(3):
-            services.dose_record(
-                course=course,
-                given_at=start + dt.timedelta(hours=12 * i),
-                amount_mg=1000,
-                route="iv_infusion",
-                infusion_duration_h=1,
-                user=clinician,
-            )
+        record_doses_every_12_h(course=course, user=clinician, start=start)
         services.level_record(
             course=course, sampled_at=start + dt.timedelta(hours=23.5), value=6.2, unit="mg/L", user=clinician
         )
