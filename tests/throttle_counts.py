@@ -1,6 +1,18 @@
-"""Forget the throttles' counts between tests, without emptying the Redis database they share."""
+"""Throttles in tests: forget their counts between tests (without emptying the Redis database they share),
+and set their rates for one test."""
 
 from __future__ import annotations
+
+from django.conf import settings
+from django.test import override_settings
+
+
+def rates(**changes: str) -> override_settings:
+    """``with rates(engine="2/minute"):`` the throttles read these rates (they read them per request)."""
+    current = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
+    return override_settings(
+        REST_FRAMEWORK={**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {**current, **changes}}
+    )
 
 
 def forget_throttle_counts() -> None:

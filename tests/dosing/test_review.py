@@ -13,6 +13,7 @@ from dosing import services
 from dosing.models import Recommendation
 from tests.auth import allow_codes_ahead, login, next_totp_code
 from tests.factories import PASSWORD
+from tests.throttle_counts import rates
 
 pytestmark = pytest.mark.django_db
 
@@ -137,8 +138,6 @@ def test_the_queue_and_the_signed_review_through_the_pages(client, recommendatio
 def test_the_review_pages_share_the_engine_rate_with_the_api(client, recommendation, pharmacist) -> None:
     """Forecasting a change and signing run the engine: over the user's engine rate the page answers 429 with
     Retry-After and says so on the form, nothing is computed or signed, and the code typed is not spent."""
-    from tests.dosing.test_throttles import rates
-
     login(client, pharmacist)
     url = reverse(
         "dosing:recommendation_review", args=[recommendation.course.public_id, recommendation.public_id]

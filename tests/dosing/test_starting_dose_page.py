@@ -10,6 +10,7 @@ from django.urls import reverse
 from patients import services
 from patients.models import ConsentRecord
 from tests.auth import login
+from tests.throttle_counts import rates
 
 pytestmark = pytest.mark.django_db
 
@@ -73,8 +74,6 @@ def test_without_consent_the_genotype_is_not_used(client, child, clinician) -> N
 
 
 def test_the_starting_dose_calculator_shares_the_engine_rate_with_the_api(client, child, clinician) -> None:
-    from tests.dosing.test_throttles import rates
-
     services.consent_record(
         patient=child, scope=ConsentRecord.Scope.GENOTYPE_USE, status="granted", user=clinician
     )

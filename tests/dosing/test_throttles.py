@@ -10,24 +10,17 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
-from django.test import RequestFactory, override_settings
+from django.test import RequestFactory
 from drf_spectacular.generators import SchemaGenerator
 
 from mipd_web.throttles import AnonRateThrottle
 from tests.auth import login
 from tests.dosing.api_helpers import api
+from tests.throttle_counts import rates
 
 pytestmark = pytest.mark.django_db
 INVALID = {"dose_mg": "x"}  # refused by the serializer: fast, and still counted
-
-
-def rates(**changes: str) -> override_settings:
-    current = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
-    return override_settings(
-        REST_FRAMEWORK={**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {**current, **changes}}
-    )
 
 
 def _what_if(client, course):

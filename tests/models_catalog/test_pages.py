@@ -14,6 +14,7 @@ from models_catalog.forms import MAX_MODEL_FILE_BYTES
 from models_catalog.models import ModelVersion
 from tests.auth import login
 from tests.models_catalog.documents import library_entry, model_document
+from tests.throttle_counts import rates
 
 pytestmark = pytest.mark.django_db
 UPLOAD = reverse("models_catalog:version_upload")
@@ -281,8 +282,6 @@ def test_a_post_carrying_only_one_limit_is_refused_and_blanks_nothing(client, dr
 def test_the_preview_and_validation_pages_share_the_engine_rate_with_the_api(
     client, drug, curator, second_curator
 ) -> None:
-    from tests.dosing.test_throttles import rates
-
     version = _published(curator, second_curator)
     draft = services.model_version_new_draft(source=version, version="2.0.0", user=curator)
     login(client, curator)
