@@ -280,14 +280,9 @@ def course_what_if(request: HttpRequest, pk: Any) -> HttpResponse:
         else:
             what_if = _what_if_shown(form, course)
     response = render(
-        request,
-        "dosing/course.html",
-        _course_context(request, course, what_if=what_if, what_if_form=form),
-        status=429 if wait_s is not None else 200,
+        request, "dosing/course.html", _course_context(request, course, what_if=what_if, what_if_form=form)
     )
-    if wait_s is not None:
-        response["Retry-After"] = str(wait_s)
-    return response
+    return throttled_response(response, wait_s)
 
 
 def _what_if_shown(form: WhatIfForm, course: Any) -> dict[str, Any] | None:
